@@ -1,0 +1,159 @@
+"""The rule pack as loaded from `sigma/`: every rule with the file it came from, in a stable order.
+
+Loading is strict: a broken file, an unknown modifier or a duplicate id stops here with an error that
+names the file and line, before any target sees the rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+import yaml
+from sigma.collection import SigmaCollection
+from sigma.correlations import SigmaCorrelationRule
+from sigma.exceptions import SigmaError, SigmaRuleLocation
+from sigma.rule import SigmaRule
+
+AnyRule = Union[SigmaRule, SigmaCorrelationRule]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RULES_DIR = REPO_ROOT / "sigma"
+
+
+class PackError(Exception):
+    """A problem with the pack's sources, located in a file (and line, where known)."""
+
+    def __init__(self, path: Path | str, message: str, line: int | None = None):
+        self.path = Path(path)
+        self.line = line
+        self.message = message
+        where = f"{self.path}:{line}" if line else str(self.path)
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class PackRule:
+    """One Sigma rule (or correlation) of the pack and where it is written."""
+
+    rule: AnyRule
+    path: Path  # relative to the rules folder's parent, e.g. sigma/iam/aws_iam_user_deleted.yml
+    document: int  # index of the YAML document within the file
+
+    @property
+    def id(self) -> str:
+        return str(self.rule.id)
+
+    @property
+    def name(self) -> str:
+        return self.rule.name or self.path.stem
+
+    @property
+    def title(self) -> str:
+        return self.rule.title
+
+    @property
+    def level(self) -> str:
+        return self.rule.level.name.lower() if self.rule.level else "medium"
+
+    @property
+    def is_correlation(self) -> bool:
+        return isinstance(self.rule, SigmaCorrelationRule)
+
+    @property
+    def slug(self) -> str:
+        """A file- and search-name-safe identifier: the rule's name, else its file stem."""
+        return (self.rule.name or self.path.stem).replace("-", "_")
+
+
+@dataclass
+class Pack:
+    rules: list[PackRule]
+    root: Path
+    collection: SigmaCollection = field(repr=False)
+
+    def by_id(self, rule_id: str) -> PackRule:
+        for r in self.rules:
+            if r.id == rule_id or r.rule.name == rule_id:
+                return r
+        raise KeyError(rule_id)
+
+    def select(self, ids: list[str] | None) -> list[PackRule]:
+        if not ids:
+            return list(self.rules)
+        return [self.by_id(i) for i in ids]
+
+
+def _yaml_line(path: Path, text: str) -> tuple[int | None, str]:
+    """Parse every document with PyYAML to report syntax errors with their line."""
+    try:
+        list(yaml.safe_load_all(text))
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        return (mark.line + 1 if mark else None), f"invalid YAML: {e.problem or e.context}"
+    return None, ""
+
+
+def load_rule_file(path: Path, root: Path) -> list[PackRule]:
+    rel = path.relative_to(root.parent) if path.is_relative_to(root.parent) else path
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise PackError(rel, f"cannot read the rule file ({e})") from e
+    line, problem = _yaml_line(path, text)
+    if problem:
+        raise PackError(rel, f"{problem}; fix the YAML syntax", line)
+    try:
+        collection = SigmaCollection.from_yaml(text, collect_errors=False, source=SigmaRuleLocation(rel))
+    except SigmaError as e:
+        raise PackError(rel, f"{e}; fix the rule so that it follows the Sigma specification", _error_line(e)) from e
+    for rule in collection.rules:
+        for err in getattr(rule, "errors", []) or []:
+            raise PackError(rel, str(err), _error_line(err))
+    return [PackRule(rule, rel, i) for i, rule in enumerate(collection.rules)]
+
+
+def _error_line(e: Exception) -> int | None:
+    source = getattr(e, "source", None)
+    return getattr(source, "line", None) if source else None
+
+
+def load_pack(root: Path = RULES_DIR) -> Pack:
+    """Load every `*.yml` under `root`: base rules first, then correlations, each in path order."""
+    root = Path(root)
+    if not root.is_dir():
+        raise PackError(root, "rules folder not found")
+    rules: list[PackRule] = []
+    for path in sorted(p for p in root.rglob("*") if p.suffix in (".yml", ".yaml")):
+        rules.extend(load_rule_file(path, root))
+    if not rules:
+        raise PackError(root, "no Sigma rules (*.yml) found")
+    _check_unique(rules)
+    rules.sort(key=lambda r: (r.is_correlation, str(r.path), r.document))
+    collection = SigmaCollection([r.rule for r in rules])
+    try:
+        collection.resolve_rule_references()
+    except SigmaError as e:
+        raise PackError(_error_path(e, root), f"{e}; a correlation must name rules of the pack", _error_line(e)) from e
+    return Pack(rules=rules, root=root, collection=collection)
+
+
+def _error_path(e: Exception, root: Path) -> Path:
+    source = getattr(e, "source", None)
+    return Path(source.path) if source and getattr(source, "path", None) else root
+
+
+def _check_unique(rules: list[PackRule]) -> None:
+    seen_ids: dict[str, PackRule] = {}
+    seen_names: dict[str, PackRule] = {}
+    for r in rules:
+        if r.rule.id is None:
+            raise PackError(r.path, f"rule {r.title!r} has no id; add a UUID (python -c 'import uuid; print(uuid.uuid4())')")
+        if r.id in seen_ids:
+            raise PackError(r.path, f"duplicate rule id {r.id} (also in {seen_ids[r.id].path}); give each rule its own UUID")
+        seen_ids[r.id] = r
+        if r.rule.name:
+            if r.rule.name in seen_names:
+                raise PackError(r.path, f"duplicate rule name {r.rule.name!r} (also in {seen_names[r.rule.name].path})")
+            seen_names[r.rule.name] = r

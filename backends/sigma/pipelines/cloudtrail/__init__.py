@@ -1,0 +1,11 @@
+"""CloudTrail processing pipelines, one per target, registered for sigma-cli."""
+
+from .cloudwatch import cloudwatch_cloudtrail_pipeline
+from .ecs import ecs_cloudtrail_pipeline
+from .splunk import splunk_cloudtrail_pipeline
+
+pipelines = {
+    "cloudwatch_cloudtrail": cloudwatch_cloudtrail_pipeline,
+    "splunk_cloudtrail": splunk_cloudtrail_pipeline,
+    "ecs_cloudtrail": ecs_cloudtrail_pipeline,
+}
