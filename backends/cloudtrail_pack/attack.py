@@ -1,8 +1,9 @@
-"""Offline MITRE ATT&CK data for pySigma.
+"""Offline reference data for pySigma: MITRE ATT&CK, D3FEND and SigmaHQ's validator tables.
 
-pySigma downloads ATT&CK from GitHub on first use (tag validators, the Elastic rule formats) and caches it
-in the user's home. The pack points it at the excerpt shipped in `data/attack/` instead, with a cache keyed
-by the excerpt's content, so validation and builds never touch the network and never read a stale cache.
+pySigma and the SigmaHQ validators download these from the internet on first use (tag, filename and
+taxonomy validators; the Elastic rule formats' ATT&CK mapping) and cache them in the user's home. The
+pack points them at the excerpts shipped in `data/` instead, with caches keyed by each excerpt's content,
+so validation and builds never touch the network and never read a stale cache.
 """
 
 from __future__ import annotations
@@ -12,15 +13,26 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
-from sigma.data import mitre_attack
+from sigma.data import mitre_attack, mitre_d3fend
+from sigma.validators.sigmahq.data import data_filename, data_taxonomy, data_windows_eventid, data_windows_provider
 
-EXCERPT = Path(__file__).parent / "data" / "attack" / "enterprise-attack-excerpt.json"
+DATA = Path(__file__).parent / "data"
+EXCERPT = DATA / "attack" / "enterprise-attack-excerpt.json"
+_SOURCES = (
+    (mitre_attack, EXCERPT),
+    (mitre_d3fend, DATA / "d3fend" / "d3fend-excerpt.json"),
+    (data_filename, DATA / "sigmahq" / "sigmahq_filename.json"),
+    (data_taxonomy, DATA / "sigmahq" / "sigmahq_taxonomy.json"),
+    (data_windows_eventid, DATA / "sigmahq" / "sigmahq_windows_eventid.json"),
+    (data_windows_provider, DATA / "sigmahq" / "sigmahq_windows_provider.json"),
+)
 
 
 @cache
 def use_local_attack_data() -> Path:
-    """Make pySigma read ATT&CK from the shipped excerpt; returns the excerpt's path. Idempotent."""
-    digest = hashlib.sha256(EXCERPT.read_bytes()).hexdigest()[:16]
-    mitre_attack.set_cache_dir(str(Path(tempfile.gettempdir()) / f"cloudtrail-pack-attack-{digest}"))
-    mitre_attack.set_url(str(EXCERPT))
+    """Point pySigma at the shipped excerpts (idempotent); returns the ATT&CK excerpt's path."""
+    for module, path in _SOURCES:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        module.set_cache_dir(str(Path(tempfile.gettempdir()) / f"cloudtrail-pack-{path.stem}-{digest}"))
+        module.set_url(str(path))
     return EXCERPT

@@ -1,0 +1,123 @@
+"""The rules themselves: clean under pySigma's and SigmaHQ's checks, with the metadata analysts need."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from cloudtrail_pack.pack import PackError, load_pack
+
+TECHNIQUES = {"t1531": "attack.impact", "t1666": "attack.defense-evasion"}
+
+
+def rules(pack, correlations=True):
+    return [r for r in pack.rules if correlations or not r.is_correlation]
+
+
+def test_the_pack_holds_the_rules_the_mission_names(pack):
+    titles = {r.title for r in pack.rules}
+    assert {
+        "AWS IAM User Deleted",
+        "AWS IAM Mass User Deletion",
+        "AWS IAM User Console Password Deleted or Reset",
+        "AWS IAM User Access Key Deleted or Deactivated",
+        "AWS IAM User MFA Device Deactivated",
+        "AWS Account Left the Organization",
+        "AWS Account Removed From the Organization",
+    } <= titles
+
+
+def test_rule_checks_report_nothing(pack):
+    from cloudtrail_pack.validation import findings
+
+    assert findings(pack) == []
+
+
+def test_every_rule_has_complete_metadata(pack):
+    for r in pack.rules:
+        rule = r.rule
+        assert rule.id and rule.title and rule.status and rule.author and rule.date and rule.level, r.path
+        assert len(rule.description.split()) >= 20, f"{r.path}: say what the attacker achieves"
+        assert rule.falsepositives, r.path
+        refs = " ".join(rule.references)
+        assert re.search(r"https://attack\.mitre\.org/techniques/T\d{4}/", refs), r.path
+        assert "threat-technique-catalog-for-aws" in refs, r.path
+        assert "docs.aws.amazon.com" in refs, r.path
+
+
+def test_every_rule_carries_its_tactic_and_technique(pack):
+    for r in pack.rules:
+        tags = {str(t) for t in r.rule.tags}
+        techniques = [t for t in TECHNIQUES if f"attack.{t}" in tags]
+        assert techniques, r.path
+        for t in techniques:
+            assert TECHNIQUES[t] in tags, r.path
+
+
+@pytest.mark.parametrize("field", ["userIdentity.arn", "sourceIPAddress", "errorCode", "errorMessage", "userAgent"])
+def test_every_detection_shows_who_from_where_and_the_outcome(pack, field):
+    for r in rules(pack, correlations=False):
+        assert r.rule.logsource.product == "aws" and r.rule.logsource.service == "cloudtrail"
+        assert field in r.rule.fields, r.path
+
+
+def test_every_detection_pins_the_event_source(pack):
+    """eventName values are reused across services (ElastiCache, MemoryDB, … have DeleteUser)."""
+    for r in rules(pack, correlations=False):
+        text = r.path.read_text() if r.path.is_absolute() else (pack.root.parent / r.path).read_text()
+        assert "eventSource:" in text, r.path
+
+
+def test_organization_escape_and_mass_deletion_are_high(pack):
+    assert pack.by_id("bb3c7f15-92b2-4692-b858-39e6562b8704").level == "high"
+    assert pack.by_id("aws_iam_user_deleted_mass").level == "high"
+
+
+def test_mass_deletion_counts_user_deletions_per_principal(pack):
+    corr = pack.by_id("aws_iam_user_deleted_mass").rule
+    assert corr.type.name == "EVENT_COUNT"
+    assert [str(ref.rule.id) for ref in corr.rules] == ["0b40a563-9611-430c-ac03-6536096733f9"]
+    assert corr.group_by == ["userIdentity.arn"]
+    assert corr.timespan.seconds == 600
+
+
+# Bad input: the error names the file (and line) and says what to fix.
+
+
+def write(tmp_path, name, text):
+    folder = tmp_path / "sigma"
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text(text)
+    return folder
+
+
+GOOD = (load_pack().root / "organizations" / "aws_organizations_leave_organization.yml").read_text()
+
+
+def test_broken_yaml_is_reported_with_file_and_line(tmp_path):
+    folder = write(tmp_path, "broken.yml", GOOD.replace("    condition: selection", "    condition: [selection"))
+    with pytest.raises(PackError) as e:
+        load_pack(folder)
+    assert str(e.value).startswith("sigma/broken.yml:")
+    assert e.value.line is not None and "YAML" in str(e.value)
+
+
+def test_unknown_modifier_is_reported_with_the_file(tmp_path):
+    folder = write(tmp_path, "bad_modifier.yml", GOOD.replace("eventName: LeaveOrganization", "eventName|startwith: Leave"))
+    with pytest.raises(PackError, match=r"sigma/bad_modifier\.yml.*startwith"):
+        load_pack(folder)
+
+
+def test_duplicate_rule_id_names_both_files(tmp_path):
+    write(tmp_path, "a.yml", GOOD)
+    folder = write(tmp_path, "b.yml", GOOD.replace("title: AWS Account Left", "title: Copy of AWS Account Left"))
+    with pytest.raises(PackError, match=r"sigma/b\.yml: duplicate rule id .* \(also in sigma/a\.yml\)"):
+        load_pack(folder)
+
+
+def test_correlation_naming_an_unknown_rule_is_an_error(tmp_path):
+    corr = (load_pack().root / "iam" / "aws_iam_user_deleted.yml").read_text().split("\n---\n")[1]
+    folder = write(tmp_path, "corr.yml", corr)
+    with pytest.raises(PackError, match=r"sigma/corr.yml: Rule .aws_iam_user_deleted. not found"):
+        load_pack(folder)
