@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from sigma.collection import SigmaCollection
-from sigma.exceptions import SigmaError
+from sigma.exceptions import SigmaError, SigmaFeatureNotSupportedByBackendError
 from sigma.plugins import InstalledSigmaPlugins
 
 from .pack import Pack, PackError, PackRule
@@ -92,7 +92,10 @@ def _convert(target: Target, output_format: str, rules: list[PackRule], emit: li
     for pack_rule, rule in zip(rules, collection.rules):
         try:
             if pack_rule.is_correlation:
-                queries = backend.convert_correlation_rule(rule, output_format)
+                try:
+                    queries = backend.convert_correlation_rule(rule, output_format)
+                except NotImplementedError as e:  # pySigma's way of saying a backend has no correlations
+                    raise SigmaFeatureNotSupportedByBackendError(f"{target.title} has no correlation rules ({e})") from e
             else:
                 queries = backend.convert_rule(rule, output_format)
         except SigmaError as e:

@@ -1,0 +1,6 @@
+"""Release artifact writers, one module per SIEM or audience; each writes into its own `dist/` folder.
+
+`WRITERS` maps the folder (and archive) name to `writer(pack, out_dir)`.
+"""
+
+WRITERS: dict = {}

@@ -1,0 +1,204 @@
+"""The release pipeline: check, compile every rule for every target, write `dist/` atomically.
+
+Everything lands in a staging folder beside `dist/`, which replaces `dist/` only when the whole build
+succeeded, so a failed build leaves the previous release untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
+
+from .lock import locked_versions, logic_hash
+from .pack import REPO_ROOT, Pack, PackError, PackRule
+from .targets import TARGETS, compile_rules
+from .validation import findings
+
+DIST = REPO_ROOT / "dist"
+PACK_NAME = "cloudtrail-detection-pack"
+
+
+def pack_version() -> str:
+    return metadata.version(PACK_NAME)
+
+
+@dataclass
+class Cell:
+    """One rule on one target: compiled, or not applicable with the backend's reason."""
+
+    ok: bool
+    reason: str = ""
+
+
+@dataclass
+class BuildResult:
+    version: str
+    matrix: dict[str, dict[str, Cell]] = field(default_factory=dict)  # rule id -> target -> cell
+    files: list[str] = field(default_factory=list)
+
+
+def compile_matrix(pack: Pack, targets=TARGETS) -> dict[str, dict[str, Cell]]:
+    """Compile each rule for each target. A construct a target cannot express is recorded (the SIEM
+    writers leave that rule out of that language); any other error — an unmapped field, a broken
+    value — fails the build."""
+    matrix: dict[str, dict[str, Cell]] = {r.id: {} for r in pack.rules}
+    for target in targets.values():
+        for rule in pack.rules:
+            try:
+                compile_rules(pack, target, rules=[rule])
+                matrix[rule.id][target.name] = Cell(True)
+            except PackError as e:
+                if isinstance(e.__cause__, SigmaFeatureNotSupportedByBackendError):
+                    matrix[rule.id][target.name] = Cell(False, str(e.__cause__))
+                else:
+                    raise
+    return matrix
+
+
+def write_rules(pack: Pack, out: Path) -> list[Path]:
+    """The Sigma rules as released, byte for byte as in the repository."""
+    written = []
+    for path in sorted({r.path for r in pack.rules}):
+        source = pack.root.parent / path
+        dest = out / path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, dest)
+        written.append(dest)
+    return written
+
+
+def deterministic_tar(out_file: Path, base: Path, members: list[Path], prefix: str) -> Path:
+    """A .tar.gz whose bytes depend only on the files' contents: sorted, mtime 0, root-owned."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(members, key=lambda p: p.relative_to(base).as_posix()):
+            info = tarfile.TarInfo(f"{prefix}/{path.relative_to(base).as_posix()}")
+            data = path.read_bytes()
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            tar.addfile(info, io.BytesIO(data))
+    import gzip
+
+    with open(out_file, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+        gz.write(buffer.getvalue())
+    return out_file
+
+
+def changelog_section(version: str, changelog: Path = REPO_ROOT / "CHANGELOG.md") -> str:
+    """The CHANGELOG section of this version; a release without one is an error."""
+    text = changelog.read_text(encoding="utf-8")
+    lines, section = text.splitlines(), []
+    for line in lines:
+        if line.startswith("## "):
+            if section:
+                break
+            if line[3:].split()[0].strip("[]") == version:
+                section.append(line)
+        elif section:
+            section.append(line)
+    if not section:
+        raise PackError(changelog.name, f"no '## {version}' section; describe the release before building it")
+    return "\n".join(section).strip() + "\n"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tool_versions() -> dict[str, str]:
+    names = ["pySigma", "pySigma-backend-splunk", "pySigma-backend-elasticsearch", "sigma-cli"]
+    return {n: metadata.version(n) for n in names}
+
+
+def build(pack: Pack, dist: Path = DIST, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> BuildResult:
+    version = pack_version()
+    log(f"[1/5] checking {len(pack.rules)} rules (pySigma + SigmaHQ validators, version lock)")
+    problems = findings(pack)
+    if problems:
+        raise PackError(problems[0].split(":")[0], "rule checks failed:\n  " + "\n  ".join(problems))
+    versions = locked_versions(pack)
+    log(f"[2/5] compiling for {', '.join(t.title for t in TARGETS.values())}")
+    result = BuildResult(version, compile_matrix(pack))
+    dist.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".dist-", dir=dist.parent))
+    try:
+        log("[3/5] writing artifacts")
+        groups = write_artifacts(pack, staging)
+        log("[4/5] writing manifest, changelog, archives")
+        (staging / "CHANGELOG.md").write_text(changelog_section(version), encoding="utf-8")
+        manifest = {
+            "pack": PACK_NAME,
+            "version": version,
+            "rules": [
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "title": r.title,
+                    "level": r.level,
+                    "version": versions[r.id],
+                    "sha256": logic_hash(r),
+                    "file": r.path.as_posix(),
+                    "targets": {t: (c.ok or c.reason) for t, c in sorted(result.matrix[r.id].items())},
+                }
+                for r in pack.rules
+            ],
+            "artifacts": {
+                name: sorted(p.relative_to(staging).as_posix() for p in paths) for name, paths in sorted(groups.items())
+            },
+            "tools": tool_versions(),
+        }
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        archives = staging / "archives"
+        archives.mkdir()
+        for name, paths in sorted(groups.items()):
+            deterministic_tar(archives / f"{PACK_NAME}-{version}-{name}.tar.gz", staging, paths, f"{PACK_NAME}-{version}/{name}")
+        everything = [p for p in staging.rglob("*") if p.is_file() and archives not in p.parents]
+        deterministic_tar(archives / f"{PACK_NAME}-{version}.tar.gz", staging, everything, f"{PACK_NAME}-{version}")
+        files = sorted(p for p in staging.rglob("*") if p.is_file())
+        sums = "".join(f"{_sha256(p)}  {p.relative_to(staging).as_posix()}\n" for p in files)
+        (staging / "SHA256SUMS").write_text(sums, encoding="utf-8")
+        result.files = [p.relative_to(staging).as_posix() for p in files] + ["SHA256SUMS"]
+        log(f"[5/5] replacing {dist}")
+        _replace(staging, dist)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return result
+
+
+def _replace(staging: Path, dist: Path) -> None:
+    """Swap the staging folder in for dist/ with renames: dist/ is never half-written."""
+    old = None
+    if dist.exists():
+        old = Path(tempfile.mkdtemp(prefix=".dist-old-", dir=dist.parent))
+        os.rmdir(old)
+        os.replace(dist, old)
+    os.replace(staging, dist)
+    if old is not None:
+        shutil.rmtree(old)
+
+
+def write_artifacts(pack: Pack, out: Path) -> dict[str, list[Path]]:
+    """Every artifact, grouped by the archive it goes into."""
+    from .artifacts import WRITERS
+
+    groups: dict[str, list[Path]] = {"sigma": write_rules(pack, out)}
+    for name, writer in WRITERS.items():
+        folder = out / name
+        folder.mkdir(parents=True, exist_ok=True)
+        writer(pack, folder)
+        groups[name] = sorted(p for p in folder.rglob("*") if p.is_file())
+    return groups

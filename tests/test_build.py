@@ -1,0 +1,136 @@
+"""build.py as a release pipeline: reproducible, atomic, and clear about what is wrong."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import build as cli  # noqa: E402
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="session")
+def dist(tmp_path_factory):
+    out = tmp_path_factory.mktemp("release") / "dist"
+    assert cli.main(["build", "--dist", str(out)]) == 0
+    return out
+
+
+@pytest.fixture
+def rules_copy(tmp_path):
+    folder = tmp_path / "sigma"
+    shutil.copytree(ROOT / "sigma", folder)
+    return folder
+
+
+def test_two_builds_are_byte_identical(dist, tmp_path):
+    again = tmp_path / "dist"
+    assert cli.main(["build", "--dist", str(again)]) == 0
+    assert (again / "SHA256SUMS").read_bytes() == (dist / "SHA256SUMS").read_bytes()
+    assert snapshot(again) == snapshot(dist)
+
+
+def test_sha256sums_covers_every_file(dist):
+    listed = {line.split("  ", 1)[1]: line.split("  ", 1)[0] for line in (dist / "SHA256SUMS").read_text().splitlines()}
+    files = snapshot(dist)
+    files.pop("SHA256SUMS")
+    assert listed == files
+
+
+def test_manifest_names_every_rule_with_version_and_hash(dist, pack):
+    manifest = json.loads((dist / "manifest.json").read_text())
+    assert manifest["version"] == cli_version()
+    assert {r["id"] for r in manifest["rules"]} == {r.id for r in pack.rules}
+    assert all(r["version"] >= 1 and len(r["sha256"]) == 64 for r in manifest["rules"])
+    assert manifest["tools"]["pySigma"].startswith("1.5.")
+
+
+def cli_version():
+    from cloudtrail_pack.release import pack_version
+
+    return pack_version()
+
+
+def test_release_holds_the_rules_as_written(dist, pack):
+    for r in pack.rules:
+        assert (dist / r.path).read_bytes() == (ROOT / r.path).read_bytes()
+
+
+def test_changelog_section_of_the_release_is_shipped(dist):
+    assert (dist / "CHANGELOG.md").read_text().startswith(f"## {cli_version()}")
+
+
+def test_broken_rule_fails_the_build_and_keeps_the_old_dist(dist, rules_copy, capsys, tmp_path):
+    out = tmp_path / "dist"
+    shutil.copytree(dist, out)
+    before = snapshot(out)
+    target = rules_copy / "organizations" / "aws_organizations_leave_organization.yml"
+    target.write_text(target.read_text().replace("condition: selection", "condition: [selection"))
+    assert cli.main(["--rules", str(rules_copy), "build", "--dist", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "sigma/organizations/aws_organizations_leave_organization.yml:" in err and "YAML" in err
+    assert snapshot(out) == before
+
+
+def test_unmapped_field_fails_the_build_naming_the_field(dist, rules_copy, capsys, tmp_path):
+    out = tmp_path / "dist"
+    shutil.copytree(dist, out)
+    before = snapshot(out)
+    target = rules_copy / "organizations" / "aws_organizations_leave_organization.yml"
+    target.write_text(target.read_text().replace("eventName: LeaveOrganization", "eventName: LeaveOrganization\n        src_country: RU"))
+    assert cli.main(["--rules", str(rules_copy), "build", "--dist", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "aws_organizations_leave_organization.yml" in err and "src_country" in err
+    assert snapshot(out) == before
+
+
+def test_logic_change_without_version_bump_fails_naming_the_rule(rules_copy, capsys, tmp_path):
+    target = rules_copy / "iam" / "aws_iam_user_mfa_deactivated.yml"
+    target.write_text(target.read_text().replace("eventName: DeactivateMFADevice", "eventName: DeleteVirtualMFADevice"))
+    assert cli.main(["--rules", str(rules_copy), "build", "--dist", str(tmp_path / "dist")]) == 1
+    err = capsys.readouterr().err
+    assert "AWS IAM User MFA Device Deactivated" in err and "build.py lock" in err
+    assert not (tmp_path / "dist").exists()
+
+
+def test_metadata_change_needs_no_version_bump(rules_copy, capsys):
+    target = rules_copy / "iam" / "aws_iam_user_mfa_deactivated.yml"
+    target.write_text(target.read_text().replace("level: medium", "level: high"))
+    assert cli.main(["--rules", str(rules_copy), "check"]) == 0
+
+
+def test_lock_bumps_the_version_of_a_changed_rule(rules_copy, tmp_path, monkeypatch):
+    from cloudtrail_pack import lock
+    from cloudtrail_pack.pack import load_pack
+
+    lock_file = tmp_path / "version.lock.json"
+    shutil.copyfile(ROOT / "version.lock.json", lock_file)
+    target = rules_copy / "iam" / "aws_iam_user_mfa_deactivated.yml"
+    target.write_text(target.read_text().replace("eventName: DeactivateMFADevice", "eventName: DeleteVirtualMFADevice"))
+    changes = lock.update_lock(load_pack(rules_copy), lock_file)
+    assert changes == ["AWS IAM User MFA Device Deactivated: version 1 -> 2"]
+    assert lock.locked_versions(load_pack(rules_copy), lock_file)["547ae2af-3af7-419c-96c5-6b20daf00fef"] == 2
+
+
+def test_the_committed_lock_matches_the_rules(pack):
+    from cloudtrail_pack.lock import locked_versions
+
+    assert set(locked_versions(pack)) == {r.id for r in pack.rules}
+
+
+def test_help_lists_the_subcommands(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("build", "check", "lock", "convert"):
+        assert command in out
