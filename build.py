@@ -16,7 +16,7 @@ def _pack(args):
     from cloudtrail_pack.pack import load_pack
 
     use_local_attack_data()
-    return load_pack(Path(args.rules))
+    return load_pack(Path(args.rules_dir))
 
 
 def cmd_build(args) -> int:
@@ -67,6 +67,13 @@ def cmd_convert(args) -> int:
     return 0
 
 
+def cmd_scan(args) -> int:
+    """Exit 0: all input read; 2: some input was skipped (listed on stderr); 1: usage error."""
+    from cloudtrail_pack.scan_cli import run_scan
+
+    return run_scan(args)
+
+
 def _rule_from_file(pack, path: Path):
     matches = [r for r in pack.rules if (pack.root.parent / r.path).resolve() == path.resolve()]
     if not matches:
@@ -90,7 +97,7 @@ def print_matrix(pack, matrix) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="build.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--rules", default=str(Path(__file__).parent / "sigma"), help="rules folder (default: sigma/)")
+    parser.add_argument("--rules-dir", default=str(Path(__file__).parent / "sigma"), help="rules folder (default: sigma/)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("build", help="check, compile every rule for every target, write dist/ atomically")
@@ -110,6 +117,13 @@ def main(argv=None) -> int:
     p.add_argument("target", choices=sorted(TARGETS))
     p.add_argument("--format", default="default", help="backend output format (default: default)")
     p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("scan", help="backtest: run every rule (correlations too) over CloudTrail files on disk")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (recursive): .json, .json.gz, JSON lines")
+    p.add_argument("--rules", action="append", metavar="ID", help="only this rule (id or name); repeatable")
+    p.add_argument("--format", choices=["jsonl", "table"], default="jsonl", help="stdout format (default: jsonl)")
+    p.add_argument("--jobs", type=int, default=0, help="worker processes (default: one per core)")
+    p.set_defaults(func=cmd_scan)
 
     args = parser.parse_args(argv)
     from cloudtrail_pack.pack import PackError

@@ -76,7 +76,7 @@ def test_broken_rule_fails_the_build_and_keeps_the_old_dist(dist, rules_copy, ca
     before = snapshot(out)
     target = rules_copy / "organizations" / "aws_organizations_leave_organization.yml"
     target.write_text(target.read_text().replace("condition: selection", "condition: [selection"))
-    assert cli.main(["--rules", str(rules_copy), "build", "--dist", str(out)]) == 1
+    assert cli.main(["--rules-dir", str(rules_copy), "build", "--dist", str(out)]) == 1
     err = capsys.readouterr().err
     assert "sigma/organizations/aws_organizations_leave_organization.yml:" in err and "YAML" in err
     assert snapshot(out) == before
@@ -88,7 +88,7 @@ def test_unmapped_field_fails_the_build_naming_the_field(dist, rules_copy, capsy
     before = snapshot(out)
     target = rules_copy / "organizations" / "aws_organizations_leave_organization.yml"
     target.write_text(target.read_text().replace("eventName: LeaveOrganization", "eventName: LeaveOrganization\n        src_country: RU"))
-    assert cli.main(["--rules", str(rules_copy), "build", "--dist", str(out)]) == 1
+    assert cli.main(["--rules-dir", str(rules_copy), "build", "--dist", str(out)]) == 1
     err = capsys.readouterr().err
     assert "aws_organizations_leave_organization.yml" in err and "src_country" in err
     assert snapshot(out) == before
@@ -97,7 +97,7 @@ def test_unmapped_field_fails_the_build_naming_the_field(dist, rules_copy, capsy
 def test_logic_change_without_version_bump_fails_naming_the_rule(rules_copy, capsys, tmp_path):
     target = rules_copy / "iam" / "aws_iam_user_mfa_deactivated.yml"
     target.write_text(target.read_text().replace("eventName: DeactivateMFADevice", "eventName: DeleteVirtualMFADevice"))
-    assert cli.main(["--rules", str(rules_copy), "build", "--dist", str(tmp_path / "dist")]) == 1
+    assert cli.main(["--rules-dir", str(rules_copy), "build", "--dist", str(tmp_path / "dist")]) == 1
     err = capsys.readouterr().err
     assert "AWS IAM User MFA Device Deactivated" in err and "build.py lock" in err
     assert not (tmp_path / "dist").exists()
@@ -106,7 +106,7 @@ def test_logic_change_without_version_bump_fails_naming_the_rule(rules_copy, cap
 def test_metadata_change_needs_no_version_bump(rules_copy, capsys):
     target = rules_copy / "iam" / "aws_iam_user_mfa_deactivated.yml"
     target.write_text(target.read_text().replace("level: medium", "level: high"))
-    assert cli.main(["--rules", str(rules_copy), "check"]) == 0
+    assert cli.main(["--rules-dir", str(rules_copy), "check"]) == 0
 
 
 def test_lock_bumps_the_version_of_a_changed_rule(rules_copy, tmp_path, monkeypatch):
