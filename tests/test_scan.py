@@ -38,7 +38,7 @@ def test_scan_reports_exactly_what_the_manifest_declares(fixture):
 
 def test_scan_of_the_whole_corpus_in_parallel_finds_every_declared_match():
     summary = ScanSummary()
-    matches = list(scan([FIXTURES], RULES_DIR, jobs=2, summary=summary))
+    matches = list(scan([FIXTURES / f.path for f in FIXTURE_FILES], RULES_DIR, jobs=2, summary=summary))
     expected = {k: set(v) for f in FIXTURE_FILES for k, v in f.expect.items() if v}
     assert detections(matches) == expected
     assert summary.events == sum(len(f.records) for f in FIXTURE_FILES)

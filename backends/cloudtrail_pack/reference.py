@@ -19,6 +19,7 @@ from sigma.backends.sqlite import sqliteBackend
 from sigma.backends.sqlite.runtime import execute_plan
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
+from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
 from .pack import Pack, PackRule
@@ -104,18 +105,23 @@ class ReferenceEngine:
         self.queries: dict[str, str] = {}
         self.plans: dict[str, dict] = {}
         self.fields: set[str] = {"eventID", "eventTime"}
+        self.unsupported: dict[str, str] = {}  # rule id -> why SQLite cannot evaluate it
         for rule in collection.rules:
             rule_id = str(rule.id)
-            if isinstance(rule, SigmaCorrelationRule):
+            try:
+                if isinstance(rule, SigmaCorrelationRule):
+                    if rule_id in wanted:
+                        self.backend.convert_correlation_rule(rule)
+                        self.plans[rule_id] = self.backend._correlation_plans[id(rule)]
+                        self.fields.update(f for fs in self.plans[rule_id]["required_fields"].values() for f in fs)
+                else:
+                    (query,) = self.backend.convert_rule(rule)
+                    self.fields.update(self.backend.required_fields(rule))
+                    if rule_id in wanted:
+                        self.queries[rule_id] = query
+            except SigmaError as e:  # e.g. an unresolved %placeholder%: no engine can evaluate it as written
                 if rule_id in wanted:
-                    self.backend.convert_correlation_rule(rule)
-                    self.plans[rule_id] = self.backend._correlation_plans[id(rule)]
-                    self.fields.update(f for fs in self.plans[rule_id]["required_fields"].values() for f in fs)
-            else:
-                (query,) = self.backend.convert_rule(rule)
-                self.fields.update(self.backend.required_fields(rule))
-                if rule_id in wanted:
-                    self.queries[rule_id] = query
+                    self.unsupported[rule_id] = str(e)
 
     def _connect(self, records: list[dict]) -> sqlite3.Connection:
         rows = [flatten(r) for r in records]

@@ -51,7 +51,8 @@ class _Worker:
         pack = load_pack(Path(rules_dir))
         detections = [r for r in _selected(pack, rule_ids) if not r.is_correlation]
         self.engine = ReferenceEngine(pack, detections) if detections else None
-        self.wanted = pack_event_names([r.rule for r in detections])
+        evaluated = [r for r in detections if self.engine and r.id not in self.engine.unsupported]
+        self.wanted = pack_event_names([r.rule for r in evaluated])
 
     def scan(self, path: str) -> FileResult:
         result = FileResult(path)
@@ -163,6 +164,7 @@ def principal(record: dict) -> str | None:
 class ScanSummary:
     files: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    unsupported: dict[str, str] = field(default_factory=dict)  # rule title -> why it was not evaluated
     events: int = 0
     parsed: int = 0
     matches: Counter = field(default_factory=Counter)
@@ -186,6 +188,8 @@ def scan(
     correlations = [r for r in selected if r.is_correlation]
     counted: dict[str, dict] = {}  # eventID -> record, for the correlations
     counted_ids = {str(ref.rule.id) for c in correlations for ref in c.rule.rules}
+    probe = ReferenceEngine(pack, selected)  # compiled once here too, so a rule it cannot run is reported
+    summary.unsupported = {by_id[i].title: reason for i, reason in sorted(probe.unsupported.items())}
     files = [str(p) for p in iter_paths(list(paths))]
     jobs = jobs or min(os.cpu_count() or 1, 8)
     start = time.perf_counter()

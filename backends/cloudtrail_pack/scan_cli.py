@@ -75,5 +75,7 @@ def print_summary(err: Console, summary: ScanSummary, pack) -> None:
     for rule in pack.rules:
         if summary.matches[rule.id]:
             err.print(f"  {summary.matches[rule.id]:>6}  {rule.title}")
+    for title, reason in summary.unsupported.items():
+        err.print(f"rule not evaluated: {title}: {reason}")
     for path, reason in summary.skipped:
         err.print(f"skipped {path}: {reason}")
