@@ -73,11 +73,15 @@ class Pack:
     root: Path
     collection: SigmaCollection = field(repr=False)
 
-    def by_id(self, rule_id: str) -> PackRule:
+    def by_id(self, key: str) -> PackRule:
+        """The rule with this id, name, or file name (without .yml) for a single-rule file."""
         for r in self.rules:
-            if r.id == rule_id or r.rule.name == rule_id:
+            if key in (r.id, r.rule.name):
                 return r
-        raise KeyError(rule_id)
+        by_stem = [r for r in self.rules if r.path.stem == key]
+        if len(by_stem) == 1:
+            return by_stem[0]
+        raise PackError(self.root, f"no rule {key!r} in the pack: give a rule id, name or file name (python build.py check lists them)")
 
     def select(self, ids: list[str] | None) -> list[PackRule]:
         if not ids:

@@ -20,10 +20,7 @@ TABLE_COLUMNS = ("level", "rule_title", "eventTime", "eventName", "principal", "
 def run_scan(args) -> int:
     rules_dir = Path(args.rules_dir)
     pack = load_pack(rules_dir)
-    try:
-        pack.select(args.rules)
-    except KeyError as e:
-        raise PackError(rules_dir, f"--rules {e.args[0]}: no such rule id or name in the pack")
+    pack.select(args.rules)  # an unknown rule is an error before any file is read
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         raise PackError(missing[0], "no such file or folder")
