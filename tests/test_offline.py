@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from conftest import NetworkAccessError
+from network_guard import NetworkAccessError
 
 
 def test_the_network_guard_refuses_connections():

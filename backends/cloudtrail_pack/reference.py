@@ -125,8 +125,14 @@ class ReferenceEngine:
 
     def _connect(self, records: list[dict]) -> sqlite3.Connection:
         rows = [flatten(r) for r in records]
-        columns = sorted(self.fields.union(*rows))
-        index = {c: i for i, c in enumerate(columns)}
+        # SQLite column names are case-insensitive: `responseElements.User.Arn` and `...user.arn` are one
+        # column, exactly as a rule naming either one would see it.
+        index: dict[str, int] = {}
+        columns: list[str] = []
+        for name in sorted(self.fields.union(*rows)):
+            if name.lower() not in index:
+                index[name.lower()] = len(columns)
+                columns.append(name)
         db = sqlite3.connect(":memory:")
         db.create_function("REGEXP", 2, _regexp, deterministic=True)
         db.execute(f"CREATE TABLE {TABLE} ({', '.join(_quote(c) + ' COLLATE NOCASE' for c in columns)})")
@@ -135,7 +141,7 @@ class ReferenceEngine:
         for row in rows:
             line = [None] * len(columns)
             for k, v in row.items():
-                line[index[k]] = v
+                line[index[k.lower()]] = v
             values.append(line)
         db.executemany(f"INSERT INTO {TABLE} VALUES ({placeholders})", values)
         return db

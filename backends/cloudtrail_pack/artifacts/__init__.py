@@ -3,4 +3,8 @@
 `WRITERS` maps the folder (and archive) name to `writer(pack, out_dir)`.
 """
 
-WRITERS: dict = {}
+from . import splunk
+
+WRITERS: dict = {
+    "splunk": splunk.write,
+}

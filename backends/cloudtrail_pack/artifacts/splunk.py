@@ -1,0 +1,422 @@
+"""The Splunk release artifact: a Splunk app of scheduled alerts, one per rule, as a deterministic .tgz.
+
+Every search is the Splunk target's compiled query (`compile_rules(pack, "splunk")`: the pySigma Splunk
+backend with our `splunk_cloudtrail` pipeline), written unchanged into savedsearches.conf. The pipeline
+already gives each search its shape, `` `cloudtrail` <query> ... | `<slug>_filter` ``; this module adds
+what Splunk needs around it:
+
+    <app>/default/app.conf             id, version (the pack's), label, description
+    <app>/default/savedsearches.conf   one scheduled alert per rule (see SCHEDULE and the decisions below)
+    <app>/default/macros.conf          `cloudtrail` (the scope) and one empty `<slug>_filter` per search
+    <app>/metadata/default.meta        readable by all, writable by admins, exported to all apps
+    <app>/README.md                    installing, the macros to edit, what each search does
+    <app>/app.manifest                 Packaging Toolkit manifest: id, version, search heads only
+
+Decisions (the README explains them to users):
+
+* Disabled by default, as Splunk's security_content ships its detections: the `cloudtrail` macro must
+  point at the user's index first, and each search is enabled once it is tuned.
+* Schedule: every 10 minutes over `-30m@m .. -5m@m` (correlations look back their timespan more). The
+  5 minutes leave CloudTrail's delivery delay behind; the overlap catches events up to 20 minutes late,
+  and alert suppression keeps the overlap from alerting twice.
+* Throttling: one alert per result (`alert.digest_mode = 0`), suppressed for 1 hour per actor and target
+  (the rule's `userIdentity.arn`, `eventName`, `recipientAccountId` and `requestParameters.*` output
+  fields) or, for a correlation, per group-by value.
+* Severity: Sigma level -> alert.severity: informational 2 (info), low 3, medium 4, high 5, critical 6.
+* ATT&CK: `action.correlationsearch.annotations = {"mitre_attack": [...]}` from the rule's
+  `attack.tNNNN` tags, with `action.correlationsearch.enabled/label`, so Splunk Enterprise Security lists
+  the searches as correlation searches with their techniques.
+
+A rule the Splunk target cannot express (SigmaFeatureNotSupportedByBackendError) is left out and named
+in the README, as the other SIEM writers do; any other compile error fails.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.metadata
+import io
+import json
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from sigma.correlations import SigmaCorrelationRule
+from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
+from sigma.pipelines.cloudtrail.splunk import (
+    FILTER_DEFINITION,
+    SCOPE_DEFINITION,
+    SCOPE_MACRO,
+    filter_macro,
+)
+
+from ..pack import Pack, PackError, PackRule
+from ..targets import compile_rules
+
+DIST_NAME = "cloudtrail-detection-pack"
+APP_ID = "cloudtrail_detection_pack"
+APP_LABEL = "CloudTrail Detection Pack"
+APP_DESCRIPTION = (
+    "Scheduled alerts for AWS CloudTrail, compiled from the pack's Sigma rules: IAM users deleted or locked "
+    "out (ATT&CK T1531) and accounts leaving the AWS Organization (T1666)."
+)
+AUTHOR = "CloudTrail Detection Pack"
+STANZA = "CloudTrail - {title} - Rule"
+
+SCHEDULE = "*/10 * * * *"
+LATEST = "-5m@m"
+LOOKBACK_SECONDS = 30 * 60  # earliest = -(LOOKBACK_SECONDS [+ correlation timespan])
+SUPPRESS_PERIOD = "1h"
+#: Sigma level -> savedsearches.conf alert.severity (1 debug, 2 info, 3 low, 4 medium, 5 high, 6 critical).
+SEVERITY = {"informational": 2, "low": 3, "medium": 4, "high": 5, "critical": 6}
+#: Output fields that identify who acted on what: the alert is suppressed per combination.
+SUPPRESS_FIELDS = ("userIdentity.arn", "eventName", "recipientAccountId")
+
+MTIME = 0  # every tar member's mtime, as in release.deterministic_tar
+
+
+@dataclass(frozen=True)
+class SavedSearch:
+    rule: PackRule
+    name: str  # the savedsearches.conf stanza
+    search: str
+    settings: dict  # every other setting of the stanza
+
+
+def pack_version() -> str:
+    return importlib.metadata.version(DIST_NAME)
+
+
+# --- compiling ---------------------------------------------------------------------------------------
+
+
+def compile_searches(pack: Pack) -> tuple[dict[str, str], dict[str, str]]:
+    """({rule id: search}, {rule id: why the Splunk target cannot express it}), in pack order."""
+    searches: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    for rule in pack.rules:
+        try:
+            queries = compile_rules(pack, "splunk", rules=[rule])[rule.id]
+        except PackError as e:
+            if isinstance(e.__cause__, SigmaFeatureNotSupportedByBackendError):
+                skipped[rule.id] = str(e.__cause__)
+                continue
+            raise
+        if len(queries) != 1:
+            raise PackError(rule.path, f"Splunk SPL: rule {rule.id} compiles to {len(queries)} searches; expected one")
+        searches[rule.id] = queries[0]
+    return searches, skipped
+
+
+def attack_techniques(rule: PackRule) -> list[str]:
+    """ATT&CK technique ids from the rule's `attack.tNNNN[.NNN]` tags, in tag order."""
+    out = []
+    for tag in rule.rule.tags:
+        if tag.namespace == "attack" and re.fullmatch(r"t\d{4}(\.\d{3})?", tag.name):
+            if tag.name.upper() not in out:
+                out.append(tag.name.upper())
+    return out
+
+
+def _one_line(text: str) -> str:
+    return " ".join((text or "").split())
+
+
+def _span(seconds: int) -> str:
+    return f"-{seconds // 60}m@m" if seconds % 60 == 0 else f"-{seconds}s@m"
+
+
+def suppress_fields(rule: PackRule) -> list[str]:
+    r = rule.rule
+    if isinstance(r, SigmaCorrelationRule):
+        return list(r.group_by or [])
+    if not r.fields:
+        return ["userIdentity.arn"]
+    picked = [f for f in r.fields if f in SUPPRESS_FIELDS or f.startswith("requestParameters.")]
+    return picked or ["userIdentity.arn"]
+
+
+def _description(rule: PackRule) -> str:
+    text = _one_line(rule.rule.description) or rule.title
+    fps = [_one_line(fp) for fp in (rule.rule.falsepositives or []) if _one_line(fp)]
+    if fps:
+        text += " False positives: " + " ".join(fp if fp.endswith(".") else fp + "." for fp in fps)
+    return f"{text} (Sigma rule {rule.id}, level {rule.level}.)"
+
+
+def saved_search(rule: PackRule, search: str) -> SavedSearch:
+    if rule.level not in SEVERITY:
+        raise PackError(rule.path, f"Splunk: no alert severity for Sigma level {rule.level!r}")
+    macro = filter_macro(rule.rule)
+    if macro != f"{rule.slug}_filter" or not search.startswith(f"`{SCOPE_MACRO}` ") or not search.endswith(
+        f"| `{macro}`"
+    ):
+        raise PackError(rule.path, f"Splunk: search of {rule.id} does not have the `{SCOPE_MACRO}` ... `{macro}` shape")
+    title = rule.title.translate({ord(c): None for c in "[]"})
+    lookback = LOOKBACK_SECONDS
+    if isinstance(rule.rule, SigmaCorrelationRule):
+        lookback += rule.rule.timespan.seconds
+    annotations = {"mitre_attack": attack_techniques(rule)}
+    settings = {
+        "action.correlationsearch.annotations": json.dumps(annotations, separators=(", ", ": ")),
+        "action.correlationsearch.enabled": "1",
+        "action.correlationsearch.label": _one_line(title),
+        "alert.digest_mode": "0",
+        "alert.severity": str(SEVERITY[rule.level]),
+        "alert.suppress": "1",
+        "alert.suppress.fields": ",".join(suppress_fields(rule)),
+        "alert.suppress.period": SUPPRESS_PERIOD,
+        "alert.track": "1",
+        "counttype": "number of events",
+        "cron_schedule": SCHEDULE,
+        "description": _description(rule),
+        "disabled": "1",
+        "dispatch.earliest_time": _span(lookback),
+        "dispatch.latest_time": LATEST,
+        "enableSched": "1",
+        "quantity": "0",
+        "relation": "greater than",
+        "request.ui_dispatch_app": "search",
+        "request.ui_dispatch_view": "search",
+        "schedule_window": "auto",
+    }
+    return SavedSearch(rule, STANZA.format(title=_one_line(title)), search, settings)
+
+
+def saved_searches(pack: Pack) -> tuple[list[SavedSearch], dict[str, str]]:
+    searches, skipped = compile_searches(pack)
+    out = [saved_search(pack.by_id(rule_id), search) for rule_id, search in searches.items()]
+    for what, key in (("stanza", lambda s: s.name), ("tuning macro", lambda s: filter_macro(s.rule.rule))):
+        seen: dict[str, SavedSearch] = {}
+        for s in out:
+            if key(s) in seen:
+                raise PackError(s.rule.path, f"Splunk: {what} {key(s)!r} also used by {seen[key(s)].rule.path}")
+            seen[key(s)] = s
+    return out, skipped
+
+
+# --- conf files ---------------------------------------------------------------------------------------
+
+
+def conf_value(text: str) -> str:
+    """A .conf value: a line break becomes a backslash continuation (Splunk keeps the line break)."""
+    lines = text.split("\n")
+    for line in lines:
+        if "\r" in line or line.endswith("\\"):
+            raise ValueError(f"cannot write {line!r} as a .conf value line")
+    if lines[0] != lines[0].lstrip() or lines[-1] != lines[-1].rstrip():
+        raise ValueError("a .conf value cannot start or end with whitespace")
+    return "\\\n".join(lines)
+
+
+def conf_stanza(name: str, settings: dict) -> str:
+    if any(c in name for c in "[]\n"):
+        raise ValueError(f"bad stanza name {name!r}")
+    return f"[{name}]\n" + "".join(f"{k} = {conf_value(str(v))}\n" for k, v in settings.items())
+
+
+def savedsearches_conf(searches: list[SavedSearch], version: str) -> str:
+    head = (
+        f"# {APP_LABEL} {version}: one scheduled alert per Sigma rule, disabled until you enable it.\n"
+        "# Generated from the Sigma rules; edit the macros in macros.conf (or local/), not these searches.\n"
+    )
+    stanzas = [conf_stanza(s.name, {**s.settings, "search": s.search}) for s in searches]
+    return head + "\n" + "\n".join(stanzas)
+
+
+def macros_conf(searches: list[SavedSearch], version: str) -> str:
+    head = (
+        f"# {APP_LABEL} {version}. Edit `cloudtrail` to your CloudTrail index and sourcetype, and a search's\n"
+        "# `<search>_filter` macro to tune it; put your changes in local/macros.conf to keep them on upgrade.\n"
+    )
+    stanzas = [
+        conf_stanza(
+            SCOPE_MACRO,
+            {
+                "definition": SCOPE_DEFINITION,
+                "description": "Where CloudTrail events are: every search of this app starts with this macro. "
+                "Set it to your index and sourcetype (Splunk Add-on for AWS: sourcetype aws:cloudtrail).",
+                "iseval": "0",
+            },
+        )
+    ]
+    for s in searches:
+        stanzas.append(
+            conf_stanza(
+                filter_macro(s.rule.rule),
+                {
+                    "definition": FILTER_DEFINITION,
+                    "description": f"Tuning filter applied last by the search {s.name!r}: replace `search *` "
+                    "with your exclusions, for example search NOT userIdentity.arn=\"arn:aws:iam::111122223333:"
+                    "role/Offboarding\".",
+                    "iseval": "0",
+                },
+            )
+        )
+    return head + "\n" + "\n".join(stanzas)
+
+
+def app_conf(version: str) -> str:
+    return (
+        f"# {APP_LABEL} {version}\n\n"
+        + conf_stanza("install", {"is_configured": "false", "state": "enabled"})
+        + "\n"
+        + conf_stanza("launcher", {"author": AUTHOR, "description": APP_DESCRIPTION, "version": version})
+        + "\n"
+        + conf_stanza("package", {"id": APP_ID, "check_for_updates": "false"})
+        + "\n"
+        + conf_stanza("ui", {"is_visible": "false", "label": APP_LABEL})
+        + "\n"
+        + conf_stanza("id", {"name": APP_ID, "version": version})
+    )
+
+
+def app_manifest(version: str) -> str:
+    """Packaging Toolkit app.manifest (schema 2.0.0): optional, but it lets AppInspect check the id and says
+    where the app goes (search heads only)."""
+    manifest = {
+        "schemaVersion": "2.0.0",
+        "info": {
+            "title": APP_LABEL,
+            "id": {"group": None, "name": APP_ID, "version": version},
+            "author": [{"name": AUTHOR, "email": None, "company": None}],
+            "releaseDate": None,
+            "description": APP_DESCRIPTION,
+            "classification": {"intendedAudience": None, "categories": [], "developmentStatus": None},
+            "commonInformationModels": None,
+            "license": {"name": "MIT", "text": None, "uri": None},
+            "privacyPolicy": {"name": None, "text": None, "uri": None},
+            "releaseNotes": {"name": None, "text": None, "uri": None},
+        },
+        "dependencies": None,
+        "tasks": None,
+        "inputGroups": None,
+        "incompatibleApps": None,
+        "platformRequirements": None,
+        "supportedDeployments": ["_standalone", "_distributed", "_search_head_clustering"],
+        "targetWorkloads": ["_search_heads"],
+    }
+    return json.dumps(manifest, indent=2) + "\n"
+
+
+def default_meta() -> str:
+    return (
+        "# Everyone may read the searches and macros; admins may change them. Exported to all apps so the\n"
+        "# searches also run from the Search app (View results) with their macros.\n"
+        "[]\n"
+        "access = read : [ * ], write : [ admin, sc_admin ]\n"
+        "export = system\n"
+    )
+
+
+def readme(searches: list[SavedSearch], skipped: dict[str, str], pack: Pack, version: str) -> str:
+    lines = [
+        f"# {APP_LABEL} {version}",
+        "",
+        APP_DESCRIPTION,
+        "",
+        "## Install",
+        "",
+        f"Settings > Apps > Install app from file, choose `{APP_ID}-{version}.tgz` (or extract it into",
+        "`$SPLUNK_HOME/etc/apps/`, or push it with your deployer). The app has no UI; it needs CloudTrail",
+        "indexed as the Splunk Add-on for AWS does it (sourcetype `aws:cloudtrail`, JSON fields).",
+        "",
+        "## Configure",
+        "",
+        f"1. Settings > Advanced search > Search macros: set `{SCOPE_MACRO}` (default `{SCOPE_DEFINITION}`) to",
+        "   where your CloudTrail events are.",
+        "2. Every search ends in its own tuning macro `<search>_filter` (default `search *`, keeps",
+        "   everything): add your exclusions there, not in the search.",
+        "3. Settings > Searches, reports, and alerts: the searches ship disabled; enable each one once its",
+        "   results are tuned. Add alert actions (email, notable, webhook) as you need.",
+        "",
+        f"Schedule: every 10 minutes over `-30m@m` to `{LATEST}` (correlations look back their window",
+        f"more); one alert per result, suppressed for {SUPPRESS_PERIOD} per the fields listed below.",
+        "",
+        "## Searches",
+        "",
+    ]
+    for s in searches:
+        techniques = ", ".join(attack_techniques(s.rule)) or "-"
+        lines += [
+            f"### {s.name}",
+            "",
+            _one_line(s.rule.rule.description),
+            "",
+            f"- Sigma rule `{s.rule.id}` ({s.rule.path.as_posix()}), level {s.rule.level}, "
+            f"alert.severity {s.settings['alert.severity']}, ATT&CK {techniques}",
+            f"- tuning macro `{filter_macro(s.rule.rule)}`; suppressed per `{s.settings['alert.suppress.fields']}`",
+            "",
+            "```",
+            s.search,
+            "```",
+            "",
+        ]
+    if skipped:
+        lines += ["## Rules without a Splunk search", ""]
+        for rule_id, reason in skipped.items():
+            lines.append(f"- `{rule_id}` {pack.by_id(rule_id).title}: {_one_line(reason)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# --- the app ------------------------------------------------------------------------------------------
+
+
+def app_files(pack: Pack, version: str | None = None) -> dict[str, bytes]:
+    """The app's files by path inside the app folder."""
+    version = version or pack_version()
+    searches, skipped = saved_searches(pack)
+    texts = {
+        "README.md": readme(searches, skipped, pack, version),
+        "app.manifest": app_manifest(version),
+        "default/app.conf": app_conf(version),
+        "default/macros.conf": macros_conf(searches, version),
+        "default/savedsearches.conf": savedsearches_conf(searches, version),
+        "metadata/default.meta": default_meta(),
+    }
+    return {path: text.encode("utf-8") for path, text in texts.items()}
+
+
+def tgz_bytes(files: dict[str, bytes], root: str = APP_ID) -> bytes:
+    """A gzip'd tar of `root/<path>` entries whose bytes depend only on `files`: sorted entries, folders
+    included, fixed mtime, mode, owner; gzip header without name or time."""
+    folders = {root}
+    for path in files:
+        parts = path.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            folders.add(f"{root}/{'/'.join(parts[:i])}")
+    entries = [(f, None) for f in folders] + [(f"{root}/{p}", data) for p, data in files.items()]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in sorted(entries, key=lambda e: e[0]):
+            info = tarfile.TarInfo(name)
+            info.mtime = MTIME
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            if data is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            else:
+                info.size, info.mode = len(data), 0o644
+                tar.addfile(info, io.BytesIO(data))
+    out = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as gz:
+        gz.write(buffer.getvalue())
+    return out.getvalue()
+
+
+def write_splunk_app(pack: Pack, out_dir: Path) -> Path:
+    """Write `<out_dir>/cloudtrail_detection_pack-<version>.tgz`; returns its path."""
+    version = pack_version()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{APP_ID}-{version}.tgz"
+    path.write_bytes(tgz_bytes(app_files(pack, version)))
+    return path
+
+
+def write(pack: Pack, out_dir: Path) -> list[Path]:
+    """The `WRITERS` signature of the other artifact modules."""
+    return [write_splunk_app(pack, out_dir)]

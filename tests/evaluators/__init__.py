@@ -1,0 +1,1 @@
+"""Evaluators that run the text of compiled queries over CloudTrail records."""

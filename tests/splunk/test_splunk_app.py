@@ -1,0 +1,227 @@
+"""The Splunk app writer: conf files spelled out, the package's determinism, what is left out and why."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.metadata
+import json
+import tarfile
+import textwrap
+
+import pytest
+
+from cloudtrail_pack.artifacts import splunk as writer
+from cloudtrail_pack.pack import load_pack
+from evaluators.spl import parse_conf
+
+from .conftest import tar_listing
+
+VERSION = importlib.metadata.version("cloudtrail-detection-pack")
+USER_DELETED = "0b40a563-9611-430c-ac03-6536096733f9"
+MASS_DELETION = "d7e97f60-0265-437d-82c5-a8489994eda7"
+
+
+def test_savedsearches_stanza_for_one_rule(pack):
+    (s,) = [s for s in writer.saved_searches(pack)[0] if s.rule.id == USER_DELETED]
+    assert writer.conf_stanza(s.name, {**s.settings, "search": s.search}) == textwrap.dedent(
+        """\
+        [CloudTrail - AWS IAM User Deleted - Rule]
+        action.correlationsearch.annotations = {"mitre_attack": ["T1531"]}
+        action.correlationsearch.enabled = 1
+        action.correlationsearch.label = AWS IAM User Deleted
+        alert.digest_mode = 0
+        alert.severity = 4
+        alert.suppress = 1
+        alert.suppress.fields = userIdentity.arn,requestParameters.userName,recipientAccountId
+        alert.suppress.period = 1h
+        alert.track = 1
+        counttype = number of events
+        cron_schedule = */10 * * * *
+        description = Detects an attempt to delete an IAM user, successful or not (check errorCode). Deleting a legitimate user removes its owner's access to the account (T1531 Account Access Removal), which disrupts response and recovery and hides who was using the identity; a denied attempt is reconnaissance of what the caller may delete. Only IAM's DeleteUser matches: ElastiCache, MemoryDB, QuickSight, Transfer Family and IAM Identity Center have DeleteUser calls of their own. False positives: Offboarding by identity administrators or an identity-lifecycle automation (SCIM, Terraform, CloudFormation stack deletion); baseline the principals that normally delete users. The AWS Systems Manager runbook AWSConfigRemediation-DeleteIAMUser, which deletes unused users. (Sigma rule 0b40a563-9611-430c-ac03-6536096733f9, level medium.)
+        disabled = 1
+        dispatch.earliest_time = -30m@m
+        dispatch.latest_time = -5m@m
+        enableSched = 1
+        quantity = 0
+        relation = greater than
+        request.ui_dispatch_app = search
+        request.ui_dispatch_view = search
+        schedule_window = auto
+        search = `cloudtrail` eventSource="iam.amazonaws.com" eventName="DeleteUser"\\
+        | table eventTime,userIdentity.type,userIdentity.arn,sourceIPAddress,userAgent,requestParameters.userName,errorCode,errorMessage,recipientAccountId\\
+        | `aws_iam_user_deleted_filter`
+        """
+    )
+
+
+def test_correlation_stanza_looks_back_its_window_and_suppresses_per_group(savedsearches):
+    stanza = savedsearches["CloudTrail - AWS IAM Mass User Deletion - Rule"]
+    assert stanza["search"] == (
+        '`cloudtrail` eventSource="iam.amazonaws.com" eventName="DeleteUser"\n'
+        "| sort 0 _time\n"
+        "| streamstats time_window=10m count as event_count by userIdentity.arn\n"
+        "| where event_count >= 3\n"
+        "| `aws_iam_user_deleted_mass_filter`"
+    )
+    assert stanza["dispatch.earliest_time"] == "-40m@m"
+    assert stanza["alert.suppress.fields"] == "userIdentity.arn"
+    assert stanza["alert.severity"] == "5"
+
+
+@pytest.mark.parametrize(
+    "level, severity", [("informational", 2), ("low", 3), ("medium", 4), ("high", 5), ("critical", 6)]
+)
+def test_sigma_level_to_alert_severity(level, severity):
+    assert writer.SEVERITY[level] == severity
+
+
+def test_every_rule_is_a_disabled_scheduled_alert_with_its_attack_technique(pack, savedsearches):
+    assert len(savedsearches) == len(pack.rules)
+    by_label = {s["action.correlationsearch.label"]: s for s in savedsearches.values()}
+    for rule in pack.rules:
+        stanza = by_label[rule.title]
+        assert stanza["disabled"] == "1" and stanza["enableSched"] == "1"
+        assert stanza["alert.severity"] == str(writer.SEVERITY[rule.level])
+        techniques = [t.name.upper() for t in rule.rule.tags if t.namespace == "attack" and t.name.startswith("t")]
+        assert json.loads(stanza["action.correlationsearch.annotations"]) == {"mitre_attack": techniques}
+        assert stanza["search"].endswith(f"| `{rule.slug}_filter`")
+
+
+def test_shipped_searches_are_the_compiled_searches(pack, savedsearches):
+    from cloudtrail_pack.targets import compile_rules
+
+    compiled = {q[0] for q in compile_rules(pack, "splunk").values()}
+    assert {s["search"] for s in savedsearches.values()} == compiled
+
+
+def test_macros_conf_has_the_scope_and_one_empty_filter_per_search(pack, app_members):
+    macros = parse_conf(app_members["default/macros.conf"].decode())
+    assert macros["cloudtrail"]["definition"] == "(index=aws sourcetype=aws:cloudtrail)"
+    filters = {name: m["definition"] for name, m in macros.items() if name != "cloudtrail"}
+    assert filters == {f"{r.slug}_filter": "search *" for r in pack.rules}
+    assert all(m["iseval"] == "0" for m in macros.values())
+
+
+def test_app_conf_carries_the_pack_version(app_members):
+    conf = parse_conf(app_members["default/app.conf"].decode())
+    assert conf["id"] == {"name": "cloudtrail_detection_pack", "version": VERSION}
+    assert conf["package"]["id"] == "cloudtrail_detection_pack"
+    assert conf["launcher"]["version"] == VERSION
+    assert conf["ui"]["label"] == "CloudTrail Detection Pack"
+    assert conf["launcher"]["description"] == writer.APP_DESCRIPTION
+
+
+def test_app_manifest_matches_app_conf(app_members):
+    manifest = json.loads(app_members["app.manifest"])
+    assert manifest["info"]["id"] == {"group": None, "name": "cloudtrail_detection_pack", "version": VERSION}
+    assert manifest["targetWorkloads"] == ["_search_heads"]
+
+
+def test_default_meta_exports_read_only_to_users(app_members):
+    assert parse_conf(app_members["metadata/default.meta"].decode()) == {
+        "": {"access": "read : [ * ], write : [ admin, sc_admin ]", "export": "system"}
+    }
+
+
+def test_readme_lists_every_search_and_its_macro(pack, app_members):
+    text = app_members["README.md"].decode()
+    for rule in pack.rules:
+        assert f"`{rule.slug}_filter`" in text and rule.id in text
+
+
+def test_app_files(app_members):
+    assert sorted(app_members) == [
+        "README.md",
+        "app.manifest",
+        "default/app.conf",
+        "default/macros.conf",
+        "default/savedsearches.conf",
+        "metadata/default.meta",
+    ]
+
+
+# --- the package ---------------------------------------------------------------------------------------
+
+
+def test_tarball_name_and_bytes_are_reproducible(pack, splunk_app, tmp_path):
+    again = writer.write_splunk_app(pack, tmp_path)
+    assert again.name == splunk_app.name == f"cloudtrail_detection_pack-{VERSION}.tgz"
+    assert again.read_bytes() == splunk_app.read_bytes()
+
+
+def test_gzip_header_has_no_name_and_no_time(splunk_app):
+    header = splunk_app.read_bytes()[:10]
+    assert header[:3] == b"\x1f\x8b\x08" and header[3] == 0  # FLG: no FNAME
+    assert header[4:8] == b"\0\0\0\0"  # MTIME 0
+    gzip.decompress(splunk_app.read_bytes())
+
+
+def test_tar_entries_sorted_with_fixed_metadata(splunk_app):
+    members = tar_listing(splunk_app.read_bytes())
+    names = [m.name for m in members]
+    assert names == sorted(names)
+    assert names[0] == "cloudtrail_detection_pack"
+    assert {"cloudtrail_detection_pack/default", "cloudtrail_detection_pack/metadata"} <= set(names)
+    for m in members:
+        assert (m.mtime, m.uid, m.gid, m.uname, m.gname) == (0, 0, 0, "root", "root")
+        assert m.mode == (0o755 if m.isdir() else 0o644)
+        assert m.isdir() or m.isfile()
+
+
+def test_tar_is_ustar(splunk_app):
+    raw = gzip.decompress(splunk_app.read_bytes())
+    assert raw[257:263] == b"ustar\x00"
+    with tarfile.open(fileobj=__import__("io").BytesIO(raw)) as tar:
+        assert not any(m.pax_headers for m in tar.getmembers())
+
+
+# --- conf values ---------------------------------------------------------------------------------------
+
+
+def test_conf_value_line_breaks_round_trip():
+    text = writer.conf_stanza("s", {"search": 'a="x y"\n| table a\n| `f`'})
+    assert parse_conf(text) == {"s": {"search": 'a="x y"\n| table a\n| `f`'}}
+
+
+def test_conf_value_refuses_a_line_ending_in_backslash():
+    with pytest.raises(ValueError):
+        writer.conf_value('a="x\\\\"\\\n| b')
+
+
+def test_conf_value_refuses_carriage_return():
+    with pytest.raises(ValueError):
+        writer.conf_value("a\rb")
+
+
+# --- rules the Splunk target cannot express ------------------------------------------------------------
+
+KEYWORD_RULE = """\
+title: Keyword Rule
+id: 6a1f0d3e-5b2c-4e8f-9a7d-1c2b3e4f5a6b
+name: keyword_rule
+status: test
+logsource:
+    product: aws
+    service: cloudtrail
+detection:
+    keywords:
+        - DeleteUser
+    condition: keywords
+level: low
+"""
+
+
+def test_unexpressible_rule_is_left_out_and_named_in_readme(pack, tmp_path):
+    root = tmp_path / "sigma"
+    (root / "iam").mkdir(parents=True)
+    (root / "iam" / "keyword_rule.yml").write_text(KEYWORD_RULE)
+    source = pack.root.parent / pack.by_id(USER_DELETED).path  # the user-deleted rule and its correlation
+    (root / "iam" / "deleted.yml").write_text(source.read_text())
+    small = load_pack(root)
+    files = writer.app_files(small, "9.9.9")
+    stanzas = parse_conf(files["default/savedsearches.conf"].decode())
+    assert [s["action.correlationsearch.label"] for s in stanzas.values()] == ["AWS IAM User Deleted", "AWS IAM Mass User Deletion"]
+    readme = files["README.md"].decode()
+    assert "## Rules without a Splunk search" in readme
+    assert "`6a1f0d3e-5b2c-4e8f-9a7d-1c2b3e4f5a6b` Keyword Rule: splunk_cloudtrail: keyword" in readme
+    assert "keyword_rule_filter" not in files["default/macros.conf"].decode()

@@ -1,0 +1,284 @@
+"""The `splunk_cloudtrail` pipeline with pySigma's Splunk backend: one behaviour per test, the expected
+search spelled out (pySigma's own test style)."""
+
+from __future__ import annotations
+
+import pytest
+from sigma.backends.splunk import SplunkBackend
+from sigma.collection import SigmaCollection
+from sigma.exceptions import SigmaFeatureNotSupportedByBackendError, SigmaTransformationError
+from sigma.exceptions import SigmaRuleLocation
+
+from cloudtrail_pack.targets import TARGETS, compile_rules, plugins
+from sigma.pipelines.cloudtrail.splunk import splunk_cloudtrail_pipeline
+
+LOGSOURCE = "logsource:\n    product: aws\n    service: cloudtrail\n"
+
+
+def rule(detection: str, extra: str = "", name: str = "test_rule") -> str:
+    return (
+        f"title: Test\nid: 9e7b2d1c-4f0a-4a57-9a7e-2f1d7c1b0a11\nname: {name}\nstatus: test\n{LOGSOURCE}"
+        f"detection:\n{detection}{extra}level: medium\n"
+    )
+
+
+def convert(text: str, output_format: str = "default") -> list[str]:
+    backend = SplunkBackend(processing_pipeline=splunk_cloudtrail_pipeline())
+    return backend.convert(SigmaCollection.from_yaml(text), output_format)
+
+
+SELECTION = "    selection:\n        eventSource: iam.amazonaws.com\n        eventName: DeleteUser\n    condition: selection\n"
+
+
+def test_pipeline_is_the_registered_splunk_cloudtrail():
+    assert plugins().pipelines["splunk_cloudtrail"] is splunk_cloudtrail_pipeline
+    assert TARGETS["splunk"].pipeline == "splunk_cloudtrail"
+
+
+def test_search_starts_with_scope_macro_and_ends_with_tuning_macro():
+    assert convert(rule(SELECTION)) == [
+        '`cloudtrail` eventSource="iam.amazonaws.com" eventName="DeleteUser"\n| `test_rule_filter`'
+    ]
+
+
+def test_fields_become_a_table_before_the_tuning_macro():
+    fields = "fields:\n    - userIdentity.arn\n    - requestParameters.userName\n"
+    assert convert(rule(SELECTION, fields)) == [
+        '`cloudtrail` eventSource="iam.amazonaws.com" eventName="DeleteUser"\n'
+        "| table userIdentity.arn,requestParameters.userName\n"
+        "| `test_rule_filter`"
+    ]
+
+
+def test_tuning_macro_named_after_file_stem_without_rule_name():
+    text = rule(SELECTION).replace("name: test_rule\n", "")
+    collection = SigmaCollection.from_yaml(text, source=SigmaRuleLocation("sigma/iam/aws-iam-thing.yml"))
+    backend = SplunkBackend(processing_pipeline=splunk_cloudtrail_pipeline())
+    assert backend.convert(collection)[0].endswith("\n| `aws_iam_thing_filter`")
+
+
+def test_value_list_is_an_in_expression():
+    detection = "    selection:\n        eventName:\n            - DeleteLoginProfile\n            - UpdateLoginProfile\n    condition: selection\n"
+    assert convert(rule(detection)) == [
+        '`cloudtrail` eventName IN ("DeleteLoginProfile", "UpdateLoginProfile")\n| `test_rule_filter`'
+    ]
+
+
+def test_or_of_and_keeps_backend_grouping():
+    detection = (
+        "    a:\n        eventName: DeleteAccessKey\n"
+        "    b:\n        eventName: UpdateAccessKey\n        requestParameters.status: Inactive\n"
+        "    s:\n        eventSource: iam.amazonaws.com\n"
+        "    condition: s and (a or b)\n"
+    )
+    assert convert(rule(detection)) == [
+        '`cloudtrail` eventSource="iam.amazonaws.com" eventName="DeleteAccessKey" OR '
+        '(eventName="UpdateAccessKey" requestParameters.status="Inactive")\n| `test_rule_filter`'
+    ]
+
+
+def test_quote_backslash_and_pipe_are_escaped_by_the_backend():
+    detection = "    selection:\n        requestParameters.userName: 'a\"b\\\\c|d'\n    condition: selection\n"
+    assert convert(rule(detection)) == ['`cloudtrail` requestParameters.userName="a\\"b\\\\c|d"\n| `test_rule_filter`']
+
+
+def test_sigma_wildcard_stays_a_search_wildcard():
+    detection = "    selection:\n        userIdentity.arn|endswith: ':root'\n    condition: selection\n"
+    assert convert(rule(detection)) == ['`cloudtrail` userIdentity.arn="*:root"\n| `test_rule_filter`']
+
+
+def test_literal_asterisk_becomes_an_exact_regex():
+    detection = "    selection:\n        requestParameters.policyName: 'Allow\\*'\n    condition: selection\n"
+    assert convert(rule(detection)) == [
+        '`cloudtrail` *\n| regex requestParameters.policyName="(?is)^Allow\\\\*(?!.)"\n| `test_rule_filter`'
+    ]
+
+
+def test_single_character_wildcard_becomes_a_regex_dot():
+    detection = "    selection:\n        requestParameters.userName: 'user?'\n    condition: selection\n"
+    assert convert(rule(detection)) == [
+        '`cloudtrail` *\n| regex requestParameters.userName="(?is)^user.(?!.)"\n| `test_rule_filter`'
+    ]
+
+
+def test_newline_becomes_a_hex_escape_in_a_regex():
+    detection = '    selection:\n        requestParameters.userName: "a\\nb"\n    condition: selection\n'
+    assert convert(rule(detection)) == [
+        '`cloudtrail` *\n| regex requestParameters.userName="(?is)^a\\\\x0ab(?!.)"\n| `test_rule_filter`'
+    ]
+
+
+def test_cased_value_becomes_a_case_sensitive_regex():
+    detection = "    selection:\n        requestParameters.userName|cased: Admin\n    condition: selection\n"
+    assert convert(rule(detection)) == [
+        '`cloudtrail` *\n| regex requestParameters.userName="(?s)^Admin(?!.)"\n| `test_rule_filter`'
+    ]
+
+
+def test_backtick_becomes_a_hex_escape_in_a_regex():
+    detection = "    selection:\n        requestParameters.userName: 'a`b'\n    condition: selection\n"
+    assert convert(rule(detection)) == [
+        '`cloudtrail` *\n| regex requestParameters.userName="(?is)^a\\\\x60b(?!.)"\n| `test_rule_filter`'
+    ]
+
+
+def test_exact_regex_joins_the_other_conditions_with_and():
+    detection = (
+        "    selection:\n        eventName: PutUserPolicy\n        requestParameters.policyName: 'a*b\\*'\n"
+        "    condition: selection\n"
+    )
+    assert convert(rule(detection)) == [
+        '`cloudtrail` eventName="PutUserPolicy"\n'
+        '| regex requestParameters.policyName="(?is)^a.*b\\\\*(?!.)"\n'
+        "| `test_rule_filter`"
+    ]
+
+
+def test_exact_regex_under_or_is_refused():
+    detection = "    selection:\n        requestParameters.userName:\n            - 'a\\*'\n            - b\n    condition: selection\n"
+    with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="under OR"):
+        convert(rule(detection))
+
+
+def test_regex_under_not_is_refused():
+    detection = (
+        "    selection:\n        eventName: DeleteUser\n    filter:\n        userIdentity.arn|re: 'admin$'\n"
+        "    condition: selection and not filter\n"
+    )
+    with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="under NOT"):
+        convert(rule(detection))
+
+
+def test_regex_under_and_is_a_regex_command():
+    detection = (
+        "    selection:\n        eventName: DeleteUser\n        userIdentity.arn|re: 'role/[a-z]+$'\n"
+        "    condition: selection\n"
+    )
+    assert convert(rule(detection)) == [
+        '`cloudtrail` eventName="DeleteUser"\n| regex userIdentity.arn="role/[a-z]+$"\n| `test_rule_filter`'
+    ]
+
+
+def test_keywords_are_refused():
+    with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="keyword"):
+        convert(rule("    keywords:\n        - DeleteUser\n    condition: keywords\n"))
+
+
+def test_unknown_table_field_is_refused():
+    with pytest.raises(SigmaTransformationError, match="userArn"):
+        convert(rule(SELECTION, "fields:\n    - userArn\n"))
+
+
+def test_unknown_detection_field_is_refused():
+    with pytest.raises(SigmaTransformationError, match="EventName"):
+        convert(rule("    selection:\n        EventName: DeleteUser\n    condition: selection\n"))
+
+
+def test_other_log_sources_are_refused():
+    text = rule(SELECTION).replace("product: aws\n    service: cloudtrail", "product: windows\n    service: security")
+    with pytest.raises(SigmaTransformationError, match="product: aws, service: cloudtrail"):
+        convert(text)
+
+
+def test_savedsearches_output_format_is_refused():
+    with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="output format"):
+        convert(rule(SELECTION), "savedsearches")
+
+
+# --- correlations --------------------------------------------------------------------------------------
+
+
+def correlation(body: str, base: str = SELECTION) -> str:
+    return (
+        rule(base)
+        + "---\ntitle: Many\nid: 0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f\nname: test_many\nstatus: test\n"
+        + "correlation:\n    rules:\n        - test_rule\n"
+        + body
+        + "level: high\n"
+    )
+
+
+EVENT_COUNT = (
+    "    type: event_count\n    group-by:\n        - userIdentity.arn\n    timespan: 10m\n"
+    "    condition:\n        gte: 3\n"
+)
+
+
+def test_event_count_is_a_sliding_window_threshold():
+    assert convert(correlation(EVENT_COUNT)) == [
+        '`cloudtrail` eventSource="iam.amazonaws.com" eventName="DeleteUser"\n'
+        "| sort 0 _time\n"
+        "| streamstats time_window=10m count as event_count by userIdentity.arn\n"
+        "| where event_count >= 3\n"
+        "| `test_many_filter`"
+    ]
+
+
+def test_value_count_counts_distinct_values():
+    body = (
+        "    type: value_count\n    group-by:\n        - userIdentity.arn\n    timespan: 1h\n"
+        "    condition:\n        gt: 4\n        field: requestParameters.userName\n"
+    )
+    assert convert(correlation(body)) == [
+        '`cloudtrail` eventSource="iam.amazonaws.com" eventName="DeleteUser"\n'
+        "| sort 0 _time\n"
+        "| streamstats time_window=1h dc(requestParameters.userName) as value_count by userIdentity.arn\n"
+        "| where value_count > 4\n"
+        "| `test_many_filter`"
+    ]
+
+
+def test_correlation_without_group_by_counts_all_events():
+    body = "    type: event_count\n    timespan: 90s\n    condition:\n        gte: 10\n"
+    assert convert(correlation(body)) == [
+        '`cloudtrail` eventSource="iam.amazonaws.com" eventName="DeleteUser"\n'
+        "| sort 0 _time\n"
+        "| streamstats time_window=90s count as event_count\n"
+        "| where event_count >= 10\n"
+        "| `test_many_filter`"
+    ]
+
+
+def test_week_timespan_is_written_in_days():
+    assert "time_window=14d " in convert(correlation(EVENT_COUNT.replace("10m", "2w")))[0]
+
+
+def test_month_timespan_is_refused():
+    with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="no fixed length"):
+        convert(correlation(EVENT_COUNT.replace("10m", "1M")))
+
+
+def test_less_than_threshold_is_refused():
+    with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="gte/gt"):
+        convert(correlation(EVENT_COUNT.replace("gte: 3", "lt: 3")))
+
+
+def test_temporal_correlation_is_refused():
+    body = "    type: temporal\n    group-by:\n        - userIdentity.arn\n    timespan: 10m\n"
+    with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="temporal"):
+        convert(correlation(body))
+
+
+def test_unknown_group_by_field_is_refused():
+    with pytest.raises(SigmaTransformationError, match="group-by field"):
+        convert(correlation(EVENT_COUNT.replace("userIdentity.arn", "user")))
+
+
+# --- the pack ------------------------------------------------------------------------------------------
+
+
+def test_every_pack_search_has_the_macro_shape(pack):
+    for rule_ in pack.rules:
+        (search,) = compile_rules(pack, "splunk", rules=[rule_])[rule_.id]
+        assert search.startswith("`cloudtrail` ")
+        assert search.endswith(f"\n| `{rule_.slug}_filter`")
+
+
+def test_pack_correlation_search(pack):
+    assert compile_rules(pack, "splunk")["d7e97f60-0265-437d-82c5-a8489994eda7"] == [
+        '`cloudtrail` eventSource="iam.amazonaws.com" eventName="DeleteUser"\n'
+        "| sort 0 _time\n"
+        "| streamstats time_window=10m count as event_count by userIdentity.arn\n"
+        "| where event_count >= 3\n"
+        "| `aws_iam_user_deleted_mass_filter`"
+    ]
