@@ -3,8 +3,9 @@
 `WRITERS` maps the folder (and archive) name to `writer(pack, out_dir)`.
 """
 
-from . import splunk
+from . import elastic, splunk
 
 WRITERS: dict = {
     "splunk": splunk.write,
+    "elastic": elastic.write_kibana_rules,
 }

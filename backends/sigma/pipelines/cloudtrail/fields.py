@@ -89,3 +89,174 @@ def is_cloudtrail_field(name: str) -> bool:
     if name in CLOUDTRAIL_FIELDS:
         return True
     return any(name.startswith(prefix) for prefix in OPEN_OBJECTS) and bool(_FIELD_PATH.fullmatch(name))
+
+
+# --------------------------------------------------------------------------------------------------
+# Elastic Common Schema, as Elastic's AWS integration indexes CloudTrail (data stream
+# `logs-aws.cloudtrail-*`).
+#
+# Source, read processor by processor: elastic/integrations,
+# packages/aws/data_stream/cloudtrail/elasticsearch/ingest_pipeline/default.yml at commit
+# 0b97ab02df57b57303b67e48840bb75dfe5c4738, with the field types of
+# packages/aws/data_stream/cloudtrail/fields/fields.yml at the same commit (ECS fields: ECS 8.11,
+# which the pipeline sets as ecs.version). `cloudtrail_pack.ecs.to_ecs` is the same pipeline as code.
+#
+# Only a CloudTrail field whose value the integration copies *unchanged* into one ECS field has an
+# entry here: a rule on it means the same thing on both sides. Fields the integration drops, renames
+# into a field it also fills from elsewhere, or rewrites, have no ECS home (ECS_NO_HOME says why) and a
+# rule using them fails to build for Elastic instead of compiling into a query that means something else.
+# --------------------------------------------------------------------------------------------------
+
+#: CloudTrail field -> the ECS field the integration copies it into, unchanged.
+ECS_FIELDS: dict[str, str] = {
+    "eventVersion": "aws.cloudtrail.event_version",  # rename
+    "eventTime": "@timestamp",  # date processor, ISO8601
+    "eventSource": "event.provider",  # rename
+    "eventName": "event.action",  # set '{{{json.eventName}}}'
+    "eventCategory": "aws.cloudtrail.event_category",  # rename
+    "awsRegion": "cloud.region",  # set copy_from
+    "sourceIPAddress": "source.address",  # rename; source.ip is only set when the value is an IP
+    "userAgent": "user_agent.original",  # user_agent processor keeps the original string
+    "errorCode": "aws.cloudtrail.error_code",  # rename
+    "errorMessage": "aws.cloudtrail.error_message",  # rename
+    "requestID": "aws.cloudtrail.request_id",  # rename
+    "eventID": "event.id",  # rename
+    "eventType": "aws.cloudtrail.event_type",  # rename
+    "apiVersion": "aws.cloudtrail.api_version",  # rename
+    "managementEvent": "aws.cloudtrail.management_event",  # rename (keyword: true -> "true")
+    "readOnly": "aws.cloudtrail.read_only",  # rename (boolean)
+    "recipientAccountId": "aws.cloudtrail.recipient_account_id",  # rename
+    "vpcEndpointId": "aws.cloudtrail.vpc_endpoint_id",  # rename
+    "sessionCredentialFromConsole": "aws.cloudtrail.session_credential_from_console",  # rename
+    "tlsDetails.cipherSuite": "tls.cipher",  # rename
+    "tlsDetails.clientProvidedHostHeader": "tls.client.server_name",  # rename
+    "userIdentity.type": "aws.cloudtrail.user_identity.type",
+    "userIdentity.arn": "aws.cloudtrail.user_identity.arn",
+    "userIdentity.accessKeyId": "aws.cloudtrail.user_identity.access_key_id",
+    "userIdentity.invokedBy": "aws.cloudtrail.user_identity.invoked_by",
+    "userIdentity.sessionContext.attributes.mfaAuthenticated": "aws.cloudtrail.user_identity.session_context.mfa_authenticated",
+    "userIdentity.sessionContext.attributes.creationDate": "aws.cloudtrail.user_identity.session_context.creation_date",
+    "userIdentity.sessionContext.sessionIssuer.type": "aws.cloudtrail.user_identity.session_context.session_issuer.type",
+    "userIdentity.sessionContext.sessionIssuer.principalId": "aws.cloudtrail.user_identity.session_context.session_issuer.principal_id",
+    "userIdentity.sessionContext.sessionIssuer.arn": "aws.cloudtrail.user_identity.session_context.session_issuer.arn",
+    "userIdentity.sessionContext.sessionIssuer.accountId": "aws.cloudtrail.user_identity.session_context.session_issuer.account_id",
+}
+
+#: CloudTrail fields the integration stores, but in an ECS field it also fills from other CloudTrail
+#: fields: shown in alert details (`fields:`), never matched on. Value: (ECS field, why).
+ECS_SHARED_FIELDS: dict[str, tuple[str, str]] = {
+    "userIdentity.userName": (
+        "user.name",
+        "user.name also holds sessionContext.sessionIssuer.userName (AssumedRole, FederatedUser) and "
+        "additionalEventData.UserName (UserAuthentication)",
+    ),
+    "userIdentity.sessionContext.sessionIssuer.userName": (
+        "user.name",
+        "copied into user.name only for AssumedRole and FederatedUser identities, where user.name otherwise "
+        "holds userIdentity.userName",
+    ),
+    "userIdentity.principalId": (
+        "user.id",
+        "user.id also holds userIdentity.onBehalfOf.userId (IdentityCenterUser without a principalId)",
+    ),
+    "userIdentity.onBehalfOf.userId": (
+        "user.id",
+        "copied into user.id only for IdentityCenterUser identities without a principalId",
+    ),
+    "userIdentity.accountId": (
+        "cloud.account.id",
+        "cloud.account.id also holds recipientAccountId when userIdentity.accountId is absent",
+    ),
+}
+
+#: Objects whose keys depend on the API called, and the `flattened` field the integration copies each
+#: into (when its Java rendering is shorter than 32766 characters; retain option unset, `all`, or
+#: `flattened`). Keyed sub-fields of a flattened field are keywords: exact, case-sensitive terms;
+#: Elasticsearch refuses wildcard and regexp queries on them, and ES|QL cannot read them.
+ECS_FLATTENED_OBJECTS: dict[str, str] = {
+    "requestParameters.": "aws.cloudtrail.flattened.request_parameters.",
+    "responseElements.": "aws.cloudtrail.flattened.response_elements.",
+    "additionalEventData.": "aws.cloudtrail.flattened.additional_eventdata.",
+    "serviceEventDetails.": "aws.cloudtrail.flattened.service_event_details.",
+    "insightDetails.": "aws.cloudtrail.flattened.insight_details.",
+}
+
+#: CloudTrail fields with no ECS home, and why.
+ECS_NO_HOME: dict[str, str] = {
+    "sharedEventID": "the integration renames json.sharedEventId (lower-case d), which CloudTrail never writes, so the field is dropped",
+    "vpcEndpointAccountId": "the integration drops it",
+    "edgeDeviceDetails": "the integration drops it",
+    "addendum": "the integration drops it",
+    "resources": "a list of objects, stored as aws.cloudtrail.resources with ARN renamed arn and duplicates removed",
+    "tlsDetails.tlsVersion": "the integration splits it into tls.version_protocol and tls.version",
+    "userIdentity.identityProvider": "the integration drops it",
+    "userIdentity.credentialId": "the integration drops it",
+    "userIdentity.onBehalfOf.identityStoreArn": "the integration keeps it only in related.entity, with other values",
+    "userIdentity.sessionContext.sourceIdentity": "the integration drops it",
+    "userIdentity.sessionContext.ec2RoleDelivery": "the integration drops it",
+    "userIdentity.sessionContext.webIdFederationData.federatedProvider": "the integration keeps it only in related.entity, with other values",
+    "userIdentity.sessionContext.assumedRoot": "the integration drops it",
+    "requestParameters": "stored whole only as a Java Map rendering ({key=value, ...}), not CloudTrail's JSON; match a key instead (requestParameters.<key>)",
+    "responseElements": "stored whole only as a Java Map rendering ({key=value, ...}), not CloudTrail's JSON; match a key instead",
+    "additionalEventData": "stored whole only as a Java Map rendering ({key=value, ...}), not CloudTrail's JSON; match a key instead",
+    "serviceEventDetails": "stored whole only as a Java Map rendering ({key=value, ...}), not CloudTrail's JSON; match a key instead",
+    "insightDetails": "a flattened object; match a key instead (insightDetails.<key>)",
+    "additionalEventData.UserName": "moved into user.name (UserAuthentication events) before the flattened copy is made",
+}
+
+#: Elasticsearch field types of the ECS fields above (fields.yml; ECS 8.11 for ECS fields).
+ECS_FIELD_TYPES: dict[str, str] = {
+    "@timestamp": "date",
+    "aws.cloudtrail.read_only": "boolean",
+    "aws.cloudtrail.user_identity.session_context.creation_date": "date",
+    **{
+        f: "keyword"
+        for f in (
+            *ECS_FIELDS.values(),
+            *(home for home, _ in ECS_SHARED_FIELDS.values()),
+        )
+        if f not in ("@timestamp", "aws.cloudtrail.read_only", "aws.cloudtrail.user_identity.session_context.creation_date")
+    },
+}
+
+#: Values the integration's first script deletes wherever they occur (`v == '' || v == '-' || v == 'none'`),
+#: so no Elastic query can match them.
+ECS_DROPPED_VALUES: frozenset[str] = frozenset({"", "-", "none"})
+
+
+class NoEcsHome(ValueError):
+    """A CloudTrail field that Elastic's AWS integration does not store unchanged in one ECS field."""
+
+    def __init__(self, field: str, reason: str):
+        self.field, self.reason = field, reason
+        super().__init__(f"{field}: {reason}")
+
+
+def ecs_field(name: str, *, display: bool = False) -> str:
+    """The ECS field holding CloudTrail field `name`, unchanged. Raises NoEcsHome if there is none.
+
+    `display=True` also accepts fields the integration shares with other CloudTrail fields (fine to show
+    in an alert, wrong to match on).
+    """
+    if name in ECS_FIELDS:
+        return ECS_FIELDS[name]
+    if name in ECS_SHARED_FIELDS:
+        home, reason = ECS_SHARED_FIELDS[name]
+        if display:
+            return home
+        raise NoEcsHome(name, f"{reason}; a query on {home} would match those too")
+    if name in ECS_NO_HOME:
+        raise NoEcsHome(name, ECS_NO_HOME[name])
+    for prefix, target in ECS_FLATTENED_OBJECTS.items():
+        if name.startswith(prefix) and _FIELD_PATH.fullmatch(name):
+            return target + name[len(prefix) :]
+    if is_cloudtrail_field(name):
+        raise NoEcsHome(name, "the integration drops it")
+    raise NoEcsHome(name, "not a CloudTrail field")
+
+
+def ecs_field_type(ecs_name: str) -> str:
+    """Elasticsearch type of an ECS field produced by `ecs_field`: keyword, boolean, date or flattened."""
+    if any(ecs_name.startswith(t) for t in ECS_FLATTENED_OBJECTS.values()):
+        return "flattened"
+    return ECS_FIELD_TYPES.get(ecs_name, "keyword")

@@ -1,0 +1,223 @@
+"""The Kibana import file: every rule object valid against the detection-engine schema, complete,
+deterministic, and the one rule spelled out in full."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from importlib import metadata
+
+import jsonschema
+import pytest
+
+from cloudtrail_pack.artifacts.elastic import (
+    LANGUAGES,
+    NDJSON_NAME,
+    read_kibana_rules,
+    rule_uuid,
+    write_kibana_rules,
+)
+
+DELETE_USER = "0b40a563-9611-430c-ac03-6536096733f9"
+MASS_DELETION = "d7e97f60-0265-437d-82c5-a8489994eda7"
+ACCESS_KEY = "4b9e1931-380b-48fe-beb5-ee3c4a2edb4d"
+
+
+def by_sigma(rules, sigma_id, language):
+    return next(r for r in rules if r["meta"]["sigma_id"] == sigma_id and f"Language: {dict(lucene='Lucene', eql='EQL', esql='ES|QL')[language]}" in r["tags"])
+
+
+def test_every_shipped_rule_validates_against_the_detection_engine_schema(shipped_rules, rule_schema):
+    validator = jsonschema.Draft202012Validator(rule_schema, format_checker=jsonschema.FormatChecker())
+    errors = {r["name"]: [e.message for e in validator.iter_errors(r)] for r in shipped_rules}
+    assert {k: v for k, v in errors.items() if v} == {}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"severity": "urgent"},
+        {"risk_score": 101},
+        {"type": "threshold"},  # no threshold object
+        {"unknown_key": 1},
+        {"threat": [{"framework": "MITRE ATT&CK", "tactic": {"id": "impact", "name": "Impact", "reference": "x"}}]},
+    ],
+)
+def test_schema_rejects_what_the_api_rejects(shipped_rules, rule_schema, change):
+    rule = {**shipped_rules[0], **change}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(rule, rule_schema)
+
+
+def test_esql_rules_carry_no_index(shipped_rules, rule_schema):
+    esql_rule = next(r for r in shipped_rules if r["type"] == "esql")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**esql_rule, "index": ["logs-*"]}, rule_schema)
+
+
+def test_every_rule_of_the_pack_ships_in_every_language_or_has_a_reason(pack, shipped_rules, skipped_report):
+    shipped = {(r["meta"]["sigma_id"], r["rule_id"]) for r in shipped_rules}
+    skipped = {(s["sigma_id"], s["rule_id"]) for s in skipped_report}
+    expected = {(r.id, rule_uuid(r.id, lang)) for r in pack.rules for lang in LANGUAGES}
+    assert shipped | skipped == expected and not shipped & skipped
+
+
+def test_access_key_rule_is_not_shipped_in_esql_and_the_reason_says_why(skipped_report):
+    assert skipped_report == [
+        {
+            "language": "esql",
+            "reason": "Elastic ES|QL: ecs_cloudtrail: requestParameters.status: ES|QL cannot read flattened fields such as "
+            "aws.cloudtrail.flattened.request_parameters.status in sigma/iam/aws_iam_user_access_key_removed.yml",
+            "rule_id": rule_uuid(ACCESS_KEY, "esql"),
+            "sigma_id": ACCESS_KEY,
+        }
+    ]
+
+
+def test_rule_ids_are_uuid5_of_the_sigma_id_and_language(shipped_rules):
+    for r in shipped_rules:
+        language = r["language"] if r["type"] != "threshold" else "lucene"
+        assert r["rule_id"] == str(uuid.uuid5(uuid.UUID(r["meta"]["sigma_id"]), language))
+    assert len({r["rule_id"] for r in shipped_rules}) == len(shipped_rules)
+
+
+def test_output_is_byte_for_byte_reproducible(pack, ndjson_path, tmp_path):
+    again = write_kibana_rules(pack, tmp_path)
+    assert again.name == NDJSON_NAME and again.read_bytes() == ndjson_path.read_bytes()
+
+
+def test_lines_are_json_with_sorted_keys(ndjson_path):
+    for line in ndjson_path.read_text(encoding="utf-8").splitlines():
+        obj = json.loads(line)
+        assert line == json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_rule_version_is_the_locked_version(pack, shipped_rules):
+    from cloudtrail_pack.lock import locked_versions
+
+    versions = locked_versions(pack)
+    assert all(r["version"] == versions[r["meta"]["sigma_id"]] for r in shipped_rules)
+
+
+def test_pack_version_comes_from_the_installed_distribution(shipped_rules):
+    version = metadata.version("cloudtrail-detection-pack")
+    assert all(r["meta"]["pack_version"] == version and f"Pack: cloudtrail-detection-pack {version}" in r["tags"] for r in shipped_rules)
+
+
+def test_correlation_ships_as_threshold_eql_sequence_and_esql_stats(shipped_rules):
+    threshold = by_sigma(shipped_rules, MASS_DELETION, "lucene")
+    assert (threshold["type"], threshold["language"], threshold["query"], threshold["threshold"]) == (
+        "threshold",
+        "lucene",
+        "event.provider:iam.amazonaws.com AND event.action:DeleteUser",
+        {"field": ["aws.cloudtrail.user_identity.arn"], "value": 3},
+    )
+    assert (threshold["interval"], threshold["from"]) == ("1m", "now-10m")
+    sequence = by_sigma(shipped_rules, MASS_DELETION, "eql")
+    assert sequence["query"].startswith("sequence by aws.cloudtrail.user_identity.arn with maxspan=10m")
+    assert sequence["query"].endswith("with runs=3") and sequence["from"] == "now-30m"
+    stats = by_sigma(shipped_rules, MASS_DELETION, "esql")
+    assert "| stats event_count=count()" in stats["query"] and stats["query"].endswith("by aws.cloudtrail.user_identity.arn\n| where event_count >= 3")
+    assert "date_trunc" not in stats["query"] and "flattened" not in stats["query"]
+
+
+def test_threat_mapping_comes_from_the_tags(shipped_rules):
+    leave = next(r for r in shipped_rules if r["meta"]["sigma_id"] == "bb3c7f15-92b2-4692-b858-39e6562b8704")
+    assert leave["threat"] == [
+        {
+            "framework": "MITRE ATT&CK",
+            "tactic": {"id": "TA0005", "name": "Defense Evasion", "reference": "https://attack.mitre.org/tactics/TA0005/"},
+            "technique": [
+                {
+                    "id": "T1666",
+                    "name": "Modify Cloud Resource Hierarchy",
+                    "reference": "https://attack.mitre.org/techniques/T1666/",
+                    "subtechnique": [],
+                }
+            ],
+        }
+    ]
+
+
+def test_severity_and_risk_score_follow_the_level(shipped_rules):
+    pairs = {(r["severity"], r["risk_score"]) for r in shipped_rules}
+    assert pairs == {("low", 21), ("medium", 47), ("high", 73)}
+
+
+def test_one_rule_object_spelled_out(shipped_rules):
+    rule = by_sigma(shipped_rules, DELETE_USER, "lucene")
+    assert rule == {
+        "actions": [],
+        "author": ["CloudTrail Detection Pack"],
+        "description": (
+            "Detects an attempt to delete an IAM user, successful or not (check errorCode). Deleting a legitimate user "
+            "removes its owner's access to the account (T1531 Account Access Removal), which disrupts response and "
+            "recovery and hides who was using the identity; a denied attempt is reconnaissance of what the caller may "
+            "delete. Only IAM's DeleteUser matches: ElastiCache, MemoryDB, QuickSight, Transfer Family and IAM Identity "
+            "Center have DeleteUser calls of their own."
+        ),
+        "enabled": False,
+        "exceptions_list": [],
+        "false_positives": [
+            "Offboarding by identity administrators or an identity-lifecycle automation (SCIM, Terraform, CloudFormation "
+            "stack deletion); baseline the principals that normally delete users.",
+            "The AWS Systems Manager runbook AWSConfigRemediation-DeleteIAMUser, which deletes unused users.",
+        ],
+        "from": "now-6m",
+        "index": ["logs-aws.cloudtrail-*"],
+        "interval": "5m",
+        "language": "lucene",
+        "license": "MIT",
+        "max_signals": 100,
+        "meta": {"pack_version": metadata.version("cloudtrail-detection-pack"), "sigma_id": DELETE_USER, "sigma_path": "sigma/iam/aws_iam_user_deleted.yml"},
+        "name": "AWS IAM User Deleted (Lucene)",
+        "note": rule["note"],
+        "query": "event.provider:iam.amazonaws.com AND event.action:DeleteUser",
+        "references": [
+            "https://attack.mitre.org/techniques/T1531/",
+            "https://aws-samples.github.io/threat-technique-catalog-for-aws/Techniques/T1531.html",
+            "https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteUser.html",
+        ],
+        "related_integrations": [{"integration": "cloudtrail", "package": "aws", "version": ">=2.0.0"}],
+        "required_fields": [{"name": "event.action", "type": "keyword"}, {"name": "event.provider", "type": "keyword"}],
+        "risk_score": 47,
+        "risk_score_mapping": [],
+        "rule_id": str(uuid.uuid5(uuid.UUID(DELETE_USER), "lucene")),
+        "setup": rule["setup"],
+        "severity": "medium",
+        "severity_mapping": [],
+        "tags": [
+            "Domain: Cloud",
+            "Data Source: AWS",
+            "Data Source: Amazon Web Services",
+            "Data Source: AWS CloudTrail",
+            "Use Case: Threat Detection",
+            "Tactic: Impact",
+            "Language: Lucene",
+            "Sigma",
+            f"Sigma: {DELETE_USER}",
+            f"Pack: cloudtrail-detection-pack {metadata.version('cloudtrail-detection-pack')}",
+            "attack.impact",
+            "attack.t1531",
+        ],
+        "threat": [
+            {
+                "framework": "MITRE ATT&CK",
+                "tactic": {"id": "TA0040", "name": "Impact", "reference": "https://attack.mitre.org/tactics/TA0040/"},
+                "technique": [
+                    {"id": "T1531", "name": "Account Access Removal", "reference": "https://attack.mitre.org/techniques/T1531/", "subtechnique": []}
+                ],
+            }
+        ],
+        "timestamp_override": "event.ingested",
+        "timestamp_override_fallback_disabled": False,
+        "to": "now",
+        "type": "query",
+        "version": 1,
+    }
+    assert rule["note"].startswith("## Sigma rule\n\nAWS IAM User Deleted, `sigma/iam/aws_iam_user_deleted.yml`")
+    assert "logs-aws.cloudtrail-default" in rule["setup"]
+
+
+def test_reading_back_gives_the_written_rules(ndjson_path, shipped_rules):
+    assert read_kibana_rules(ndjson_path) == shipped_rules

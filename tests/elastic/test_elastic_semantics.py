@@ -1,0 +1,173 @@
+"""Proof of meaning: every query shipped in the Kibana import file (read back from the NDJSON) agrees with
+the reference engine on every fixture record, evaluated over the records as the AWS integration indexes them
+(`cloudtrail_pack.ecs.to_ecs`).
+
+* Lucene query rules: tests/evaluators/lucene.py (luqum, Elasticsearch keyword/flattened semantics);
+* EQL rules: the `eql` package's PythonEngine (tests/elastic/elastic_eql.py);
+* ES|QL rules: tests/evaluators/esql.py;
+* correlations: the threshold and ES|QL rules are run as Kibana runs them, every `interval` over the
+  look-back `from` (windows ending on each minute); the EQL sequence over the whole file. They must alert for
+  exactly the groups the reference engine alerts for, only on events of the reference's incidents, and
+  touch every reference incident.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+import pytest
+
+from cloudtrail_pack.ecs import ecs_field_values, to_ecs
+from evaluators import esql, lucene
+from fixture_corpus import FIXTURE_FILES
+
+import elastic_eql
+
+IDS = [str(f.path) for f in FIXTURE_FILES]
+
+pytestmark = pytest.mark.skipif(not FIXTURE_FILES, reason="fixtures/manifest.yml not written yet")
+
+
+def _when(doc) -> datetime:
+    return datetime.fromisoformat(doc["@timestamp"].replace("Z", "+00:00"))
+
+
+def _duration(text: str) -> timedelta:
+    n, unit = int(text[:-1]), text[-1]
+    return timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: n})
+
+
+@pytest.fixture(scope="module")
+def corpus(reference):
+    out = {}
+    for f in FIXTURE_FILES:
+        docs = [to_ecs(r) for r in f.records]
+        out[str(f.path)] = (docs, reference.run(f.records))
+    return out
+
+
+def _event_ids(docs) -> frozenset[str]:
+    return frozenset(d["event"]["id"] for d in docs)
+
+
+def matching_documents(rule: dict, docs: list[dict]) -> list[dict]:
+    if rule["type"] == "query":
+        return [d for d in docs if lucene.matches(rule["query"], d)]
+    if rule["type"] == "eql":
+        return [d for result in elastic_eql.run(rule["query"], docs) for d in result]
+    if rule["type"] == "esql":
+        return esql.run(rule["query"], docs).documents
+    raise AssertionError(rule["type"])
+
+
+def _base_rules(rules):
+    correlation_ids = {r["meta"]["sigma_id"] for r in rules if r["type"] == "threshold"}
+    return [r for r in rules if r["meta"]["sigma_id"] not in correlation_ids]
+
+
+def _correlation_rules(rules):
+    correlation_ids = {r["meta"]["sigma_id"] for r in rules if r["type"] == "threshold"}
+    return [r for r in rules if r["meta"]["sigma_id"] in correlation_ids]
+
+
+@pytest.mark.parametrize("path", IDS)
+def test_single_event_rules_match_exactly_the_reference_records(path, corpus, shipped_rules):
+    docs, verdict = corpus[path]
+    disagreements = []
+    for rule in _base_rules(shipped_rules):
+        sigma_id = rule["meta"]["sigma_id"]
+        expected = frozenset(eid for eid, ids in verdict.matches.items() if sigma_id in ids)
+        got = _event_ids(matching_documents(rule, docs))
+        if got != expected:
+            disagreements.append((rule["name"], sorted(got - expected), sorted(expected - got)))
+    assert disagreements == []
+
+
+# ------------------------------------------------------------------------------------- correlations
+def _schedule(rule: dict, docs: list[dict]):
+    """Kibana's runs of a rule over the file: (window start, run time) for every `interval` step."""
+    if not docs:
+        return
+    step, lookback = _duration(rule["interval"]), _duration(rule["from"].removeprefix("now-"))
+    first, last = min(map(_when, docs)), max(map(_when, docs)) + lookback
+    run = first.replace(second=0, microsecond=0)
+    while run <= last + step:
+        yield run - lookback, run
+        run += step
+
+
+def _group(doc, fields) -> tuple:
+    return tuple(str((ecs_field_values(doc, f) or [None])[0]).lower() for f in fields)
+
+
+def threshold_alerts(rule: dict, docs: list[dict]) -> list[tuple[tuple, frozenset[str]]]:
+    matched = [d for d in docs if lucene.matches(rule["query"], d)]
+    fields = rule["threshold"]["field"]
+    alerts = []
+    for start, end in _schedule(rule, matched):
+        groups = defaultdict(list)
+        for d in matched:
+            if start <= _when(d) <= end:
+                groups[_group(d, fields)].append(d)
+        alerts += [(g, _event_ids(ds)) for g, ds in groups.items() if len(ds) >= rule["threshold"]["value"]]
+    return alerts
+
+
+def esql_alerts(rule: dict, docs: list[dict], fields: list[str]) -> list[tuple[tuple, frozenset[str]]]:
+    alerts = []
+    for start, end in _schedule(rule, docs):
+        window = [d for d in docs if start <= _when(d) <= end]
+        if not window:
+            continue
+        for row in esql.run(rule["query"], window).rows:
+            alerts.append((tuple(str(row[f]).lower() for f in fields), _event_ids(row["_members"])))
+    return alerts
+
+
+def eql_alerts(rule: dict, docs: list[dict], fields: list[str]) -> list[tuple[tuple, frozenset[str]]]:
+    return [(_group(seq[0], fields), _event_ids(seq)) for seq in elastic_eql.run(rule["query"], docs)]
+
+
+@pytest.mark.parametrize("path", IDS)
+def test_correlation_rules_alert_for_the_reference_incidents(path, corpus, shipped_rules, pack):
+    docs, verdict = corpus[path]
+    problems = []
+    for rule in _correlation_rules(shipped_rules):
+        sigma_id = rule["meta"]["sigma_id"]
+        group_by = list(pack.by_id(sigma_id).rule.group_by or [])
+        fields = rule["threshold"]["field"] if rule["type"] == "threshold" else None
+        if fields is None:
+            fields = next(r["threshold"]["field"] for r in shipped_rules if r["meta"]["sigma_id"] == sigma_id and r["type"] == "threshold")
+        incidents = defaultdict(set)
+        for rule_id, group, events in verdict.incidents():
+            if rule_id == sigma_id:
+                incidents[tuple(dict(group)[g] for g in group_by)] |= set(events)
+        if rule["type"] == "threshold":
+            alerts = threshold_alerts(rule, docs)
+        elif rule["type"] == "esql":
+            alerts = esql_alerts(rule, docs, fields)
+        else:
+            alerts = eql_alerts(rule, docs, fields)
+        alerted = {g for g, _ in alerts}
+        if alerted != set(incidents):
+            problems.append((rule["name"], "groups", sorted(alerted), sorted(incidents)))
+        for group, events in alerts:
+            if not events <= incidents.get(group, set()):
+                problems.append((rule["name"], "events outside the incident", group, sorted(events - incidents.get(group, set()))))
+        for group, events in incidents.items():
+            if not any(g == group and e & events for g, e in alerts):
+                problems.append((rule["name"], "incident without alert", group))
+    assert problems == []
+
+
+def test_the_corpus_exercises_every_shipped_rule(corpus, shipped_rules):
+    """Agreement on records that no rule matches would prove little: each shipped rule fires somewhere."""
+    silent = []
+    for rule in _base_rules(shipped_rules):
+        if not any(matching_documents(rule, docs) for docs, _ in corpus.values()):
+            silent.append(rule["name"])
+    for rule in _correlation_rules(shipped_rules):
+        if rule["type"] == "threshold" and not any(threshold_alerts(rule, docs) for docs, _ in corpus.values()):
+            silent.append(rule["name"])
+    assert silent == []
