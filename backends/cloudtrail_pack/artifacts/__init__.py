@@ -3,9 +3,12 @@
 `WRITERS` maps the folder (and archive) name to `writer(pack, out_dir)`.
 """
 
-from . import elastic, splunk
+from . import cloudwatch, elastic, mitigations, navigator, splunk
 
 WRITERS: dict = {
     "splunk": splunk.write,
     "elastic": elastic.write_kibana_rules,
+    "cloudwatch": cloudwatch.write,
+    "mitigations": mitigations.write,
+    "navigator": navigator.write,
 }

@@ -1,0 +1,134 @@
+"""Service control policies that stop the pack's techniques, shipped with the detections.
+
+The policies are data files under `data/mitigations/` (`scp-*.json` and their README). The writer checks
+each policy against the rules AWS Organizations applies to an SCP document, then copies the files into
+`out_dir` byte for byte (release.py hands each writer its own folder, e.g. dist/mitigations/). Deeper
+checks (unknown actions, resource formats) are parliament's job in the tests; this module must not depend
+on test tools.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from ..pack import Pack, PackError
+
+SOURCE_DIR = Path(__file__).resolve().parents[1] / "data" / "mitigations"
+README = "README.md"
+# AWS Organizations quota: "Maximum size of a service control policy document: 5,120 characters".
+SCP_MAX_CHARS = 5120
+BREAK_GLASS_PLACEHOLDER = "arn:aws:iam::*:role/REPLACE_WITH_BREAK_GLASS_ROLE"
+
+_TOP_KEYS = {"Version", "Id", "Statement"}
+_STATEMENT_KEYS = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition"}
+_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")
+_SID = re.compile(r"^[A-Za-z0-9]+$")
+
+
+def policy_files(source: Path = SOURCE_DIR) -> list[Path]:
+    return sorted(source.glob("scp-*.json"))
+
+
+def _no_duplicates(pairs):
+    keys = [k for k, _ in pairs]
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    if dupes:
+        raise ValueError(f"duplicate key(s) {', '.join(dupes)}")
+    return dict(pairs)
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def policy_problems(text: str) -> list[str]:
+    """Why `text` is not a service control policy AWS Organizations would accept (empty: none found)."""
+    problems = []
+    if len(text) > SCP_MAX_CHARS:
+        problems.append(f"{len(text)} characters, over the SCP limit of {SCP_MAX_CHARS}")
+    if "\r" in text or not text.endswith("\n"):
+        problems.append("must use \\n line endings and end with a newline")
+    try:
+        doc = json.loads(text, object_pairs_hook=_no_duplicates)
+    except ValueError as e:
+        return problems + [f"not valid JSON ({e})"]
+    if not isinstance(doc, dict):
+        return problems + ["the policy must be a JSON object"]
+    if set(doc) - _TOP_KEYS:
+        problems.append(f"unexpected top-level key(s) {sorted(set(doc) - _TOP_KEYS)}")
+    if doc.get("Version") != "2012-10-17":
+        problems.append('"Version" must be "2012-10-17"')
+    statements = doc.get("Statement")
+    if not isinstance(statements, list) or not statements:
+        return problems + ['"Statement" must be a non-empty list']
+    sids = []
+    for i, st in enumerate(statements):
+        where = f"statement {i}"
+        if not isinstance(st, dict):
+            problems.append(f"{where}: must be an object")
+            continue
+        sid = st.get("Sid")
+        if sid is not None:
+            where = f"statement {sid!r}"
+            sids.append(sid)
+            if not isinstance(sid, str) or not _SID.match(sid):
+                problems.append(f"{where}: Sid must be alphanumeric")
+        extra = set(st) - _STATEMENT_KEYS
+        if extra:
+            problems.append(f"{where}: key(s) not allowed in an SCP: {sorted(extra)} (SCPs take no Principal)")
+        if st.get("Effect") != "Deny":
+            problems.append(f"{where}: these policies only deny; Effect must be Deny")
+        if ("Action" in st) == ("NotAction" in st):
+            problems.append(f"{where}: needs exactly one of Action, NotAction")
+        for action in _as_list(st.get("Action", st.get("NotAction", []))):
+            if not isinstance(action, str) or not _ACTION.match(action):
+                problems.append(f"{where}: malformed action {action!r} (service:Action)")
+        if ("Resource" in st) == ("NotResource" in st):
+            problems.append(f"{where}: needs exactly one of Resource, NotResource")
+        for resource in _as_list(st.get("Resource", st.get("NotResource", []))):
+            if not isinstance(resource, str) or not (resource == "*" or resource.startswith("arn:")):
+                problems.append(f"{where}: malformed resource {resource!r}")
+        condition = st.get("Condition", {})
+        if not isinstance(condition, dict) or not all(isinstance(v, dict) for v in condition.values()):
+            problems.append(f"{where}: Condition must map operators to {{key: value(s)}}")
+    if len(set(sids)) != len(sids):
+        problems.append("Sids must be unique")
+    return problems
+
+
+def load_policies(source: Path = SOURCE_DIR) -> dict[str, dict]:
+    """{file name: policy document} for every shipped SCP, each checked; PackError on the first bad one."""
+    files = policy_files(source)
+    if not files:
+        raise PackError(source, "no service control policies (scp-*.json) found")
+    out = {}
+    for path in files:
+        text = path.read_bytes().decode("utf-8")
+        problems = policy_problems(text)
+        if problems:
+            raise PackError(path, "; ".join(problems))
+        out[path.name] = json.loads(text)
+    return out
+
+
+def denied_actions(policy: dict) -> set[str]:
+    """The actions a policy's Deny statements name, lower-cased (`iam:deleteuser`)."""
+    return {
+        a.lower() for st in policy["Statement"] if st.get("Effect") == "Deny" for a in _as_list(st.get("Action", []))
+    }
+
+
+def write(pack: Pack, out_dir: Path, source: Path = SOURCE_DIR) -> list[Path]:
+    """Check and copy the SCPs and their README into out_dir; files in name order."""
+    del pack  # the policies do not depend on the rules' text; tests check they cover the rules' actions
+    load_policies(source)
+    target = Path(out_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in sorted([*policy_files(source), source / README]):
+        dest = target / path.name
+        dest.write_bytes(path.read_bytes())
+        written.append(dest)
+    return written

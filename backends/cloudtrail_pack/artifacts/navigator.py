@@ -1,0 +1,159 @@
+"""An ATT&CK Navigator layer of the pack's coverage: one cell per (technique, tactic) the rules tag.
+
+Layer file format 4.5 (https://github.com/mitre-attack/attack-navigator/blob/master/layers/LAYERFORMATv4_5.md),
+domain enterprise-attack. A technique comes from a rule's `attack.tNNNN[.NNN]` tag, its tactic from the same
+rule's tactic tag (`attack.impact`, `attack.defense-evasion`, ...) where ATT&CK maps the technique to that
+tactic; a rule whose tactic tags do not fit the technique annotates it under every tactic (no `tactic`).
+The score is the number of rules, the comment lists their titles. Output is deterministic: no timestamps,
+sorted keys, two-space indent, `\\n` line endings.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..attack import use_local_attack_data
+from ..pack import Pack, PackRule
+
+DIST_NAME = "cloudtrail-detection-pack"
+LAYER_FORMAT = "4.5"
+# The Navigator release the layer was checked against; the format requires "at least 4.9.0".
+NAVIGATOR_VERSION = "5.1.0"
+DOMAIN = "enterprise-attack"
+FILE_NAME = "cloudtrail-detection-pack.layer.json"
+GRADIENT = ["#ffffff", "#66b1ff", "#1f5fbf"]
+
+_TECHNIQUE = re.compile(r"^t(\d{4})(?:\.(\d{3}))?$")
+
+
+def pack_version() -> str:
+    return importlib.metadata.version(DIST_NAME)
+
+
+@dataclass(frozen=True)
+class AttackRef:
+    """A technique a rule is tagged with, and the tactic it is tagged under (None: every tactic)."""
+
+    technique_id: str  # T1531, T1098.001
+    technique_name: str  # "" when the technique is not in the shipped ATT&CK excerpt
+    tactic: str | None  # ATT&CK tactic short name, e.g. "defense-evasion"
+
+    @property
+    def url(self) -> str:
+        return "https://attack.mitre.org/techniques/" + self.technique_id.replace(".", "/") + "/"
+
+    def label(self) -> str:
+        name = f" {self.technique_name}" if self.technique_name else ""
+        tactic = f" ({self.tactic})" if self.tactic else ""
+        return f"{self.technique_id}{name}{tactic}"
+
+
+def _attack_data():
+    use_local_attack_data()
+    from sigma.data import mitre_attack
+
+    return (
+        mitre_attack.mitre_attack_version,
+        set(mitre_attack.mitre_attack_tactics.values()),
+        dict(mitre_attack.mitre_attack_techniques),
+        {k: list(v) for k, v in mitre_attack.mitre_attack_techniques_tactics_mapping.items()},
+    )
+
+
+def attack_refs(rule: PackRule) -> list[AttackRef]:
+    """The (technique, tactic) pairs a rule's `attack.*` tags stand for, sorted."""
+    _, tactics, techniques, mapping = _attack_data()
+    tags = [t.name.lower() for t in (rule.rule.tags or []) if t.namespace.lower() == "attack"]
+    rule_tactics = sorted({t for t in tags if t in tactics})
+    refs: set[AttackRef] = set()
+    for tag in tags:
+        m = _TECHNIQUE.match(tag)
+        if not m:
+            continue
+        tid = "T" + m.group(1) + (f".{m.group(2)}" if m.group(2) else "")
+        known = mapping.get(tid)
+        fitting = [t for t in rule_tactics if known is None or t in known]
+        for tactic in fitting or [None]:
+            refs.add(AttackRef(tid, techniques.get(tid, ""), tactic))
+    return sorted(refs, key=lambda r: (r.technique_id, r.tactic or ""))
+
+
+def build_layer(pack: Pack, version: str | None = None) -> dict:
+    version = version or pack_version()
+    attack_version, _, _, _ = _attack_data()
+    cells: dict[tuple[str, str | None], list[PackRule]] = defaultdict(list)
+    refs: dict[tuple[str, str | None], AttackRef] = {}
+    for rule in pack.rules:
+        for ref in attack_refs(rule):
+            key = (ref.technique_id, ref.tactic)
+            cells[key].append(rule)
+            refs[key] = ref
+    techniques = []
+    for key in sorted(cells, key=lambda k: (k[0], k[1] or "")):
+        ref, rules = refs[key], sorted(cells[key], key=lambda r: (r.title, r.id))
+        entry = {
+            "techniqueID": ref.technique_id,
+            "score": len(rules),
+            "comment": f"{len(rules)} rule(s): " + "; ".join(r.title for r in rules),
+            "enabled": True,
+            "metadata": [{"name": "rule", "value": f"{r.title} ({r.level}, {r.id})"} for r in rules],
+            "links": [{"label": f"ATT&CK {ref.technique_id}", "url": ref.url}],
+            "showSubtechniques": False,
+        }
+        if ref.tactic:
+            entry["tactic"] = ref.tactic
+        techniques.append(entry)
+    max_score = max((t["score"] for t in techniques), default=0)
+    covered = sorted({t["techniqueID"] for t in techniques})
+    return {
+        "name": f"CloudTrail Detection Pack {version}",
+        "versions": {"attack": str(attack_version).split(".")[0], "navigator": NAVIGATOR_VERSION, "layer": LAYER_FORMAT},
+        "domain": DOMAIN,
+        "description": (
+            f"Coverage of {DIST_NAME} {version}: {len(pack.rules)} Sigma rules for AWS CloudTrail over "
+            f"{len(covered)} technique(s) ({', '.join(covered)}). Score = number of rules."
+        ),
+        "sorting": 3,
+        "layout": {
+            "layout": "side",
+            "showID": True,
+            "showName": True,
+            "showAggregateScores": False,
+            "countUnscored": False,
+            "aggregateFunction": "average",
+            "expandedSubtechniques": "annotated",
+        },
+        "hideDisabled": False,
+        "techniques": techniques,
+        "gradient": {"colors": GRADIENT, "minValue": 0, "maxValue": max(max_score, 1)},
+        "legendItems": [],
+        "showTacticRowBackground": False,
+        "tacticRowBackground": "#dddddd",
+        "selectTechniquesAcrossTactics": True,
+        "selectSubtechniquesWithParent": False,
+        "selectVisibleTechniques": False,
+        "metadata": [
+            {"name": "pack", "value": DIST_NAME},
+            {"name": "pack version", "value": version},
+            {"name": "rules", "value": str(len(pack.rules))},
+            {"name": "ATT&CK data", "value": f"Enterprise v{attack_version} (shipped excerpt)"},
+        ],
+        "links": [],
+    }
+
+
+def dumps(layer: dict) -> str:
+    return json.dumps(layer, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write(pack: Pack, out_dir: Path) -> list[Path]:
+    """Write the layer as `<out_dir>/cloudtrail-detection-pack.layer.json`."""
+    path = Path(out_dir) / FILE_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(dumps(build_layer(pack)).encode("utf-8"))
+    return [path]

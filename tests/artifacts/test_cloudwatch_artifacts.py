@@ -1,0 +1,393 @@
+"""CloudWatch artifacts against their real validators: cfn-lint for the template, botocore's service models
+(CloudWatch Logs, CloudWatch) for the query definitions, metric filters and alarms, and byte determinism.
+
+Every test runs on the hand-written stand-ins for the backend's output (`hand`), and again on the
+CloudWatch backend's own output (`backend`) once the backend and its formats are installed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+
+import pytest
+import yaml
+from botocore.session import get_session
+from botocore.validate import ParamValidator
+
+from cloudtrail_pack.artifacts import cloudwatch as cw
+
+STACK_PARAMS = {
+    "LogGroupName": "aws-cloudtrail-logs-123456789012-0a1b2c3d",
+    "NotificationEmail": "",
+    "AWS::StackName": "cloudtrail-detections",
+    "AlertTopic": "arn:aws:sns:us-east-1:123456789012:cloudtrail-detections-AlertTopic-0A1B2C3D4E5F",
+}
+EXPECTED_PARAMETERS = {
+    "LogGroupName",
+    "NotificationEmail",
+    "AlarmThreshold",
+    "AlarmPeriodSeconds",
+    "EvaluationPeriods",
+    "MetricNamespace",
+}
+
+
+@cache
+def service_model(name: str):
+    return get_session().get_service_model(name)
+
+
+def model_problems(value, shape, where: str = "") -> list[str]:
+    """botocore's ParamValidator (types, required members, minimum lengths) plus what it leaves to the
+    server: maximum lengths and counts, patterns and enums from the same model."""
+    problems = []
+    if not where:
+        report = ParamValidator().validate(value, shape)
+        if report.has_errors():
+            problems.append(report.generate_report())
+    meta = shape.metadata
+    if shape.type_name == "structure" and isinstance(value, dict):
+        for key, item in value.items():
+            if key in shape.members:
+                problems += model_problems(item, shape.members[key], f"{where}.{key}")
+    elif shape.type_name == "list" and isinstance(value, list):
+        if "max" in meta and len(value) > meta["max"]:
+            problems.append(f"{where}: {len(value)} items, max {meta['max']}")
+        for i, item in enumerate(value):
+            problems += model_problems(item, shape.member, f"{where}[{i}]")
+    elif shape.type_name == "string" and isinstance(value, str):
+        if "max" in meta and len(value) > meta["max"]:
+            problems.append(f"{where}: {len(value)} characters, max {meta['max']}")
+        if "pattern" in meta and not re.fullmatch(meta["pattern"], value, re.S):
+            problems.append(f"{where}: {value!r} does not match {meta['pattern']!r}")
+        if shape.enum and value not in shape.enum:
+            problems.append(f"{where}: {value!r} not one of {shape.enum}")
+    return problems
+
+
+def input_shape(service: str, operation: str):
+    return service_model(service).operation_model(operation).input_shape
+
+
+def read_template(cloudwatch_dir) -> tuple[str, dict]:
+    text = (cloudwatch_dir / cw.TEMPLATE_FILE).read_text(encoding="utf-8")
+    return text, yaml.safe_load(text)
+
+
+def resolve(value, params):
+    """Substitute Ref and Fn::Sub with stack parameter values, as CloudFormation would at deploy time."""
+    if isinstance(value, dict):
+        if set(value) == {"Ref"}:
+            return params[value["Ref"]]
+        if set(value) == {"Fn::Sub"}:
+            return re.sub(r"\$\{([^}]+)\}", lambda m: str(params[m.group(1)]), value["Fn::Sub"])
+        return {k: resolve(v, params) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, params) for v in value]
+    return value
+
+
+def stack_params(doc: dict) -> dict:
+    params = {name: p["Default"] for name, p in doc["Parameters"].items() if "Default" in p}
+    return {**params, **STACK_PARAMS}
+
+
+# --- the limits the writer assumes are the models' -------------------------------------------------------
+
+
+def test_writer_limits_are_the_api_models_limits():
+    pqd = input_shape("logs", "PutQueryDefinition").members
+    pmf = input_shape("logs", "PutMetricFilter").members
+    alarm = input_shape("cloudwatch", "PutMetricAlarm").members
+    assert cw.QUERY_STRING_MAX == pqd["queryString"].metadata["max"]
+    assert cw.QUERY_NAME_MAX == pqd["name"].metadata["max"]
+    assert cw.FILTER_PATTERN_MAX == pmf["filterPattern"].metadata["max"]
+    assert cw.ALARM_DESCRIPTION_MAX == alarm["AlarmDescription"].metadata["max"]
+    assert re.fullmatch(pqd["logGroupNames"].member.metadata["pattern"], cw.LOG_GROUP_PLACEHOLDER)
+
+
+# --- Logs Insights query files ---------------------------------------------------------------------------
+
+
+def test_one_query_file_per_rule_with_header_then_query(cloudwatch_dir, detections):
+    files = sorted((cloudwatch_dir / "queries").glob("*.logsinsights"))
+    assert [f.stem for f in files] == sorted(d.rule.slug for d in detections)
+    for d in detections:
+        text = (cloudwatch_dir / "queries" / f"{d.rule.slug}.logsinsights").read_text(encoding="utf-8")
+        header, _, body = text.partition("\n\n")
+        lines = header.splitlines()
+        assert all(line.startswith("# ") for line in lines), "Logs Insights comments start with #"
+        assert lines[0] == f"# {d.rule.title}"
+        assert f"# id: {d.rule.id}" in lines and f"# level: {d.rule.level}" in lines
+        assert f"# description: {d.description}" in lines
+        assert any(line.startswith("# ATT&CK: T") for line in lines)
+        assert body == d.query.rstrip("\n") + "\n"
+
+
+# --- query definitions: botocore's CloudWatch Logs model --------------------------------------------------
+
+
+def test_query_definitions_are_valid_put_query_definition_requests(cloudwatch_dir, detections):
+    shape = input_shape("logs", "PutQueryDefinition")
+    requests = json.loads((cloudwatch_dir / "query-definitions.json").read_text(encoding="utf-8"))
+    assert [r["name"] for r in requests] == [f"CloudTrail Detections/{d.rule.title}" for d in detections]
+    for request, d in zip(requests, detections):
+        assert model_problems(request, shape) == []
+        assert request["queryString"] == d.query
+        assert len(request["queryString"]) <= shape.members["queryString"].metadata["max"]
+        assert request["logGroupNames"] == [cw.LOG_GROUP_PLACEHOLDER]
+        single = json.loads((cloudwatch_dir / "query-definitions" / f"{d.rule.slug}.json").read_text(encoding="utf-8"))
+        assert single == request
+
+
+def test_model_check_catches_what_botocore_leaves_to_the_server():
+    shape = input_shape("logs", "PutQueryDefinition")
+    assert model_problems({"name": "x", "queryString": "q" * 10001, "logGroupNames": ["bad name!"]}, shape)
+    assert model_problems({"name": "x"}, shape)  # queryString is required
+
+
+# --- CloudFormation: cfn-lint ----------------------------------------------------------------------------
+
+
+def cfn_lint(text: str) -> list:
+    from cfnlint.api import ManualArgs, lint
+
+    return lint(text, config=ManualArgs(regions=["us-east-1", "eu-west-1", "ap-southeast-2"], include_checks=["I"]))
+
+
+def test_template_passes_cfn_lint(cloudwatch_dir):
+    text, _ = read_template(cloudwatch_dir)
+    matches = cfn_lint(text)
+    assert [str(m) for m in matches] == []  # no error, no warning, no informational finding
+
+
+def test_template_fits_cloudformation_quotas(cloudwatch_dir):
+    text, doc = read_template(cloudwatch_dir)
+    # CloudFormation quotas: template body passed directly 51,200 bytes; 500 resources; 200 parameters.
+    assert len(text.encode("utf-8")) <= 51_200, "deploy would need --s3-bucket"
+    assert len(doc["Resources"]) <= 500 and len(doc["Parameters"]) <= 200
+    assert len(doc["Description"]) <= cw.TEMPLATE_DESCRIPTION_MAX
+
+
+def test_cfn_lint_is_really_checking(cloudwatch_dir):
+    text, doc = read_template(cloudwatch_dir)
+    alarm = next(r for r in doc["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm")
+    alarm["Properties"]["TreatMissingData"] = "notbreaching"
+    alarm["Properties"]["Periodd"] = 60
+    matches = cfn_lint(json.dumps(doc))
+    assert any(m.rule.id.startswith("E") for m in matches)
+
+
+def test_template_is_the_metric_filter_alarm_topic_path(cloudwatch_dir, detections):
+    _, doc = read_template(cloudwatch_dir)
+    assert set(doc["Parameters"]) == EXPECTED_PARAMETERS
+    assert doc["Outputs"]["AlertTopicArn"]["Value"] == {"Ref": "AlertTopic"}
+    resources = doc["Resources"]
+    assert resources["AlertTopic"]["Type"] == "AWS::SNS::Topic"
+    sub = resources["AlertTopicEmailSubscription"]
+    assert sub["Type"] == "AWS::SNS::Subscription" and sub["Properties"]["Protocol"] == "email"
+    assert sub["Properties"]["Endpoint"] == {"Ref": "NotificationEmail"}
+    names = cw.logical_names([d.rule for d in detections])
+    meta = doc["Metadata"]["CloudTrailDetectionPack"]
+    query_only = {r["Id"]: r for r in meta["QueryOnlyRules"]}
+    for d in detections:
+        name = names[d.rule.id]
+        assert re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", name) and len(name) + len("QueryDefinition") <= 255
+        qd = resources[f"{name}QueryDefinition"]
+        assert qd["Type"] == "AWS::Logs::QueryDefinition"
+        assert qd["Properties"]["QueryString"] == d.query
+        assert qd["Properties"]["LogGroupNames"] == [{"Ref": "LogGroupName"}]
+        if d.filter_pattern is None:
+            assert f"{name}MetricFilter" not in resources and f"{name}Alarm" not in resources
+            assert query_only[d.rule.id]["Reason"] == d.no_filter_reason
+            continue
+        assert d.rule.id not in query_only
+        mf = resources[f"{name}MetricFilter"]["Properties"]
+        assert mf["FilterPattern"] == d.filter_pattern
+        assert mf["LogGroupName"] == {"Ref": "LogGroupName"}
+        (transformation,) = mf["MetricTransformations"]
+        assert transformation == {"MetricNamespace": {"Ref": "MetricNamespace"}, "MetricName": name, "MetricValue": "1"}
+        alarm = resources[f"{name}Alarm"]["Properties"]
+        assert (alarm["Namespace"], alarm["MetricName"]) == (transformation["MetricNamespace"], name)
+        assert "Dimensions" not in alarm
+        assert alarm["TreatMissingData"] == "notBreaching"
+        assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}]
+        assert alarm["Threshold"] == {"Ref": "AlarmThreshold"}
+        assert alarm["Period"] == {"Ref": "AlarmPeriodSeconds"}
+        assert alarm["EvaluationPeriods"] == {"Ref": "EvaluationPeriods"}
+        for part in (d.rule.title, d.rule.level, d.rule.id):
+            assert part in alarm["AlarmDescription"]
+
+
+def test_logical_names_are_stable(pack):
+    names = cw.logical_names(pack.rules)
+    assert names[pack.by_id("aws_iam_user_deleted").id] == "AwsIamUserDeleted"
+    assert names[pack.by_id("aws_iam_user_deleted_mass").id] == "AwsIamUserDeletedMass"
+    assert len(set(names.values())) == len(names)
+
+
+def test_the_correlation_is_listed_with_its_reason_and_approximation(cloudwatch_dir, pack):
+    _, doc = read_template(cloudwatch_dir)
+    mass = pack.by_id("aws_iam_user_deleted_mass")
+    (entry,) = [r for r in doc["Metadata"]["CloudTrailDetectionPack"]["QueryOnlyRules"] if r["Id"] == mass.id]
+    assert entry["Reason"]
+    assert "AwsIamUserDeleted with threshold 3 over 600 seconds" in entry["Hint"]
+
+
+def test_template_round_trips_through_yaml(cloudwatch_dir, detections):
+    text, doc = read_template(cloudwatch_dir)
+    assert doc == cw.template(detections, cw.pack_version())
+    assert "\r" not in text and text.endswith("\n")
+
+
+# --- the deployed resources as API requests: botocore's Logs and CloudWatch models ------------------------
+
+
+def test_template_resources_are_valid_api_requests(cloudwatch_dir):
+    _, doc = read_template(cloudwatch_dir)
+    params = stack_params(doc)
+    checked = set()
+    for logical_id, resource in doc["Resources"].items():
+        props = resolve(resource["Properties"], params)
+        if resource["Type"] == "AWS::Logs::QueryDefinition":
+            request = {"name": props["Name"], "queryString": props["QueryString"], "logGroupNames": props["LogGroupNames"]}
+            problems = model_problems(request, input_shape("logs", "PutQueryDefinition"))
+        elif resource["Type"] == "AWS::Logs::MetricFilter":
+            request = {
+                "logGroupName": props["LogGroupName"],
+                "filterName": props["FilterName"],
+                "filterPattern": props["FilterPattern"],
+                "metricTransformations": [
+                    {k[0].lower() + k[1:]: v for k, v in t.items()} for t in props["MetricTransformations"]
+                ],
+            }
+            problems = model_problems(request, input_shape("logs", "PutMetricFilter"))
+        elif resource["Type"] == "AWS::CloudWatch::Alarm":
+            request = {**props, "Period": int(props["Period"]), "EvaluationPeriods": int(props["EvaluationPeriods"])}
+            request["Threshold"] = float(props["Threshold"])
+            problems = model_problems(request, input_shape("cloudwatch", "PutMetricAlarm"))
+            assert props["TreatMissingData"] in {"breaching", "notBreaching", "ignore", "missing"}
+        else:
+            continue
+        checked.add(resource["Type"])
+        assert problems == [], logical_id
+    assert "AWS::Logs::QueryDefinition" in checked and "AWS::CloudWatch::Alarm" in checked
+
+
+def test_filter_patterns_fit_put_metric_filter(detections):
+    limit = input_shape("logs", "PutMetricFilter").members["filterPattern"].metadata["max"]
+    for d in detections:
+        if d.filter_pattern is not None:
+            assert 0 < len(d.filter_pattern) <= limit, d.rule.title
+
+
+# --- Terraform module ------------------------------------------------------------------------------------
+
+
+def test_terraform_module_data_matches_the_template(cloudwatch_dir, detections):
+    tf = cloudwatch_dir / "terraform"
+    assert sorted(p.name for p in tf.iterdir()) == ["detections.json", "main.tf", "outputs.tf", "variables.tf"]
+    data = json.loads((tf / "detections.json").read_text(encoding="utf-8"))
+    names = cw.logical_names([d.rule for d in detections])
+    assert set(data) == set(names.values())
+    for d in detections:
+        entry = data[names[d.rule.id]]
+        assert (entry["query"], entry["filter_pattern"], entry["rule_id"]) == (d.query, d.filter_pattern, d.rule.id)
+    main = (tf / "main.tf").read_text(encoding="utf-8")
+    for resource in ("aws_cloudwatch_query_definition", "aws_cloudwatch_log_metric_filter", "aws_cloudwatch_metric_alarm"):
+        assert f'resource "{resource}" "rule"' in main
+    assert 'treat_missing_data  = "notBreaching"' in main
+
+
+def test_terraform_files_parse_as_hcl2(cloudwatch_dir):
+    hcl2 = pytest.importorskip("hcl2", reason="python-hcl2 is not installed")
+    tf = cloudwatch_dir / "terraform"
+    parsed = {p.name: hcl2.loads(p.read_text(encoding="utf-8")) for p in sorted(tf.glob("*.tf"))}
+    def labels(blocks):  # python-hcl2 8 keeps the labels' quotes
+        return {name.strip('"') for block in blocks for name in block}
+
+    variables = labels(parsed["variables.tf"]["variable"])
+    assert variables == {
+        "log_group_name",
+        "notification_email",
+        "alarm_threshold",
+        "alarm_period_seconds",
+        "evaluation_periods",
+        "metric_namespace",
+        "name_prefix",
+    }
+    assert labels(parsed["outputs.tf"]["output"]) == {"alert_topic_arn", "query_definition_ids"}
+    resources = labels(parsed["main.tf"]["resource"])
+    assert resources == {
+        "aws_sns_topic",
+        "aws_sns_topic_subscription",
+        "aws_cloudwatch_query_definition",
+        "aws_cloudwatch_log_metric_filter",
+        "aws_cloudwatch_metric_alarm",
+    }
+
+
+# --- determinism -----------------------------------------------------------------------------------------
+
+
+def test_writer_output_is_byte_deterministic(tmp_path, detections, tree_bytes):
+    a, b = tmp_path / "a", tmp_path / "b"
+    first = cw.write_detections(detections, a, "0.1.0")
+    second = cw.write_detections(detections, b, "0.1.0")
+    assert [p.relative_to(a) for p in first] == [p.relative_to(b) for p in second]
+    assert tree_bytes(a) == tree_bytes(b)
+    for content in tree_bytes(a).values():
+        assert b"\r" not in content and content.endswith(b"\n")
+
+
+def test_write_compiles_with_the_backend_deterministically(tmp_path, pack, real_detections, tree_bytes):
+    a, b = tmp_path / "a", tmp_path / "b"
+    cw.write(pack, a)
+    cw.write(pack, b)
+    assert tree_bytes(a) == tree_bytes(b)
+    assert any(d.filter_pattern for d in real_detections)
+    assert all(d.no_filter_reason for d in real_detections if d.filter_pattern is None)
+    assert not any(d.filter_pattern for d in real_detections if d.rule.is_correlation)
+
+
+def test_output_holds_no_path_of_this_checkout(tmp_path, pack, real_detections, tree_bytes):
+    """Reasons come from pySigma errors, whose text ends with the rule's absolute path: it must not leak."""
+    from cloudtrail_pack.pack import REPO_ROOT
+
+    cw.write(pack, tmp_path)
+    leaks = [name for name, content in tree_bytes(tmp_path).items() if str(REPO_ROOT).encode() in content]
+    assert leaks == []
+
+
+def test_requests_agree_with_the_backends_query_definition_format(pack, real_detections):
+    from cloudtrail_pack.targets import compile_rules
+
+    backend = compile_rules(pack, "cloudwatch", "query_definition", query_definition_prefix=cw.QUERY_NAME_PREFIX)
+    for d in real_detections:
+        (theirs,) = backend[d.rule.id]
+        ours = cw.query_definition_request(d)
+        assert (theirs["name"], theirs["queryString"]) == (ours["name"], ours["queryString"])
+
+
+WRITE_CLOUDWATCH = """
+import sys
+from pathlib import Path
+from cloudtrail_pack.attack import use_local_attack_data
+from cloudtrail_pack.pack import load_pack
+from cloudtrail_pack.artifacts import cloudwatch
+use_local_attack_data()
+cloudwatch.write(load_pack(), Path(sys.argv[1]))
+"""
+
+
+def test_backend_build_does_not_depend_on_hash_seed(tmp_path, real_detections, tree_bytes):
+    import os
+    import subprocess
+    import sys
+
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, "-c", WRITE_CLOUDWATCH, str(tmp_path / seed)], check=True, env=env, timeout=300)
+    assert tree_bytes(tmp_path / "1") == tree_bytes(tmp_path / "2")

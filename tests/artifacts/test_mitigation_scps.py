@@ -1,0 +1,151 @@
+"""The service control policies, checked by parliament (the Python API and its CLI), by the writer's own
+SCP rules, and against the rules they back: every API call the T1531/T1666 rules detect in a member account
+is denied by a shipped SCP."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cloudtrail_pack.artifacts import mitigations
+from cloudtrail_pack.pack import PackError
+
+SEVERITIES = ["MUTE", "INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
+# Called from the management account, where SCPs never apply (see data/mitigations/README.md).
+NOT_PREVENTABLE_BY_SCP = {"organizations:removeaccountfromorganization"}
+
+
+def parliament_findings(text: str) -> list[tuple[str, str, str]]:
+    """(issue, severity, detail) for every finding, the community auditors included."""
+    import parliament
+    from parliament import analyze_policy_string
+
+    community = Path(parliament.__file__).parent / "community_auditors" / "config_override.yaml"
+    severities = {k: v.get("severity", "") for k, v in parliament.config.items()}
+    severities.update({k: v.get("severity", "") for k, v in (yaml.safe_load(community.read_text()) or {}).items()})
+    policy = analyze_policy_string(text, include_community_auditors=True)
+    return [(f.issue, severities.get(f.issue, "UNKNOWN"), str(f.detail)) for f in policy.findings]
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory, pack):
+    out = tmp_path_factory.mktemp("mitigations")
+    return out, mitigations.write(pack, out)
+
+
+def test_writer_copies_policies_and_readme_byte_for_byte(written):
+    out, paths = written
+    names = [p.name for p in paths]
+    assert names == sorted(names) and "README.md" in names
+    assert {n for n in names if n.endswith(".json")} == {p.name for p in mitigations.policy_files()}
+    for p in paths:
+        assert p.read_bytes() == (mitigations.SOURCE_DIR / p.name).read_bytes()
+
+
+@pytest.mark.parametrize("policy", mitigations.policy_files(), ids=lambda p: p.name)
+def test_parliament_reports_nothing_above_low(policy):
+    findings = parliament_findings(policy.read_text(encoding="utf-8"))
+    assert [f for f in findings if SEVERITIES.index(f[1]) > SEVERITIES.index("LOW") if f[1] in SEVERITIES] == []
+    assert [f for f in findings if f[1] not in SEVERITIES] == []
+    assert findings == []  # in fact nothing at all
+
+
+@pytest.mark.parametrize("policy", mitigations.policy_files(), ids=lambda p: p.name)
+def test_parliament_finds_every_action_and_resource_valid(policy):
+    """parliament checks that resources fit the actions only in Allow statements: the same statements as
+    Allow must have no INVALID or MALFORMED finding (unknown action, resource mismatch, bad condition)."""
+    import parliament
+
+    doc = json.loads(policy.read_text(encoding="utf-8"))
+    for statement in doc["Statement"]:
+        statement["Effect"] = "Allow"
+    findings = parliament_findings(json.dumps(doc))
+    groups = {issue: parliament.config.get(issue, {}).get("group") for issue, _, _ in findings}
+    assert [f for f in findings if groups[f[0]] in {"INVALID", "MALFORMED"}] == []
+
+
+def test_parliament_cli_on_the_written_folder(written):
+    out, _ = written
+    cli = Path(sys.executable).parent / "parliament"
+    result = subprocess.run(
+        [str(cli), "--directory", str(out), "--include_policy_extension", ".json", "--include-community-auditors",
+         "--minimum_severity", "INFO"],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout) == (0, "")
+
+
+def test_parliament_is_really_checking():
+    bad = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:DeleteUsr", "Resource": "arn:aws:iam::*:mfa/*"}]}
+    assert [f[0] for f in parliament_findings(json.dumps(bad))] == ["UNKNOWN_ACTION"]
+
+
+def test_writer_rejects_what_aws_organizations_rejects(tmp_path):
+    good = (mitigations.SOURCE_DIR / "scp-deny-leave-organization.json").read_text(encoding="utf-8")
+    assert mitigations.policy_problems(good) == []
+    doc = json.loads(good)
+    doc["Statement"][0]["Principal"] = "*"
+    doc["Statement"][0]["Effect"] = "Allow"
+    doc["Statement"][0]["Action"] = "organizations leave"
+    problems = mitigations.policy_problems(json.dumps(doc, indent=2) + "\n")
+    assert any("Principal" in p for p in problems) and any("Deny" in p for p in problems)
+    assert any("malformed action" in p for p in problems)
+    assert mitigations.policy_problems(good.rstrip("\n") + " " * mitigations.SCP_MAX_CHARS + "\n")
+    assert mitigations.policy_problems('{"Version": "2012-10-17", "Version": "2012-10-17"}\n')
+    (tmp_path / "scp-bad.json").write_text("{}\n")
+    (tmp_path / "README.md").write_text("x\n")
+    with pytest.raises(PackError, match="scp-bad.json"):
+        mitigations.write(None, tmp_path / "out", source=tmp_path)
+
+
+def test_break_glass_exception_is_a_documented_placeholder():
+    doc = json.loads((mitigations.SOURCE_DIR / "scp-protect-iam-users.json").read_text(encoding="utf-8"))
+    for statement in doc["Statement"]:
+        assert statement["Condition"] == {"ArnNotLike": {"aws:PrincipalARN": mitigations.BREAK_GLASS_PLACEHOLDER}}
+    readme = (mitigations.SOURCE_DIR / "README.md").read_text(encoding="utf-8")
+    assert mitigations.BREAK_GLASS_PLACEHOLDER.split("/")[-1] in readme
+    for command in ("aws organizations create-policy", "aws organizations attach-policy", "SERVICE_CONTROL_POLICY"):
+        assert command in readme
+
+
+def _event_names(rule) -> set[tuple[str, str]]:
+    """(eventSource, eventName) pairs a base rule matches on, read from its detection items."""
+    from sigma.rule import SigmaDetection, SigmaDetectionItem
+
+    values: dict[str, set[str]] = {"eventSource": set(), "eventName": set()}
+
+    def walk(node):
+        if isinstance(node, SigmaDetectionItem):
+            if node.field in values:
+                values[node.field] |= {str(v) for v in node.value}
+        elif isinstance(node, SigmaDetection):
+            for item in node.detection_items:
+                walk(item)
+
+    for detection in rule.detection.detections.values():
+        walk(detection)
+    return {(s, n) for s in values["eventSource"] for n in values["eventName"]}
+
+
+def test_every_detected_call_is_denied_by_a_shipped_scp(pack):
+    denied = set().union(*(mitigations.denied_actions(p) for p in mitigations.load_policies().values()))
+    detected = set()
+    for rule in pack.rules:
+        if rule.is_correlation:
+            continue
+        for source, name in _event_names(rule.rule):
+            detected.add(f"{source.split('.')[0]}:{name}".lower())
+    assert detected  # the walk found the rules' calls
+    assert detected - NOT_PREVENTABLE_BY_SCP <= denied, detected - NOT_PREVENTABLE_BY_SCP - denied
+
+
+def test_writer_output_is_byte_deterministic(tmp_path, pack, tree_bytes):
+    first = mitigations.write(pack, tmp_path / "a")
+    second = mitigations.write(pack, tmp_path / "b")
+    assert [p.name for p in first] == [p.name for p in second]
+    assert tree_bytes(tmp_path / "a") == tree_bytes(tmp_path / "b")
