@@ -40,8 +40,9 @@ def cmd_check(args) -> int:
         print(line)
     if problems:
         return 1
+    matrix = compile_matrix(pack)
     locked_versions(pack)
-    print_matrix(pack, compile_matrix(pack))
+    print_matrix(pack, matrix)
     print(f"\n{len(pack.rules)} rules: rule checks clean, versions locked, every target compiles")
     return 0
 

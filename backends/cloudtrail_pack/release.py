@@ -125,13 +125,13 @@ def tool_versions() -> dict[str, str]:
 
 def build(pack: Pack, dist: Path = DIST, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> BuildResult:
     version = pack_version()
-    log(f"[1/5] checking {len(pack.rules)} rules (pySigma + SigmaHQ validators, version lock)")
+    log(f"[1/5] checking {len(pack.rules)} rules (pySigma + SigmaHQ validators)")
     problems = findings(pack)
     if problems:
         raise PackError(problems[0].split(":")[0], "rule checks failed:\n  " + "\n  ".join(problems))
-    versions = locked_versions(pack)
     log(f"[2/5] compiling for {', '.join(t.title for t in TARGETS.values())}")
     result = BuildResult(version, compile_matrix(pack))
+    versions = locked_versions(pack)  # after compiling: a rule that cannot compile is the first thing to fix
     dist.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".dist-", dir=dist.parent))
     try:
