@@ -134,3 +134,10 @@ def test_help_lists_the_subcommands(capsys):
     out = capsys.readouterr().out
     for command in ("build", "check", "lock", "convert"):
         assert command in out
+
+
+def test_release_does_not_depend_on_the_checkout_location(dist):
+    """Byte-identical builds from any clone: no absolute path of this checkout in any artifact."""
+    for path in dist.rglob("*"):
+        if path.is_file() and path.suffix not in (".gz", ".tgz"):
+            assert str(ROOT) not in path.read_text(encoding="utf-8", errors="replace"), path

@@ -60,8 +60,10 @@ def compile_matrix(pack: Pack, targets=TARGETS) -> dict[str, dict[str, Cell]]:
                 compile_rules(pack, target, rules=[rule])
                 matrix[rule.id][target.name] = Cell(True)
             except PackError as e:
-                if isinstance(e.__cause__, SigmaFeatureNotSupportedByBackendError):
-                    matrix[rule.id][target.name] = Cell(False, str(e.__cause__))
+                cause = e.__cause__
+                if isinstance(cause, SigmaFeatureNotSupportedByBackendError):
+                    # args[0] is the message without the absolute path pySigma appends to str(error)
+                    matrix[rule.id][target.name] = Cell(False, str(cause.args[0] if cause.args else cause))
                 else:
                     raise
     return matrix
