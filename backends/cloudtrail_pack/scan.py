@@ -2,8 +2,9 @@
 
 Speed comes from not parsing what no rule can match. Each file is decompressed and its `eventName`
 values are read with one regular-expression pass over the raw bytes; a file whose event names no rule
-requires (see `prefilter.py`) is counted and skipped unparsed. The records that remain are judged by the
-reference engine (SQLite via pySigma's SQLite backend), so `scan` means exactly what the tests mean.
+requires (see `prefilter.py`) is counted and skipped unparsed. The records that remain are judged by
+`matcher.py` (the reference engine's own SQL, compiled to Python) or, for a rule it refuses, by the
+reference engine itself (SQLite via pySigma's SQLite backend), so `scan` means what the tests mean.
 Files are processed in parallel, in order, a bounded number at a time: memory does not grow with the
 corpus. Correlations are evaluated at the end over the records that matched their rules.
 """
@@ -23,8 +24,9 @@ from typing import Iterable, Iterator
 
 import orjson
 
+from .matcher import MatcherUnsupported, compile_rule
 from .pack import Pack, PackRule, load_pack
-from .prefilter import pack_event_names
+from .prefilter import pack_event_names, required_event_names
 from .records import is_cloudtrail_record, iter_paths
 from .reference import ReferenceEngine
 
@@ -45,14 +47,31 @@ class FileResult:
 
 
 class _Worker:
-    """Per-process state: the compiled detection rules and the event names they require."""
+    """Per-process state: each detection rule compiled once, indexed by the event names it requires."""
 
     def __init__(self, rules_dir: str, rule_ids: list[str] | None):
         pack = load_pack(Path(rules_dir))
         detections = [r for r in _selected(pack, rule_ids) if not r.is_correlation]
-        self.engine = ReferenceEngine(pack, detections) if detections else None
-        evaluated = [r for r in detections if self.engine and r.id not in self.engine.unsupported]
-        self.wanted = pack_event_names([r.rule for r in evaluated])
+        probe = ReferenceEngine(pack, detections) if detections else None
+        runnable = [r for r in detections if probe and r.id not in probe.unsupported]
+        self.by_name: dict[str, list] = {}  # lower-cased eventName -> [(rule id, predicate)]
+        self.any_name: list = []  # rules that may match any record
+        slow = []
+        for rule in runnable:
+            try:
+                entry = (rule.id, compile_rule(rule.rule))
+            except MatcherUnsupported:
+                slow.append(rule)
+                continue
+            names = required_event_names(rule.rule)
+            if names is None:
+                self.any_name.append(entry)
+            else:
+                for name in names:
+                    self.by_name.setdefault(name, []).append(entry)
+        self.engine = ReferenceEngine(pack, slow) if slow else None
+        self.runnable = bool(runnable)
+        self.wanted = pack_event_names([r.rule for r in runnable])
 
     def scan(self, path: str) -> FileResult:
         result = FileResult(path)
@@ -63,7 +82,7 @@ class _Worker:
             return result
         names = EVENT_NAME.findall(data)
         result.events = len(names)
-        if self.engine is None:
+        if not self.runnable:
             return result
         needed = (
             self.wanted is None
@@ -84,11 +103,16 @@ class _Worker:
         if self.wanted is not None:
             records = [r for r in records if str(r.get("eventName", "")).lower() in self.wanted]
         result.parsed = len(records)
-        if records:
-            verdict = self.engine.run(records)
-            for record in records:
-                for rule_id in sorted(verdict.matches[str(record["eventID"])]):
-                    result.matches.append((rule_id, record))
+        if not records:
+            return result
+        slow = self.engine.run(records).matches if self.engine else {}
+        for record in records:
+            event_id = str(record["eventID"])
+            rules = self.by_name.get(str(record.get("eventName", "")).lower(), [])
+            hits = {rule_id for rule_id, matches in (*rules, *self.any_name) if matches(record)}
+            hits |= slow.get(event_id, frozenset())
+            for rule_id in sorted(hits):
+                result.matches.append((rule_id, record))
         return result
 
 
