@@ -270,6 +270,7 @@ def main() -> int:
 
             n = len(load_pack(rules).rules)
             line(f"scan, pack + SigmaHQ AWS ({n} rules, {summary.parsed:,} parsed)", seconds)
+            print(f"    matches: {len(matches):,} (SigmaHQ's broad rules, e.g. AssumeRole misuse, fire on generated traffic)")
     return 0 if found == expected else 1
 
 

@@ -10,7 +10,7 @@ holds the two facts about CloudTrail records that the CloudWatch backend relies 
   that way means exactly what Sigma means, and it is cheaper (`=`, `in`, field indexes) than a `(?i)` regex. The
   pipeline turns such values into `SigmaCasedString`s; the backend then emits exact comparisons for them and
   case-insensitive regular expressions for every other string with letters in it.
-* `JSON_CONTAINER_FIELDS` - CloudTrail fields that hold a JSON object or array. Logs Insights only discovers leaf
+* `JSON_CONTAINER_FIELDS` (in fields.py) - CloudTrail fields that hold a JSON object or array. Logs Insights only discovers leaf
   fields ("represents nested JSON fields using the dot notation ... JSON arrays are flattened", see
   CWL_AnalyzeLogData-discoverable-fields) and a metric filter selector "must point to a value node (string or
   number)", so a match on `requestParameters` itself would silently never match: such rules are refused.
@@ -31,7 +31,7 @@ from sigma.rule import SigmaRule
 from sigma.types import SigmaCasedString, SigmaExpansion, SigmaString, SigmaType, SpecialChars
 
 from .common import cloudtrail_rules_only, detection_fields, reject_unknown_fields
-from .fields import is_cloudtrail_field
+from .fields import JSON_CONTAINER_FIELDS, is_cloudtrail_field
 
 TARGET = "cloudwatch_cloudtrail"
 
@@ -51,26 +51,6 @@ CANONICAL_CASE: dict[str, CaseRule] = {
     "eventName": "api-name",
 }
 
-#: CloudTrail fields that are JSON objects or arrays, never scalars (CloudTrail record contents reference).
-JSON_CONTAINER_FIELDS: frozenset[str] = frozenset(
-    {
-        "userIdentity",
-        "userIdentity.sessionContext",
-        "userIdentity.sessionContext.sessionIssuer",
-        "userIdentity.sessionContext.attributes",
-        "userIdentity.sessionContext.webIdFederationData",
-        "userIdentity.onBehalfOf",
-        "tlsDetails",
-        "requestParameters",
-        "responseElements",
-        "additionalEventData",
-        "resources",
-        "serviceEventDetails",
-        "edgeDeviceDetails",
-        "insightDetails",
-        "addendum",
-    }
-)
 
 _API_NAME_PART = re.compile(r"[A-Z][A-Za-z0-9]*")
 

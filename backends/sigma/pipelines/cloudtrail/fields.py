@@ -70,6 +70,27 @@ CLOUDTRAIL_FIELDS: frozenset[str] = frozenset(
     }
 )
 
+#: CloudTrail fields that are JSON objects or arrays, never scalars (CloudTrail record contents reference).
+JSON_CONTAINER_FIELDS: frozenset[str] = frozenset(
+    {
+        "userIdentity",
+        "userIdentity.sessionContext",
+        "userIdentity.sessionContext.sessionIssuer",
+        "userIdentity.sessionContext.attributes",
+        "userIdentity.sessionContext.webIdFederationData",
+        "userIdentity.onBehalfOf",
+        "tlsDetails",
+        "requestParameters",
+        "responseElements",
+        "additionalEventData",
+        "resources",
+        "serviceEventDetails",
+        "edgeDeviceDetails",
+        "insightDetails",
+        "addendum",
+    }
+)
+
 #: Objects whose keys depend on the API called: any field beneath them is accepted.
 OPEN_OBJECTS: tuple[str, ...] = (
     "requestParameters.",
