@@ -87,10 +87,10 @@ def print_matrix(pack, matrix) -> None:
 
     names = list(TARGETS)
     width = max(len(r.title) for r in pack.rules)
-    print(f"{'rule':<{width}}  {'level':<8}" + "".join(f"{n:<12}" for n in names))
+    print((f"{'rule':<{width}}  {'level':<8}" + "".join(f"{n:<12}" for n in names)).rstrip())
     for r in pack.rules:
         cells = "".join(f"{('ok' if matrix[r.id][n].ok else 'n/a'):<12}" for n in names)
-        print(f"{r.title:<{width}}  {r.level:<8}{cells}")
+        print(f"{r.title:<{width}}  {r.level:<8}{cells}".rstrip())
     notes = {(n, c.reason) for r in pack.rules for n, c in matrix[r.id].items() if not c.ok}
     for n, reason in sorted(notes):
         print(f"  n/a {n}: {reason}")

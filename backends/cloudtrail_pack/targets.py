@@ -95,7 +95,7 @@ def _convert(target: Target, output_format: str, rules: list[PackRule], emit: li
                 try:
                     queries = backend.convert_correlation_rule(rule, output_format)
                 except NotImplementedError as e:  # pySigma's way of saying a backend has no correlations
-                    raise SigmaFeatureNotSupportedByBackendError(f"{target.title} has no correlation rules ({e})") from e
+                    raise SigmaFeatureNotSupportedByBackendError(f"{target.title} queries cannot express correlations") from e
             else:
                 queries = backend.convert_rule(rule, output_format)
         except SigmaError as e:
