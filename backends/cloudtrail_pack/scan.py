@@ -11,23 +11,19 @@ corpus. Correlations are evaluated at the end over the records that matched thei
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 import time
-import zlib
 from collections import Counter
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import orjson
-
 from .matcher import MatcherUnsupported, compile_rule
 from .pack import Pack, PackRule, load_pack
 from .prefilter import pack_event_names, required_event_names
-from .records import is_cloudtrail_record, iter_paths
+from .records import RecordError, decompress, iter_paths, parse_records
 from .reference import ReferenceEngine
 
 # `"eventName": "Value"` as CloudTrail writes it (compact, or pretty-printed). A value with an escape
@@ -76,9 +72,12 @@ class _Worker:
     def scan(self, path: str) -> FileResult:
         result = FileResult(path)
         try:
-            data = _decompress(Path(path).read_bytes())
-        except (OSError, EOFError, zlib.error) as e:
-            result.error = f"unreadable or corrupt gzip ({e})"
+            data, _ = decompress(Path(path).read_bytes())
+        except OSError as e:
+            result.error = f"cannot read ({e.strerror or e})"
+            return result
+        except RecordError as e:
+            result.error = str(e)
             return result
         names = EVENT_NAME.findall(data)
         result.events = len(names)
@@ -95,8 +94,8 @@ class _Worker:
                 result.error = "truncated or not CloudTrail JSON (unbalanced document)"
             return result
         try:
-            records = parse_records(data)
-        except ValueError as e:
+            _, records = parse_records(data)
+        except RecordError as e:
             result.error = str(e)
             return result
         result.events = len(records)
@@ -129,44 +128,10 @@ def _scan_in_worker(path: str) -> FileResult:
     return _worker.scan(path)
 
 
-def _decompress(raw: bytes) -> bytes:
-    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-
-
 def _looks_complete(data: bytes) -> bool:
     """A cheap structural check for files skipped unparsed (a truncated download ends mid-record)."""
     stripped = data.strip()
     return stripped.startswith(b"{") and stripped.endswith(b"}")
-
-
-def parse_records(data: bytes) -> list[dict]:
-    """CloudTrail records from a delivery file, JSON lines, or EventBridge envelopes (raises ValueError)."""
-    head = data.lstrip()[:200]
-    if head.startswith(b"{") and b'"Records"' in head:
-        try:
-            doc = orjson.loads(data)
-        except orjson.JSONDecodeError as e:
-            raise ValueError(f"invalid JSON ({e})") from e
-        records = doc.get("Records") if isinstance(doc, dict) else None
-        if not isinstance(records, list) or not all(is_cloudtrail_record(r) for r in records):
-            raise ValueError('not a CloudTrail delivery file: expected {"Records": [events]}')
-        return records
-    records = []
-    for lineno, line in enumerate(data.split(b"\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError as e:
-            raise ValueError(f"line {lineno}: invalid JSON ({e})") from e
-        if isinstance(obj, dict) and "detail-type" in obj and "detail" in obj:
-            obj = obj["detail"]
-        if not is_cloudtrail_record(obj):
-            raise ValueError(f"line {lineno}: not a CloudTrail event (no eventSource/eventName/eventTime)")
-        records.append(obj)
-    if not records:
-        raise ValueError("no CloudTrail events in the file")
-    return records
 
 
 def _selected(pack: Pack, rule_ids: list[str] | None) -> list[PackRule]:
