@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def cmd_convert(args) -> int:
     rule = pack.by_id(args.rule) if not Path(args.rule).is_file() else _rule_from_file(pack, Path(args.rule))
     for queries in compile_rules(pack, args.target, args.format, rules=[rule]).values():
         for query in queries:
-            print(query if isinstance(query, str) else __import__("json").dumps(query, indent=2, sort_keys=True))
+            print(query if isinstance(query, str) else json.dumps(query, indent=2, sort_keys=True))
     return 0
 
 

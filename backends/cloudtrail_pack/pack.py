@@ -89,7 +89,7 @@ class Pack:
         return [self.by_id(i) for i in ids]
 
 
-def _yaml_line(path: Path, text: str) -> tuple[int | None, str]:
+def _yaml_line(text: str) -> tuple[int | None, str]:
     """Parse every document with PyYAML to report syntax errors with their line."""
     try:
         list(yaml.safe_load_all(text))
@@ -105,7 +105,7 @@ def load_rule_file(path: Path, root: Path) -> list[PackRule]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise PackError(rel, f"cannot read the rule file ({e})") from e
-    line, problem = _yaml_line(path, text)
+    line, problem = _yaml_line(text)
     if problem:
         raise PackError(rel, f"{problem}; fix the YAML syntax", line)
     try:

@@ -6,6 +6,7 @@ succeeded, so a failed build leaves the previous release untouched.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -92,8 +93,6 @@ def deterministic_tar(out_file: Path, base: Path, members: list[Path], prefix: s
             info.uid = info.gid = 0
             info.uname = info.gname = "root"
             tar.addfile(info, io.BytesIO(data))
-    import gzip
-
     with open(out_file, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
         gz.write(buffer.getvalue())
     return out_file

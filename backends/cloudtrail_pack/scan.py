@@ -170,6 +170,7 @@ def scan(
 ) -> Iterator[dict]:
     """Yield one dict per match (detections in file order, then correlation alerts)."""
     summary = summary if summary is not None else ScanSummary()
+    start = time.perf_counter()
     pack = load_pack(rules_dir)
     selected = _selected(pack, rule_ids)
     wanted_ids = {r.id for r in pack.select(rule_ids)}
@@ -181,7 +182,6 @@ def scan(
     summary.unsupported = {by_id[i].title: reason for i, reason in sorted(probe.unsupported.items())}
     files = [str(p) for p in iter_paths(list(paths))]
     jobs = jobs or min(os.cpu_count() or 1, 8)
-    start = time.perf_counter()
     for result in _run(files, str(rules_dir), rule_ids, jobs):
         summary.files += 1
         if on_file:
