@@ -7,6 +7,7 @@ names the file and line, before any target sees the rule.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Union
 
@@ -20,6 +21,12 @@ AnyRule = Union[SigmaRule, SigmaCorrelationRule]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RULES_DIR = REPO_ROOT / "sigma"
+PACK_NAME = "cloudtrail-detection-pack"  # the distribution in pyproject.toml, whose version is the pack's
+
+
+def pack_version() -> str:
+    """The pack's semantic version, as installed from pyproject.toml."""
+    return metadata.version(PACK_NAME)
 
 
 class PackError(Exception):

@@ -23,18 +23,11 @@ from typing import Callable
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 
 from .lock import locked_versions, logic_hash
-from .pack import REPO_ROOT, Pack, PackError, PackRule
+from .pack import PACK_NAME, REPO_ROOT, Pack, PackError, PackRule, pack_version
 from .targets import TARGETS, compile_rules
 from .validation import findings
 
 DIST = REPO_ROOT / "dist"
-PACK_NAME = "cloudtrail-detection-pack"
-
-
-def pack_version() -> str:
-    return metadata.version(PACK_NAME)
-
-
 @dataclass
 class Cell:
     """One rule on one target: compiled, or not applicable with the backend's reason."""

@@ -20,7 +20,6 @@ All output is deterministic: no timestamps, sorted or fixed key order, `\\n` lin
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import re
 from collections import Counter
@@ -30,11 +29,10 @@ from pathlib import Path
 import yaml
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 
-from ..pack import Pack, PackError, PackRule
+from ..pack import PACK_NAME, Pack, PackError, PackRule, pack_version
 from ..targets import compile_rules
 from .navigator import attack_refs
 
-DIST_NAME = "cloudtrail-detection-pack"
 TARGET = "cloudwatch"
 QUERY_FORMAT = "default"
 METRIC_FILTER_FORMAT = "metric_filter"
@@ -60,9 +58,6 @@ PARAMETER_DEFAULTS = {
 }
 ALARM_PERIODS = [60, 300, 600, 900, 1800, 3600, 21600, 86400]
 
-
-def pack_version() -> str:
-    return importlib.metadata.version(DIST_NAME)
 
 
 @dataclass(frozen=True)
@@ -194,7 +189,7 @@ def query_file_text(d: Detection, version: str) -> str:
         f"description: {d.description}",
         f"ATT&CK: {d.attack or 'none tagged'}",
         f"rule: {d.rule.path.as_posix()}",
-        f"pack: {DIST_NAME} {version}",
+        f"pack: {PACK_NAME} {version}",
     ]
     if d.filter_pattern is not None:
         header.append(f"metric filter pattern: {d.filter_pattern}")
@@ -305,7 +300,7 @@ def template(detections: list[Detection], version: str) -> dict:
         }
         rules_meta.append({**meta, "MetricFilter": f"{name}MetricFilter", "Alarm": f"{name}Alarm", "MetricName": name})
     description = (
-        f"{DIST_NAME} {version}: CloudWatch Logs Insights query definitions for {len(detections)} Sigma rules on "
+        f"{PACK_NAME} {version}: CloudWatch Logs Insights query definitions for {len(detections)} Sigma rules on "
         f"AWS CloudTrail, and metric filters with alarms notifying an SNS topic for the {len(with_filter)} that fit "
         "a filter pattern."
     )
@@ -324,7 +319,7 @@ def template(detections: list[Detection], version: str) -> dict:
                 ]
             },
             "CloudTrailDetectionPack": {
-                "Pack": DIST_NAME,
+                "Pack": PACK_NAME,
                 "Version": version,
                 "Rules": rules_meta,
                 "QueryOnlyRules": query_only,

@@ -37,10 +37,9 @@ from sigma.pipelines.cloudtrail.fields import NoEcsHome, ecs_field, ecs_field_ty
 from ..attack import use_local_attack_data
 from ..ecs import INTEGRATION_COMMIT, PIPELINE_PATH
 from ..lock import locked_versions
-from ..pack import Pack, PackError, PackRule
+from ..pack import PACK_NAME, Pack, PackError, PackRule, pack_version
 from ..targets import compile_rules
 
-DIST_NAME = "cloudtrail-detection-pack"
 NDJSON_NAME = "cloudtrail-detection-pack-elastic-rules.ndjson"
 SKIPPED_NAME = "elastic-rules-skipped.json"
 
@@ -84,13 +83,10 @@ class ElasticBuild:
     skipped: list[Skipped] = field(default_factory=list)
 
 
-def pack_version() -> str:
-    return metadata.version(DIST_NAME)
-
 
 def _license() -> str:
     try:
-        return metadata.metadata(DIST_NAME).get("License") or "MIT"
+        return metadata.metadata(PACK_NAME).get("License") or "MIT"
     except metadata.PackageNotFoundError:  # pragma: no cover - the pack is always installed
         return "MIT"
 
@@ -200,7 +196,7 @@ def _common(pack: Pack, pack_rule: PackRule, language: str, version: str, rule_v
         f"Language: {LANGUAGE_TITLES[language]}",
         "Sigma",
         f"Sigma: {pack_rule.id}",
-        f"Pack: {DIST_NAME} {version}",
+        f"Pack: {PACK_NAME} {version}",
         *sigma_tags,
     ]
     references = [str(r) for r in (rule.references or [])]
@@ -211,7 +207,7 @@ def _common(pack: Pack, pack_rule: PackRule, language: str, version: str, rule_v
         "description": description,
         "severity": severity,
         "risk_score": risk,
-        "author": [rule.author] if rule.author else [DIST_NAME],
+        "author": [rule.author] if rule.author else [PACK_NAME],
         "license": rule.license or _license(),
         "tags": list(dict.fromkeys(tags)),
         "threat": threat,
@@ -240,7 +236,7 @@ def _common(pack: Pack, pack_rule: PackRule, language: str, version: str, rule_v
 def _note(pack_rule: PackRule, language: str, version: str) -> str:
     return (
         f"## Sigma rule\n\n{pack_rule.title}, `{pack_rule.path}` (id `{pack_rule.id}`), converted to "
-        f"{LANGUAGE_TITLES[language]} by {DIST_NAME} {version} with pySigma's Elasticsearch backend and the "
+        f"{LANGUAGE_TITLES[language]} by {PACK_NAME} {version} with pySigma's Elasticsearch backend and the "
         "`ecs_cloudtrail` pipeline.\n\n"
         "## Field mapping\n\nCloudTrail fields are read where Elastic's AWS integration indexes them "
         f"(elastic/integrations {PIPELINE_PATH} @ {INTEGRATION_COMMIT[:12]}): eventSource -> event.provider, "

@@ -10,7 +10,6 @@ sorted keys, two-space indent, `\\n` line endings.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import re
 from collections import defaultdict
@@ -18,9 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..attack import use_local_attack_data
-from ..pack import Pack, PackRule
+from ..pack import PACK_NAME, Pack, PackRule, pack_version
 
-DIST_NAME = "cloudtrail-detection-pack"
 LAYER_FORMAT = "4.5"
 # The Navigator release the layer was checked against; the format requires "at least 4.9.0".
 NAVIGATOR_VERSION = "5.1.0"
@@ -30,9 +28,6 @@ GRADIENT = ["#ffffff", "#66b1ff", "#1f5fbf"]
 
 _TECHNIQUE = re.compile(r"^t(\d{4})(?:\.(\d{3}))?$")
 
-
-def pack_version() -> str:
-    return importlib.metadata.version(DIST_NAME)
 
 
 @dataclass(frozen=True)
@@ -115,7 +110,7 @@ def build_layer(pack: Pack, version: str | None = None) -> dict:
         "versions": {"attack": str(attack_version).split(".")[0], "navigator": NAVIGATOR_VERSION, "layer": LAYER_FORMAT},
         "domain": DOMAIN,
         "description": (
-            f"Coverage of {DIST_NAME} {version}: {len(pack.rules)} Sigma rules for AWS CloudTrail over "
+            f"Coverage of {PACK_NAME} {version}: {len(pack.rules)} Sigma rules for AWS CloudTrail over "
             f"{len(covered)} technique(s) ({', '.join(covered)}). Score = number of rules."
         ),
         "sorting": 3,
@@ -138,7 +133,7 @@ def build_layer(pack: Pack, version: str | None = None) -> dict:
         "selectSubtechniquesWithParent": False,
         "selectVisibleTechniques": False,
         "metadata": [
-            {"name": "pack", "value": DIST_NAME},
+            {"name": "pack", "value": PACK_NAME},
             {"name": "pack version", "value": version},
             {"name": "rules", "value": str(len(pack.rules))},
             {"name": "ATT&CK data", "value": f"Enterprise v{attack_version} (shipped excerpt)"},

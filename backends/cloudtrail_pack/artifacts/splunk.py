@@ -34,7 +34,6 @@ in the README, as the other SIEM writers do; any other compile error fails.
 from __future__ import annotations
 
 import gzip
-import importlib.metadata
 import io
 import json
 import re
@@ -51,10 +50,9 @@ from sigma.pipelines.cloudtrail.splunk import (
     filter_macro,
 )
 
-from ..pack import Pack, PackError, PackRule
+from ..pack import PACK_NAME, Pack, PackError, PackRule, pack_version
 from ..targets import compile_rules
 
-DIST_NAME = "cloudtrail-detection-pack"
 APP_ID = "cloudtrail_detection_pack"
 APP_LABEL = "CloudTrail Detection Pack"
 APP_DESCRIPTION = (
@@ -83,9 +81,6 @@ class SavedSearch:
     search: str
     settings: dict  # every other setting of the stanza
 
-
-def pack_version() -> str:
-    return importlib.metadata.version(DIST_NAME)
 
 
 # --- compiling ---------------------------------------------------------------------------------------
