@@ -6,14 +6,11 @@ succeeded, so a failed build leaves the previous release untouched.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import json
 import os
 import shutil
 import sys
-import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -22,6 +19,7 @@ from typing import Callable
 
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 
+from .archive import tgz_bytes
 from .lock import locked_versions, logic_hash
 from .pack import PACK_NAME, REPO_ROOT, Pack, PackError, PackRule, pack_version
 from .targets import TARGETS, compile_rules
@@ -76,18 +74,8 @@ def write_rules(pack: Pack, out: Path) -> list[Path]:
 
 
 def deterministic_tar(out_file: Path, base: Path, members: list[Path], prefix: str) -> Path:
-    """A .tar.gz whose bytes depend only on the files' contents: sorted, mtime 0, root-owned."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path in sorted(members, key=lambda p: p.relative_to(base).as_posix()):
-            info = tarfile.TarInfo(f"{prefix}/{path.relative_to(base).as_posix()}")
-            data = path.read_bytes()
-            info.size, info.mtime, info.mode = len(data), 0, 0o644
-            info.uid = info.gid = 0
-            info.uname = info.gname = "root"
-            tar.addfile(info, io.BytesIO(data))
-    with open(out_file, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
-        gz.write(buffer.getvalue())
+    """A reproducible .tar.gz of `members` (paths under `base`), stored under `prefix/`."""
+    out_file.write_bytes(tgz_bytes({p.relative_to(base).as_posix(): p.read_bytes() for p in members}, prefix))
     return out_file
 
 

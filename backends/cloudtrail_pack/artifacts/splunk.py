@@ -33,11 +33,8 @@ in the README, as the other SIEM writers do; any other compile error fails.
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import re
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +47,7 @@ from sigma.pipelines.cloudtrail.splunk import (
     filter_macro,
 )
 
+from ..archive import tgz_bytes
 from ..pack import PACK_NAME, Pack, PackError, PackRule, pack_version
 from ..targets import compile_rules
 
@@ -71,7 +69,6 @@ SEVERITY = {"informational": 2, "low": 3, "medium": 4, "high": 5, "critical": 6}
 #: Output fields that identify who acted on what: the alert is suppressed per combination.
 SUPPRESS_FIELDS = ("userIdentity.arn", "eventName", "recipientAccountId")
 
-MTIME = 0  # every tar member's mtime, as in release.deterministic_tar
 
 
 @dataclass(frozen=True)
@@ -374,41 +371,13 @@ def app_files(pack: Pack, version: str | None = None) -> dict[str, bytes]:
     return {path: text.encode("utf-8") for path, text in texts.items()}
 
 
-def tgz_bytes(files: dict[str, bytes], root: str = APP_ID) -> bytes:
-    """A gzip'd tar of `root/<path>` entries whose bytes depend only on `files`: sorted entries, folders
-    included, fixed mtime, mode, owner; gzip header without name or time."""
-    folders = {root}
-    for path in files:
-        parts = path.split("/")[:-1]
-        for i in range(1, len(parts) + 1):
-            folders.add(f"{root}/{'/'.join(parts[:i])}")
-    entries = [(f, None) for f in folders] + [(f"{root}/{p}", data) for p, data in files.items()]
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, data in sorted(entries, key=lambda e: e[0]):
-            info = tarfile.TarInfo(name)
-            info.mtime = MTIME
-            info.uid = info.gid = 0
-            info.uname = info.gname = "root"
-            if data is None:
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
-                tar.addfile(info)
-            else:
-                info.size, info.mode = len(data), 0o644
-                tar.addfile(info, io.BytesIO(data))
-    out = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as gz:
-        gz.write(buffer.getvalue())
-    return out.getvalue()
-
-
 def write_splunk_app(pack: Pack, out_dir: Path) -> Path:
     """Write `<out_dir>/cloudtrail_detection_pack-<version>.tgz`; returns its path."""
     version = pack_version()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{APP_ID}-{version}.tgz"
-    path.write_bytes(tgz_bytes(app_files(pack, version)))
+    path.write_bytes(tgz_bytes(app_files(pack, version), APP_ID))
     return path
 
 
