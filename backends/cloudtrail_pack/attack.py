@@ -1,4 +1,5 @@
-"""Offline reference data for pySigma: MITRE ATT&CK, D3FEND and SigmaHQ's validator tables.
+"""Offline reference data for pySigma (MITRE ATT&CK, D3FEND, SigmaHQ's validator tables), and what a
+rule's ATT&CK tags mean, read once for every artifact that shows them.
 
 pySigma and the SigmaHQ validators download these from the internet on first use (tag, filename and
 taxonomy validators; the Elastic rule formats' ATT&CK mapping) and cache them in the user's home. The
@@ -9,7 +10,9 @@ so validation and builds never touch the network and never read a stale cache.
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -36,3 +39,53 @@ def use_local_attack_data() -> Path:
         module.set_cache_dir(str(Path(tempfile.gettempdir()) / f"cloudtrail-pack-{path.stem}-{digest}"))
         module.set_url(str(path))
     return EXCERPT
+
+
+_TECHNIQUE = re.compile(r"^t(\d{4})(?:\.(\d{3}))?$")
+
+
+@dataclass(frozen=True)
+class AttackRef:
+    """A technique a rule is tagged with, and the tactic it is tagged under (None: every tactic)."""
+
+    technique_id: str  # T1531, T1098.001
+    technique_name: str  # "" when the technique is not in the shipped ATT&CK excerpt
+    tactic: str | None  # ATT&CK tactic short name, e.g. "defense-evasion"
+
+    @property
+    def url(self) -> str:
+        return "https://attack.mitre.org/techniques/" + self.technique_id.replace(".", "/") + "/"
+
+    def label(self) -> str:
+        name = f" {self.technique_name}" if self.technique_name else ""
+        tactic = f" ({self.tactic})" if self.tactic else ""
+        return f"{self.technique_id}{name}{tactic}"
+
+
+def attack_data():
+    """(ATT&CK version, tactic short names, technique names by id, tactics by technique id) of the excerpt."""
+    use_local_attack_data()
+    return (
+        mitre_attack.mitre_attack_version,
+        set(mitre_attack.mitre_attack_tactics.values()),
+        dict(mitre_attack.mitre_attack_techniques),
+        {k: list(v) for k, v in mitre_attack.mitre_attack_techniques_tactics_mapping.items()},
+    )
+
+
+def attack_refs(rule) -> list[AttackRef]:
+    """The (technique, tactic) pairs a rule's `attack.*` tags stand for, sorted."""
+    _, tactics, techniques, mapping = attack_data()
+    tags = [t.name.lower() for t in (rule.rule.tags or []) if t.namespace.lower() == "attack"]
+    rule_tactics = sorted({t for t in tags if t in tactics})
+    refs: set[AttackRef] = set()
+    for tag in tags:
+        m = _TECHNIQUE.match(tag)
+        if not m:
+            continue
+        tid = "T" + m.group(1) + (f".{m.group(2)}" if m.group(2) else "")
+        known = mapping.get(tid)
+        fitting = [t for t in rule_tactics if known is None or t in known]
+        for tactic in fitting or [None]:
+            refs.add(AttackRef(tid, techniques.get(tid, ""), tactic))
+    return sorted(refs, key=lambda r: (r.technique_id, r.tactic or ""))

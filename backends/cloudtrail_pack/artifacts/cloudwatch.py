@@ -29,9 +29,9 @@ from pathlib import Path
 import yaml
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 
+from ..attack import attack_refs
 from ..pack import PACK_NAME, Pack, PackError, PackRule, pack_version
 from ..targets import compile_rules
-from .navigator import attack_refs
 
 TARGET = "cloudwatch"
 QUERY_FORMAT = "default"

@@ -34,7 +34,7 @@ from sigma.pipelines.cloudtrail.common import detection_fields
 from sigma.pipelines.cloudtrail.ecs import INDEX
 from sigma.pipelines.cloudtrail.fields import NoEcsHome, ecs_field, ecs_field_type
 
-from ..attack import use_local_attack_data
+from ..attack import attack_data, attack_refs, use_local_attack_data
 from ..ecs import INTEGRATION_COMMIT, PIPELINE_PATH
 from ..lock import locked_versions
 from ..pack import PACK_NAME, Pack, PackError, PackRule, pack_version
@@ -113,49 +113,37 @@ def _tactic_title(name: str) -> str:
     return " ".join(w if w in small else w.capitalize() for w in name.split("-"))
 
 
-def threat_from_tags(tags) -> list[dict]:
-    """Kibana `threat` entries from Sigma `attack.*` tags, named from the pack's ATT&CK excerpt."""
-    use_local_attack_data()
+def threat(pack_rule: PackRule) -> list[dict]:
+    """Kibana `threat` entries: one per tagged tactic, with the tagged techniques ATT&CK maps to it
+    (sub-techniques under their parent), named from the pack's ATT&CK excerpt."""
     from sigma.data import mitre_attack
 
+    _, _, techniques, _ = attack_data()
     tactic_ids = {name: tid for tid, name in mitre_attack.mitre_attack_tactics.items()}
-    techniques = mitre_attack.mitre_attack_techniques
-    technique_tactics = mitre_attack.mitre_attack_techniques_tactics_mapping
-    names = [str(t.name).lower() for t in tags if t.namespace == "attack"]
-    tactic_names = [n.replace("_", "-") for n in names if n.replace("_", "-") in tactic_ids]
-    technique_ids = [n.upper() for n in names if n[:1] == "t" and n[1:2].isdigit()]
-    out = []
-    for tactic in tactic_names:
-        entries: dict[str, dict] = {}
-        for tid in technique_ids:
-            parent = tid.split(".")[0]
-            if parent not in techniques or tactic not in technique_tactics.get(tid, technique_tactics.get(parent, [])):
-                continue
-            entry = entries.setdefault(
-                parent,
-                {
-                    "id": parent,
-                    "name": techniques[parent],
-                    "reference": f"https://attack.mitre.org/techniques/{parent}/",
-                    "subtechnique": [],
-                },
-            )
-            if "." in tid and tid in techniques:
-                entry["subtechnique"].append(
-                    {"id": tid, "name": techniques[tid], "reference": f"https://attack.mitre.org/techniques/{tid.replace('.', '/')}/"}
-                )
-        out.append(
-            {
-                "framework": "MITRE ATT&CK",
-                "tactic": {
-                    "id": tactic_ids[tactic],
-                    "name": _tactic_title(tactic),
-                    "reference": f"https://attack.mitre.org/tactics/{tactic_ids[tactic]}/",
-                },
-                "technique": list(entries.values()),
-            }
+    tactic_order = [t.name.lower() for t in pack_rule.rule.tags if t.namespace == "attack"]
+    by_tactic: dict[str, dict[str, dict]] = {}
+    for ref in attack_refs(pack_rule):
+        parent = ref.technique_id.split(".")[0]
+        if ref.tactic is None or parent not in techniques:
+            continue
+        entry = by_tactic.setdefault(ref.tactic, {}).setdefault(
+            parent,
+            {"id": parent, "name": techniques[parent], "reference": f"https://attack.mitre.org/techniques/{parent}/", "subtechnique": []},
         )
-    return out
+        if ref.technique_id != parent and ref.technique_name:
+            entry["subtechnique"].append({"id": ref.technique_id, "name": ref.technique_name, "reference": ref.url})
+    return [
+        {
+            "framework": "MITRE ATT&CK",
+            "tactic": {
+                "id": tactic_ids[tactic],
+                "name": _tactic_title(tactic),
+                "reference": f"https://attack.mitre.org/tactics/{tactic_ids[tactic]}/",
+            },
+            "technique": list(by_tactic[tactic].values()),
+        }
+        for tactic in sorted(by_tactic, key=lambda t: tactic_order.index(t) if t in tactic_order else len(tactic_order))
+    ]
 
 
 # ------------------------------------------------------------------------------------------ fields
@@ -185,14 +173,14 @@ def _common(pack: Pack, pack_rule: PackRule, language: str, version: str, rule_v
     rule = pack_rule.rule
     severity, risk = SEVERITY[pack_rule.level]
     sigma_tags = [f"{t.namespace}.{t.name}" for t in rule.tags]
-    threat = threat_from_tags(rule.tags)
+    threat_entries = threat(pack_rule)
     tags = [
         "Domain: Cloud",
         "Data Source: AWS",
         "Data Source: Amazon Web Services",
         "Data Source: AWS CloudTrail",
         "Use Case: Threat Detection",
-        *[f"Tactic: {t['tactic']['name']}" for t in threat],
+        *[f"Tactic: {t['tactic']['name']}" for t in threat_entries],
         f"Language: {LANGUAGE_TITLES[language]}",
         "Sigma",
         f"Sigma: {pack_rule.id}",
@@ -210,7 +198,7 @@ def _common(pack: Pack, pack_rule: PackRule, language: str, version: str, rule_v
         "author": [rule.author] if rule.author else [PACK_NAME],
         "license": rule.license or _license(),
         "tags": list(dict.fromkeys(tags)),
-        "threat": threat,
+        "threat": threat_entries,
         "references": references,
         "false_positives": [str(f) for f in (rule.falsepositives or [])],
         "version": rule_version,

@@ -11,12 +11,10 @@ sorted keys, two-space indent, `\\n` line endings.
 from __future__ import annotations
 
 import json
-import re
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
-from ..attack import use_local_attack_data
+from ..attack import AttackRef, attack_data, attack_refs
 from ..pack import PACK_NAME, Pack, PackRule, pack_version
 
 LAYER_FORMAT = "4.5"
@@ -26,61 +24,10 @@ DOMAIN = "enterprise-attack"
 FILE_NAME = "cloudtrail-detection-pack.layer.json"
 GRADIENT = ["#ffffff", "#66b1ff", "#1f5fbf"]
 
-_TECHNIQUE = re.compile(r"^t(\d{4})(?:\.(\d{3}))?$")
-
-
-
-@dataclass(frozen=True)
-class AttackRef:
-    """A technique a rule is tagged with, and the tactic it is tagged under (None: every tactic)."""
-
-    technique_id: str  # T1531, T1098.001
-    technique_name: str  # "" when the technique is not in the shipped ATT&CK excerpt
-    tactic: str | None  # ATT&CK tactic short name, e.g. "defense-evasion"
-
-    @property
-    def url(self) -> str:
-        return "https://attack.mitre.org/techniques/" + self.technique_id.replace(".", "/") + "/"
-
-    def label(self) -> str:
-        name = f" {self.technique_name}" if self.technique_name else ""
-        tactic = f" ({self.tactic})" if self.tactic else ""
-        return f"{self.technique_id}{name}{tactic}"
-
-
-def _attack_data():
-    use_local_attack_data()
-    from sigma.data import mitre_attack
-
-    return (
-        mitre_attack.mitre_attack_version,
-        set(mitre_attack.mitre_attack_tactics.values()),
-        dict(mitre_attack.mitre_attack_techniques),
-        {k: list(v) for k, v in mitre_attack.mitre_attack_techniques_tactics_mapping.items()},
-    )
-
-
-def attack_refs(rule: PackRule) -> list[AttackRef]:
-    """The (technique, tactic) pairs a rule's `attack.*` tags stand for, sorted."""
-    _, tactics, techniques, mapping = _attack_data()
-    tags = [t.name.lower() for t in (rule.rule.tags or []) if t.namespace.lower() == "attack"]
-    rule_tactics = sorted({t for t in tags if t in tactics})
-    refs: set[AttackRef] = set()
-    for tag in tags:
-        m = _TECHNIQUE.match(tag)
-        if not m:
-            continue
-        tid = "T" + m.group(1) + (f".{m.group(2)}" if m.group(2) else "")
-        known = mapping.get(tid)
-        fitting = [t for t in rule_tactics if known is None or t in known]
-        for tactic in fitting or [None]:
-            refs.add(AttackRef(tid, techniques.get(tid, ""), tactic))
-    return sorted(refs, key=lambda r: (r.technique_id, r.tactic or ""))
-
 
 def build_layer(pack: Pack, version: str | None = None) -> dict:
     version = version or pack_version()
-    attack_version, _, _, _ = _attack_data()
+    attack_version, _, _, _ = attack_data()
     cells: dict[tuple[str, str | None], list[PackRule]] = defaultdict(list)
     refs: dict[tuple[str, str | None], AttackRef] = {}
     for rule in pack.rules:

@@ -34,7 +34,6 @@ in the README, as the other SIEM writers do; any other compile error fails.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +47,7 @@ from sigma.pipelines.cloudtrail.splunk import (
 )
 
 from ..archive import tgz_bytes
+from ..attack import attack_refs
 from ..pack import PACK_NAME, Pack, PackError, PackRule, pack_version
 from ..targets import compile_rules
 
@@ -102,13 +102,8 @@ def compile_searches(pack: Pack) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def attack_techniques(rule: PackRule) -> list[str]:
-    """ATT&CK technique ids from the rule's `attack.tNNNN[.NNN]` tags, in tag order."""
-    out = []
-    for tag in rule.rule.tags:
-        if tag.namespace == "attack" and re.fullmatch(r"t\d{4}(\.\d{3})?", tag.name):
-            if tag.name.upper() not in out:
-                out.append(tag.name.upper())
-    return out
+    """ATT&CK technique ids from the rule's `attack.tNNNN[.NNN]` tags."""
+    return sorted({ref.technique_id for ref in attack_refs(rule)})
 
 
 def _one_line(text: str) -> str:
