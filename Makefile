@@ -21,5 +21,12 @@ test: $(STAMP)
 check: $(STAMP)
 	$(BIN)/python build.py check
 
+lock: $(STAMP)
+	$(BIN)/python build.py lock
+
+bench: $(STAMP)
+	$(BIN)/python bench/build_bench.py
+	$(BIN)/python bench/scan_bench.py
+
 clean:
 	rm -rf $(VENV) dist
