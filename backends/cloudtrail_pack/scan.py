@@ -65,7 +65,7 @@ class _Worker:
             else:
                 for name in names:
                     self.by_name.setdefault(name, []).append(entry)
-        self.engine = ReferenceEngine(pack, slow) if slow else None
+        self.engine = probe.only(r.id for r in slow) if slow else None
         self.runnable = bool(runnable)
         self.wanted = pack_event_names([r.rule for r in runnable])
 
@@ -178,7 +178,7 @@ def scan(
     correlations = [r for r in selected if r.is_correlation]
     counted: dict[str, dict] = {}  # eventID -> record, for the correlations
     counted_ids = {str(ref.rule.id) for c in correlations for ref in c.rule.rules}
-    probe = ReferenceEngine(pack, selected)  # compiled once here too, so a rule it cannot run is reported
+    probe = ReferenceEngine(pack, selected)  # reports rules it cannot run; narrowed below for the correlations
     summary.unsupported = {by_id[i].title: reason for i, reason in sorted(probe.unsupported.items())}
     files = [str(p) for p in iter_paths(list(paths))]
     jobs = jobs or min(os.cpu_count() or 1, 8)
@@ -213,7 +213,7 @@ def scan(
                 "file": result.path,
             }
     if correlations and counted:
-        verdict = ReferenceEngine(pack, correlations).run(list(counted.values()))
+        verdict = probe.only(r.id for r in correlations).run(list(counted.values()))
         for rule_id, group, events in sorted(verdict.incidents(), key=lambda i: (i[0], i[1], sorted(i[2]))):
             rule = by_id[rule_id]
             times = sorted(counted[e]["eventTime"] for e in events)
