@@ -2,11 +2,16 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# The install is redone only when what it installs changes (dependencies, entry points, build settings),
+# not on every edit of pyproject.toml (a version bump needs no download): the stamp is named after a
+# hash of those tables.
+DEPS   := $(shell $(PYTHON) tools/install_key.py pyproject.toml)
+STAMP  := $(VENV)/.installed-$(DEPS)
 
 .PHONY: dist test check lock bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP):
+	rm -f $(VENV)/.installed*
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]' --config-settings editable_mode=compat
@@ -16,7 +21,7 @@ dist: $(STAMP)
 	$(BIN)/python build.py build
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(PYTHON) tools/offline.py $(BIN)/python -m pytest -q
 
 check: $(STAMP)
 	$(BIN)/python build.py check

@@ -43,8 +43,8 @@ def records(n: int, seed: int = 7) -> list[dict]:
 
 
 def measure(label: str, pack, recs: list[dict], ref_n: int) -> bool:
-    from cloudtrail_pack.matcher import MatcherUnsupported, compile_rule
-    from cloudtrail_pack.reference import ReferenceEngine
+    from cloudtrail_pack.engine.matcher import MatcherUnsupported, compile_rule
+    from cloudtrail_pack.engine.reference import ReferenceEngine
 
     rules = [r for r in pack.rules if not r.is_correlation]
     compiled = {}
@@ -93,7 +93,7 @@ def main() -> int:
 
     use_local_attack_data()
     recs = records(args.records)
-    ok = measure("pack", load_pack(), recs, args.reference_records)
+    ok = measure("pack", load_pack(ROOT / "sigma"), recs, args.reference_records)
     if SIGMAHQ.is_dir():
         ok &= measure("SigmaHQ AWS", load_pack(SIGMAHQ), recs, args.reference_records)
     else:

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import network_guard
 import pytest
 
@@ -8,16 +10,18 @@ from cloudtrail_pack.attack import use_local_attack_data
 use_local_attack_data()
 network_guard.install()
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture(scope="session")
 def pack():
     from cloudtrail_pack.pack import load_pack
 
-    return load_pack()
+    return load_pack(ROOT / "sigma")
 
 
 @pytest.fixture(scope="session")
 def reference(pack):
-    from cloudtrail_pack.reference import ReferenceEngine
+    from cloudtrail_pack.engine.reference import ReferenceEngine
 
     return ReferenceEngine(pack)

@@ -10,9 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from cloudtrail_pack import cli
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-import build as cli  # noqa: E402
+
+
+def run(*argv: str) -> int:
+    """The command line as `python build.py ...` runs it: this repository as the project."""
+    return cli.main(list(argv), root=ROOT)
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -22,7 +27,7 @@ def snapshot(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def dist(tmp_path_factory):
     out = tmp_path_factory.mktemp("release") / "dist"
-    assert cli.main(["build", "--dist", str(out)]) == 0
+    assert run("build", "--dist", str(out)) == 0
     return out
 
 
@@ -35,7 +40,7 @@ def rules_copy(tmp_path):
 
 def test_two_builds_are_byte_identical(dist, tmp_path):
     again = tmp_path / "dist"
-    assert cli.main(["build", "--dist", str(again)]) == 0
+    assert run("build", "--dist", str(again)) == 0
     assert (again / "SHA256SUMS").read_bytes() == (dist / "SHA256SUMS").read_bytes()
     assert snapshot(again) == snapshot(dist)
 
@@ -56,9 +61,9 @@ def test_manifest_names_every_rule_with_version_and_hash(dist, pack):
 
 
 def cli_version():
-    from cloudtrail_pack.release import pack_version
+    from cloudtrail_pack.project import Project
 
-    return pack_version()
+    return Project.at(ROOT).version
 
 
 def test_release_holds_the_rules_as_written(dist, pack):
@@ -76,7 +81,7 @@ def test_broken_rule_fails_the_build_and_keeps_the_old_dist(dist, rules_copy, ca
     before = snapshot(out)
     target = rules_copy / "organizations" / "aws_organizations_leave_organization.yml"
     target.write_text(target.read_text().replace("condition: selection", "condition: [selection"))
-    assert cli.main(["--rules-dir", str(rules_copy), "build", "--dist", str(out)]) == 1
+    assert run("--rules-dir", str(rules_copy), "build", "--dist", str(out)) == 1
     err = capsys.readouterr().err
     assert "sigma/organizations/aws_organizations_leave_organization.yml:" in err and "YAML" in err
     assert snapshot(out) == before
@@ -88,7 +93,7 @@ def test_unmapped_field_fails_the_build_naming_the_field(dist, rules_copy, capsy
     before = snapshot(out)
     target = rules_copy / "organizations" / "aws_organizations_leave_organization.yml"
     target.write_text(target.read_text().replace("eventName: LeaveOrganization", "eventName: LeaveOrganization\n        src_country: RU"))
-    assert cli.main(["--rules-dir", str(rules_copy), "build", "--dist", str(out)]) == 1
+    assert run("--rules-dir", str(rules_copy), "build", "--dist", str(out)) == 1
     err = capsys.readouterr().err
     assert "aws_organizations_leave_organization.yml" in err and "src_country" in err
     assert snapshot(out) == before
@@ -97,16 +102,36 @@ def test_unmapped_field_fails_the_build_naming_the_field(dist, rules_copy, capsy
 def test_logic_change_without_version_bump_fails_naming_the_rule(rules_copy, capsys, tmp_path):
     target = rules_copy / "iam" / "aws_iam_user_mfa_deactivated.yml"
     target.write_text(target.read_text().replace("eventName: DeactivateMFADevice", "eventName: DeleteVirtualMFADevice"))
-    assert cli.main(["--rules-dir", str(rules_copy), "build", "--dist", str(tmp_path / "dist")]) == 1
+    assert run("--rules-dir", str(rules_copy), "build", "--dist", str(tmp_path / "dist")) == 1
     err = capsys.readouterr().err
     assert "AWS IAM User MFA Device Deactivated" in err and "build.py lock" in err
     assert not (tmp_path / "dist").exists()
 
 
+def test_a_deleted_rule_still_in_the_lock_fails_the_build(rules_copy, capsys, tmp_path):
+    (rules_copy / "organizations" / "aws_organizations_account_removed.yml").unlink()
+    assert run("--rules-dir", str(rules_copy), "build", "--dist", str(tmp_path / "dist")) == 1
+    err = capsys.readouterr().err
+    assert "version.lock.json: locked rule(s) missing from" in err
+    assert "aws_organizations_account_removed (f854fcee-6133-4608-a0f4-86197d621473)" in err and "build.py lock" in err
+    assert not (tmp_path / "dist").exists()
+
+
+def test_lock_retires_a_deleted_rule_on_purpose(rules_copy, tmp_path):
+    from cloudtrail_pack import lock
+    from cloudtrail_pack.pack import load_pack
+
+    lock_file = tmp_path / "version.lock.json"
+    shutil.copyfile(ROOT / "version.lock.json", lock_file)
+    (rules_copy / "organizations" / "aws_organizations_account_removed.yml").unlink()
+    assert lock.update_lock(load_pack(rules_copy), lock_file) == ["aws_organizations_account_removed: retired (was version 1)"]
+    assert "f854fcee-6133-4608-a0f4-86197d621473" not in json.loads(lock_file.read_text())
+
+
 def test_metadata_change_needs_no_version_bump(rules_copy, capsys):
     target = rules_copy / "iam" / "aws_iam_user_mfa_deactivated.yml"
     target.write_text(target.read_text().replace("level: medium", "level: high"))
-    assert cli.main(["--rules-dir", str(rules_copy), "check"]) == 0
+    assert run("--rules-dir", str(rules_copy), "check") == 0
 
 
 def test_lock_bumps_the_version_of_a_changed_rule(rules_copy, tmp_path, monkeypatch):
@@ -129,8 +154,7 @@ def test_the_committed_lock_matches_the_rules(pack):
 
 
 def test_help_lists_the_subcommands(capsys):
-    with pytest.raises(SystemExit):
-        cli.main(["--help"])
+    assert run("--help") == 0
     out = capsys.readouterr().out
     for command in ("build", "check", "lock", "convert"):
         assert command in out

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudtrail_pack.reference import ReferenceEngine
+from cloudtrail_pack.engine.reference import ReferenceEngine
 from fixture_corpus import FIXTURE_FILES, FIXTURES
 
 ids = [str(f.path) for f in FIXTURE_FILES]

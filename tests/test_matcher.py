@@ -34,9 +34,9 @@ from sigma.types import (
     SpecialChars,
 )
 
-from cloudtrail_pack.matcher import MatcherUnsupported, _nocase_cmp, compile_rule, glob, like, rule_sql
+from cloudtrail_pack.engine.matcher import MatcherUnsupported, _nocase_cmp, compile_rule, glob, like, rule_sql
 from cloudtrail_pack.pack import Pack, PackRule, load_pack
-from cloudtrail_pack.reference import ReferenceEngine
+from cloudtrail_pack.engine.reference import ReferenceEngine
 from fixture_corpus import FIXTURE_FILES
 
 SIGMAHQ = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "sigmahq-aws"

@@ -99,7 +99,7 @@ def test_broken_yaml_is_reported_with_file_and_line(tmp_path):
     folder = write(tmp_path, "broken.yml", GOOD.replace("    condition: selection", "    condition: [selection"))
     with pytest.raises(PackError) as e:
         load_pack(folder)
-    assert str(e.value).startswith("sigma/broken.yml:")
+    assert str(e.value).startswith(f"{folder / 'broken.yml'}:")  # the real file, wherever the rules are
     assert e.value.line is not None and "YAML" in str(e.value)
 
 
@@ -112,8 +112,24 @@ def test_unknown_modifier_is_reported_with_the_file(tmp_path):
 def test_duplicate_rule_id_names_both_files(tmp_path):
     write(tmp_path, "a.yml", GOOD)
     folder = write(tmp_path, "b.yml", GOOD.replace("title: AWS Account Left", "title: Copy of AWS Account Left"))
-    with pytest.raises(PackError, match=r"sigma/b\.yml: duplicate rule id .* \(also in sigma/a\.yml\)"):
+    with pytest.raises(PackError, match=r"/sigma/b\.yml: duplicate rule id .* \(also in \S*/sigma/a\.yml\)"):
         load_pack(folder)
+
+
+def test_an_emptied_rule_file_is_an_error_not_a_smaller_pack(tmp_path):
+    write(tmp_path, "a.yml", GOOD)
+    folder = write(tmp_path, "emptied.yml", "# retired?\n")
+    with pytest.raises(PackError, match=r"emptied\.yml: the file holds no Sigma rule; .*lock"):
+        load_pack(folder)
+
+
+def test_release_paths_do_not_depend_on_the_rules_folder_name(tmp_path):
+    folder = tmp_path / "my-rules"
+    (folder / "org").mkdir(parents=True)
+    (folder / "org" / "leave.yml").write_text(GOOD)
+    (rule,) = load_pack(folder).rules
+    assert rule.path.as_posix() == "sigma/org/leave.yml"
+    assert rule.source == folder / "org" / "leave.yml"
 
 
 def test_correlation_naming_an_unknown_rule_is_an_error(tmp_path):

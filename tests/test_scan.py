@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from cloudtrail_pack.pack import RULES_DIR
-from cloudtrail_pack.prefilter import required_event_names
+from cloudtrail_pack import cli
+from cloudtrail_pack.engine.prefilter import required_event_names
+from cloudtrail_pack.pack import load_pack
 from cloudtrail_pack.scan import ScanSummary, scan
 from fixture_corpus import FIXTURE_FILES, FIXTURES
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-import build as cli  # noqa: E402
+PACK = load_pack(ROOT / "sigma")
 
 
 def detections(matches):
@@ -29,7 +29,7 @@ def detections(matches):
 
 @pytest.mark.parametrize("fixture", FIXTURE_FILES, ids=[str(f.path) for f in FIXTURE_FILES])
 def test_scan_reports_exactly_what_the_manifest_declares(fixture):
-    matches = list(scan([FIXTURES / fixture.path], RULES_DIR, jobs=1))
+    matches = list(scan([FIXTURES / fixture.path], PACK, jobs=1))
     assert detections(matches) == {k: set(v) for k, v in fixture.expect.items() if v}
     alerts = {(m["rule_id"], tuple(sorted((k, v.lower()) for k, v in m["group"].items())), frozenset(m["events"]))
               for m in matches if "correlation" in m}
@@ -38,7 +38,7 @@ def test_scan_reports_exactly_what_the_manifest_declares(fixture):
 
 def test_scan_of_the_whole_corpus_in_parallel_finds_every_declared_match():
     summary = ScanSummary()
-    matches = list(scan([FIXTURES / f.path for f in FIXTURE_FILES], RULES_DIR, jobs=2, summary=summary))
+    matches = list(scan([FIXTURES / f.path for f in FIXTURE_FILES], PACK, jobs=2, summary=summary))
     expected = {k: set(v) for f in FIXTURE_FILES for k, v in f.expect.items() if v}
     assert detections(matches) == expected
     assert summary.events == sum(len(f.records) for f in FIXTURE_FILES)
@@ -54,12 +54,12 @@ def test_prefilter_never_hides_an_escaped_event_name(tmp_path):
     """JSON may spell DeleteUser as Delete\\u0055ser; the fast path must not skip that file."""
     text = json.dumps({"Records": [record("DeleteUser", "e1")]}).replace("DeleteUser", "Delete\\u0055ser")
     (tmp_path / "escaped.json").write_text(text)
-    assert detections(scan([tmp_path], RULES_DIR, jobs=1)) == {"e1": {"0b40a563-9611-430c-ac03-6536096733f9"}}
+    assert detections(scan([tmp_path], PACK, jobs=1)) == {"e1": {"0b40a563-9611-430c-ac03-6536096733f9"}}
 
 
 def test_event_names_are_matched_case_insensitively_as_sigma_does(tmp_path):
     (tmp_path / "lower.jsonl").write_text(json.dumps(record("deleteuser", "e2")) + "\n")
-    assert detections(scan([tmp_path], RULES_DIR, jobs=1)) == {"e2": {"0b40a563-9611-430c-ac03-6536096733f9"}}
+    assert detections(scan([tmp_path], PACK, jobs=1)) == {"e2": {"0b40a563-9611-430c-ac03-6536096733f9"}}
 
 
 def test_broken_files_are_reported_and_skipped(tmp_path):
@@ -68,7 +68,7 @@ def test_broken_files_are_reported_and_skipped(tmp_path):
     (tmp_path / "cut.json").write_text(json.dumps({"Records": [record("GetUser", "e5")]})[:-30])
     (tmp_path / "digest.json").write_text(json.dumps({"awsAccountId": "111122223333", "digestStartTime": "x"}))
     summary = ScanSummary()
-    matches = list(scan([tmp_path], RULES_DIR, jobs=1, summary=summary))
+    matches = list(scan([tmp_path], PACK, jobs=1, summary=summary))
     assert detections(matches) == {"e3": {"bb3c7f15-92b2-4692-b858-39e6562b8704"}}
     assert sorted(Path(p).name for p, _ in summary.skipped) == ["cut.json", "digest.json", "truncated.json.gz"]
     reasons = dict((Path(p).name, r) for p, r in summary.skipped)
@@ -77,19 +77,19 @@ def test_broken_files_are_reported_and_skipped(tmp_path):
 
 def test_scan_command_exit_code_says_input_was_skipped(tmp_path, capsys):
     (tmp_path / "a.jsonl").write_text(json.dumps(record("DeleteUser", "e6")) + "\n")
-    assert cli.main(["scan", str(tmp_path), "--jobs", "1"]) == 0
+    assert cli.main(["scan", str(tmp_path), "--jobs", "1"], root=ROOT) == 0
     out, err = capsys.readouterr()
     line = json.loads(out.splitlines()[0])
     assert line["rule_id"] == "0b40a563-9611-430c-ac03-6536096733f9" and line["eventID"] == "e6"
     assert line["file"].endswith("a.jsonl") and line["principal"] == "arn:aws:iam::111122223333:root"
     assert "1 files, 1 events" in err
     (tmp_path / "b.json").write_text("not json")
-    assert cli.main(["scan", str(tmp_path), "--jobs", "1"]) == 2
+    assert cli.main(["scan", str(tmp_path), "--jobs", "1"], root=ROOT) == 2
 
 
 def test_scan_rules_option_selects_rules(tmp_path, capsys):
     (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(record(n, f"e{n}")) for n in ("DeleteUser", "DeactivateMFADevice")) + "\n")
-    assert cli.main(["scan", str(tmp_path), "--jobs", "1", "--rules", "547ae2af-3af7-419c-96c5-6b20daf00fef"]) == 0
+    assert cli.main(["scan", str(tmp_path), "--jobs", "1", "--rules", "547ae2af-3af7-419c-96c5-6b20daf00fef"], root=ROOT) == 0
     out = capsys.readouterr().out
     assert [json.loads(l)["eventID"] for l in out.splitlines()] == ["eDeactivateMFADevice"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Union
 
 import yaml
@@ -17,16 +17,26 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.rule import SigmaRule
 
+from .project import LOCK_COMMAND, PACK_NAME, Project
+
 AnyRule = Union[SigmaRule, SigmaCorrelationRule]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-RULES_DIR = REPO_ROOT / "sigma"
-PACK_NAME = "cloudtrail-detection-pack"  # the distribution in pyproject.toml, whose version is the pack's
+#: Where the rules are in a release (dist/) and in every artifact that names a rule's file: the same
+#: whatever the rules folder is called or wherever it is.
+RELEASE_RULES = PurePosixPath("sigma")
 
 
 def pack_version() -> str:
-    """The pack's semantic version, as installed from pyproject.toml."""
+    """The installed pack's version (a release takes its version from its Project instead)."""
     return metadata.version(PACK_NAME)
+
+
+def shown(path: Path) -> Path:
+    """A path as a message shows it: relative to the working directory when it is below it."""
+    try:
+        return path.absolute().relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 class PackError(Exception):
@@ -45,8 +55,9 @@ class PackRule:
     """One Sigma rule (or correlation) of the pack and where it is written."""
 
     rule: AnyRule
-    path: Path  # relative to the rules folder's parent, e.g. sigma/iam/aws_iam_user_deleted.yml
+    path: PurePosixPath  # in the release: sigma/<path below the rules folder>, e.g. sigma/iam/aws_iam_user_deleted.yml
     document: int  # index of the YAML document within the file
+    source: Path = field(default=Path(), compare=False)  # the file it was read from, for messages
 
     @property
     def id(self) -> str:
@@ -77,8 +88,9 @@ class PackRule:
 @dataclass
 class Pack:
     rules: list[PackRule]
-    root: Path
+    root: Path  # the rules folder
     collection: SigmaCollection = field(repr=False)
+    project: Project | None = None
 
     def by_id(self, key: str) -> PackRule:
         """The rule with this id, name, or file name (without .yml) for a single-rule file."""
@@ -107,22 +119,25 @@ def _yaml_line(text: str) -> tuple[int | None, str]:
 
 
 def load_rule_file(path: Path, root: Path) -> list[PackRule]:
-    rel = path.relative_to(root.parent) if path.is_relative_to(root.parent) else path
+    release_path = RELEASE_RULES.joinpath(*path.relative_to(root).parts)
+    where = shown(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise PackError(rel, f"cannot read the rule file ({e})") from e
+        raise PackError(where, f"cannot read the rule file ({e})") from e
     line, problem = _yaml_line(text)
     if problem:
-        raise PackError(rel, f"{problem}; fix the YAML syntax", line)
+        raise PackError(where, f"{problem}; fix the YAML syntax", line)
+    if not text.strip() or all(doc is None for doc in yaml.safe_load_all(text)):
+        raise PackError(where, f"the file holds no Sigma rule; restore the rule, or delete the file and run {LOCK_COMMAND} to retire it")
     try:
-        collection = SigmaCollection.from_yaml(text, collect_errors=False, source=SigmaRuleLocation(rel))
+        collection = SigmaCollection.from_yaml(text, collect_errors=False, source=SigmaRuleLocation(where))
     except SigmaError as e:
-        raise PackError(rel, f"{e}; fix the rule so that it follows the Sigma specification", _error_line(e)) from e
+        raise PackError(where, f"{e.args[0] if e.args else e}; fix the rule so that it follows the Sigma specification", _error_line(e)) from e
     for rule in collection.rules:
         for err in getattr(rule, "errors", []) or []:
-            raise PackError(rel, str(err), _error_line(err))
-    return [PackRule(rule, rel, i) for i, rule in enumerate(collection.rules)]
+            raise PackError(where, str(err.args[0] if err.args else err), _error_line(err))
+    return [PackRule(rule, release_path, i, path) for i, rule in enumerate(collection.rules)]
 
 
 def _error_line(e: Exception) -> int | None:
@@ -130,29 +145,34 @@ def _error_line(e: Exception) -> int | None:
     return getattr(source, "line", None) if source else None
 
 
-def load_pack(root: Path = RULES_DIR) -> Pack:
-    """Load every `*.yml` under `root`: base rules first, then correlations, each in path order."""
-    root = Path(root)
+def load_pack(root: Path | str | None = None, project: Project | None = None) -> Pack:
+    """Load every `*.yml` under the rules folder `root` (default: the project's): base rules first, then
+    correlations, each in path order. `project` (default: the one holding `root`) owns lock and changelog."""
+    if root is None:
+        project = project or Project.find()
+        root = project.rules_dir
+    root = Path(root).absolute()
+    project = project or Project.find(root)
     if not root.is_dir():
-        raise PackError(root, "rules folder not found")
+        raise PackError(shown(root), "rules folder not found")
     rules: list[PackRule] = []
     for path in sorted(p for p in root.rglob("*") if p.suffix in (".yml", ".yaml")):
         rules.extend(load_rule_file(path, root))
     if not rules:
-        raise PackError(root, "no Sigma rules (*.yml) found")
+        raise PackError(shown(root), "no Sigma rules (*.yml) found")
     _check_unique(rules)
     rules.sort(key=lambda r: (r.is_correlation, str(r.path), r.document))
     collection = SigmaCollection([r.rule for r in rules])
     try:
         collection.resolve_rule_references()
     except SigmaError as e:
-        raise PackError(_error_path(e, root), f"{e}; a correlation must name rules of the pack", _error_line(e)) from e
-    return Pack(rules=rules, root=root, collection=collection)
+        raise PackError(_error_path(e, root), f"{e.args[0] if e.args else e}; a correlation must name rules of the pack", _error_line(e)) from e
+    return Pack(rules=rules, root=root, collection=collection, project=project)
 
 
 def _error_path(e: Exception, root: Path) -> Path:
     source = getattr(e, "source", None)
-    return Path(source.path) if source and getattr(source, "path", None) else root
+    return Path(source.path) if source and getattr(source, "path", None) else shown(root)
 
 
 def _check_unique(rules: list[PackRule]) -> None:
@@ -160,11 +180,11 @@ def _check_unique(rules: list[PackRule]) -> None:
     seen_names: dict[str, PackRule] = {}
     for r in rules:
         if r.rule.id is None:
-            raise PackError(r.path, f"rule {r.title!r} has no id; add a UUID (python -c 'import uuid; print(uuid.uuid4())')")
+            raise PackError(shown(r.source), f"rule {r.title!r} has no id; add a UUID (python -c 'import uuid; print(uuid.uuid4())')")
         if r.id in seen_ids:
-            raise PackError(r.path, f"duplicate rule id {r.id} (also in {seen_ids[r.id].path}); give each rule its own UUID")
+            raise PackError(shown(r.source), f"duplicate rule id {r.id} (also in {shown(seen_ids[r.id].source)}); give each rule its own UUID")
         seen_ids[r.id] = r
         if r.rule.name:
             if r.rule.name in seen_names:
-                raise PackError(r.path, f"duplicate rule name {r.rule.name!r} (also in {seen_names[r.rule.name].path})")
+                raise PackError(shown(r.source), f"duplicate rule name {r.rule.name!r} (also in {shown(seen_names[r.rule.name].source)})")
             seen_names[r.rule.name] = r

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -21,11 +20,10 @@ from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 
 from .archive import tgz_bytes
 from .lock import locked_versions, logic_hash
-from .pack import PACK_NAME, REPO_ROOT, Pack, PackError, PackRule, pack_version
+from .pack import PACK_NAME, Pack, PackError, PackRule, pack_version, shown
+from .publish import build_lock, replace_folder
 from .targets import TARGETS, compile_rules
 from .validation import findings
-
-DIST = REPO_ROOT / "dist"
 @dataclass
 class Cell:
     """One rule on one target: compiled, or not applicable with the backend's reason."""
@@ -62,10 +60,9 @@ def compile_matrix(pack: Pack, targets=TARGETS) -> dict[str, dict[str, Cell]]:
 
 
 def write_rules(pack: Pack, out: Path) -> list[Path]:
-    """The Sigma rules as released, byte for byte as in the repository."""
+    """The Sigma rules as released, byte for byte as in the rules folder, under sigma/."""
     written = []
-    for path in sorted({r.path for r in pack.rules}):
-        source = pack.root.parent / path
+    for path, source in sorted({(r.path, r.source) for r in pack.rules}):
         dest = out / path
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, dest)
@@ -79,9 +76,12 @@ def deterministic_tar(out_file: Path, base: Path, members: list[Path], prefix: s
     return out_file
 
 
-def changelog_section(version: str, changelog: Path = REPO_ROOT / "CHANGELOG.md") -> str:
+def changelog_section(version: str, changelog: Path) -> str:
     """The CHANGELOG section of this version; a release without one is an error."""
-    text = changelog.read_text(encoding="utf-8")
+    try:
+        text = changelog.read_text(encoding="utf-8")
+    except OSError as e:
+        raise PackError(shown(changelog), f"cannot read the changelog ({e.strerror or e}); a release describes its changes") from e
     lines, section = text.splitlines(), []
     for line in lines:
         if line.startswith("## "):
@@ -92,7 +92,7 @@ def changelog_section(version: str, changelog: Path = REPO_ROOT / "CHANGELOG.md"
         elif section:
             section.append(line)
     if not section:
-        raise PackError(changelog.name, f"no '## {version}' section; describe the release before building it")
+        raise PackError(shown(changelog), f"no '## {version}' section; describe the release before building it")
     return "\n".join(section).strip() + "\n"
 
 
@@ -105,8 +105,10 @@ def tool_versions() -> dict[str, str]:
     return {n: metadata.version(n) for n in names}
 
 
-def build(pack: Pack, dist: Path = DIST, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> BuildResult:
-    version = pack_version()
+def build(pack: Pack, dist: Path | None = None, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> BuildResult:
+    project = pack.project
+    dist = Path(dist) if dist is not None else project.dist
+    version = project.version
     log(f"[1/5] checking {len(pack.rules)} rules (pySigma + SigmaHQ validators)")
     problems = findings(pack)
     if problems:
@@ -114,13 +116,17 @@ def build(pack: Pack, dist: Path = DIST, log: Callable[[str], None] = lambda m: 
     log(f"[2/5] compiling for {', '.join(t.title for t in TARGETS.values())}")
     result = BuildResult(version, compile_matrix(pack))
     versions = locked_versions(pack)  # after compiling: a rule that cannot compile is the first thing to fix
-    dist.parent.mkdir(parents=True, exist_ok=True)
+    with build_lock(dist):
+        return _write_release(pack, dist, version, versions, result, log)
+
+
+def _write_release(pack: Pack, dist: Path, version: str, versions: dict[str, int], result: BuildResult, log) -> BuildResult:
     staging = Path(tempfile.mkdtemp(prefix=".dist-", dir=dist.parent))
     try:
         log("[3/5] writing artifacts")
         groups = write_artifacts(pack, staging)
         log("[4/5] writing manifest, changelog, archives")
-        (staging / "CHANGELOG.md").write_text(changelog_section(version), encoding="utf-8")
+        (staging / "CHANGELOG.md").write_text(changelog_section(version, pack.project.changelog), encoding="utf-8")
         manifest = {
             "pack": PACK_NAME,
             "version": version,
@@ -154,23 +160,11 @@ def build(pack: Pack, dist: Path = DIST, log: Callable[[str], None] = lambda m: 
         (staging / "SHA256SUMS").write_text(sums, encoding="utf-8")
         result.files = [p.relative_to(staging).as_posix() for p in files] + ["SHA256SUMS"]
         log(f"[5/5] replacing {dist}")
-        _replace(staging, dist)
+        replace_folder(staging, dist)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return result
-
-
-def _replace(staging: Path, dist: Path) -> None:
-    """Swap the staging folder in for dist/ with renames: dist/ is never half-written."""
-    old = None
-    if dist.exists():
-        old = Path(tempfile.mkdtemp(prefix=".dist-old-", dir=dist.parent))
-        os.rmdir(old)
-        os.replace(dist, old)
-    os.replace(staging, dist)
-    if old is not None:
-        shutil.rmtree(old)
 
 
 def write_artifacts(pack: Pack, out: Path) -> dict[str, list[Path]]:

@@ -2,8 +2,8 @@
 
 Speed comes from not parsing what no rule can match. Each file is decompressed and its `eventName`
 values are read with one regular-expression pass over the raw bytes; a file whose event names no rule
-requires (see `prefilter.py`) is counted and skipped unparsed. The records that remain are judged by
-`matcher.py` (the reference engine's own SQL, compiled to Python) or, for a rule it refuses, by the
+requires (see `engine/prefilter.py`) is counted and skipped unparsed. The records that remain are judged by
+`engine/matcher.py` (the reference engine's own SQL, compiled to Python) or, for a rule it refuses, by the
 reference engine itself (SQLite via pySigma's SQLite backend), so `scan` means what the tests mean.
 Files are processed in parallel, in order, a bounded number at a time: memory does not grow with the
 corpus. Correlations are evaluated at the end over the records that matched their rules.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import time
 from collections import Counter
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -20,11 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .matcher import MatcherUnsupported, compile_rule
-from .pack import Pack, PackRule, load_pack
-from .prefilter import pack_event_names, required_event_names
+from .engine.plan import ScanPlan
+from .pack import Pack
 from .records import RecordError, decompress, iter_paths, parse_records
-from .reference import ReferenceEngine
 
 # `"eventName": "Value"` as CloudTrail writes it (compact, or pretty-printed). A value with an escape
 # sequence stops at the backslash and is caught below, so an escaped name is never misread.
@@ -43,31 +42,13 @@ class FileResult:
 
 
 class _Worker:
-    """Per-process state: each detection rule compiled once, indexed by the event names it requires."""
+    """Per-process state: the plan's SQL as predicates, indexed by the event names each rule requires."""
 
-    def __init__(self, rules_dir: str, rule_ids: list[str] | None):
-        pack = load_pack(Path(rules_dir))
-        detections = [r for r in _selected(pack, rule_ids) if not r.is_correlation]
-        probe = ReferenceEngine(pack, detections) if detections else None
-        runnable = [r for r in detections if probe and r.id not in probe.unsupported]
-        self.by_name: dict[str, list] = {}  # lower-cased eventName -> [(rule id, predicate)]
-        self.any_name: list = []  # rules that may match any record
-        slow = []
-        for rule in runnable:
-            try:
-                entry = (rule.id, compile_rule(rule.rule))
-            except MatcherUnsupported:
-                slow.append(rule)
-                continue
-            names = required_event_names(rule.rule)
-            if names is None:
-                self.any_name.append(entry)
-            else:
-                for name in names:
-                    self.by_name.setdefault(name, []).append(entry)
-        self.engine = probe.only(r.id for r in slow) if slow else None
-        self.runnable = bool(runnable)
-        self.wanted = pack_event_names([r.rule for r in runnable])
+    def __init__(self, plan: ScanPlan):
+        self.by_name, self.any_name = plan.predicates()
+        self.engine = plan.slow
+        self.runnable = plan.runnable
+        self.wanted = plan.event_names
 
     def scan(self, path: str) -> FileResult:
         result = FileResult(path)
@@ -118,9 +99,10 @@ class _Worker:
 _worker: _Worker | None = None
 
 
-def _init_worker(rules_dir: str, rule_ids: list[str] | None) -> None:
+def _init_worker(plan: ScanPlan) -> None:
     global _worker
-    _worker = _Worker(rules_dir, rule_ids)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: no traceback per worker
+    _worker = _Worker(plan)
 
 
 def _scan_in_worker(path: str) -> FileResult:
@@ -132,16 +114,6 @@ def _looks_complete(data: bytes) -> bool:
     """A cheap structural check for files skipped unparsed (a truncated download ends mid-record)."""
     stripped = data.strip()
     return stripped.startswith(b"{") and stripped.endswith(b"}")
-
-
-def _selected(pack: Pack, rule_ids: list[str] | None) -> list[PackRule]:
-    rules = pack.select(rule_ids)
-    # A correlation needs the rules it counts.
-    ids = {r.id for r in rules}
-    for r in rules:
-        if r.is_correlation:
-            ids |= {str(ref.rule.id) for ref in r.rule.rules}
-    return [r for r in pack.rules if r.id in ids]
 
 
 def principal(record: dict) -> str | None:
@@ -162,7 +134,7 @@ class ScanSummary:
 
 def scan(
     paths: Iterable[Path | str],
-    rules_dir: Path,
+    pack: Pack,
     rule_ids: list[str] | None = None,
     jobs: int | None = None,
     summary: ScanSummary | None = None,
@@ -171,18 +143,12 @@ def scan(
     """Yield one dict per match (detections in file order, then correlation alerts)."""
     summary = summary if summary is not None else ScanSummary()
     start = time.perf_counter()
-    pack = load_pack(rules_dir)
-    selected = _selected(pack, rule_ids)
-    wanted_ids = {r.id for r in pack.select(rule_ids)}
-    by_id = {r.id: r for r in selected}
-    correlations = [r for r in selected if r.is_correlation]
+    plan = ScanPlan.build(pack, rule_ids)
+    summary.unsupported = dict(plan.unsupported)
     counted: dict[str, dict] = {}  # eventID -> record, for the correlations
-    counted_ids = {str(ref.rule.id) for c in correlations for ref in c.rule.rules}
-    probe = ReferenceEngine(pack, selected)  # reports rules it cannot run; narrowed below for the correlations
-    summary.unsupported = {by_id[i].title: reason for i, reason in sorted(probe.unsupported.items())}
     files = [str(p) for p in iter_paths(list(paths))]
     jobs = jobs or min(os.cpu_count() or 1, 8)
-    for result in _run(files, str(rules_dir), rule_ids, jobs):
+    for result in _run(files, plan, jobs):
         summary.files += 1
         if on_file:
             on_file(result)
@@ -192,12 +158,12 @@ def scan(
         summary.events += result.events
         summary.parsed += result.parsed
         for rule_id, record in result.matches:
-            if rule_id in counted_ids:
+            if rule_id in plan.counted:
                 counted[str(record["eventID"])] = record
-            if rule_id not in wanted_ids:
+            if rule_id not in plan.reported:
                 continue
             summary.matches[rule_id] += 1
-            rule = by_id[rule_id]
+            rule = plan.rules[rule_id]
             yield {
                 "rule_id": rule_id,
                 "rule_title": rule.title,
@@ -212,17 +178,17 @@ def scan(
                 "recipientAccountId": record.get("recipientAccountId"),
                 "file": result.path,
             }
-    if correlations and counted:
-        verdict = probe.only(r.id for r in correlations).run(list(counted.values()))
+    if plan.correlations is not None and counted:
+        verdict = plan.correlations.run(list(counted.values()))
         for rule_id, group, events in sorted(verdict.incidents(), key=lambda i: (i[0], i[1], sorted(i[2]))):
-            rule = by_id[rule_id]
+            rule = plan.rules[rule_id]
             times = sorted(counted[e]["eventTime"] for e in events)
             summary.matches[rule_id] += 1
             yield {
                 "rule_id": rule_id,
                 "rule_title": rule.title,
                 "level": rule.level,
-                "correlation": rule.rule.type.name.lower(),
+                "correlation": rule.correlation,
                 "group": dict(group),
                 "events": sorted(events),
                 "event_count": len(events),
@@ -232,15 +198,16 @@ def scan(
     summary.seconds = time.perf_counter() - start
 
 
-def _run(files: list[str], rules_dir: str, rule_ids, jobs: int) -> Iterator[FileResult]:
+def _run(files: list[str], plan: ScanPlan, jobs: int) -> Iterator[FileResult]:
     """Results in file order; at most a few files per worker in flight, so memory stays bounded."""
     if jobs <= 1 or len(files) <= 1:
-        worker = _Worker(rules_dir, rule_ids)
+        worker = _Worker(plan)
         for f in files:
             yield worker.scan(f)
         return
     window = jobs * 4
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(rules_dir, rule_ids)) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(plan,))
+    try:
         pending: list[Future] = []
         it = iter(files)
         for f in it:
@@ -253,3 +220,5 @@ def _run(files: list[str], rules_dir: str, rule_ids, jobs: int) -> Iterator[File
             if nxt is not None:
                 pending.append(pool.submit(_scan_in_worker, nxt))
             yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # on an early stop (Ctrl-C, closed pipe) too

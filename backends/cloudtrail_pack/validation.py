@@ -1,4 +1,4 @@
-"""Rule checks: pySigma's and SigmaHQ's validators, configured by `validation.yml` at the repository root."""
+"""Rule checks: pySigma's and SigmaHQ's validators, configured by the project's `validation.yml`."""
 
 from __future__ import annotations
 
@@ -8,25 +8,31 @@ from sigma.plugins import InstalledSigmaPlugins
 from sigma.validation import SigmaValidator
 
 from .attack import use_local_attack_data
-from .pack import REPO_ROOT, Pack
-
-CONFIG = REPO_ROOT / "validation.yml"
+from .pack import Pack, PackError, shown
 
 
-def validator(config: Path = CONFIG) -> SigmaValidator:
+def validator(config: Path) -> SigmaValidator:
     use_local_attack_data()
     validators = InstalledSigmaPlugins.autodiscover().validators
-    return SigmaValidator.from_yaml(config.read_text(encoding="utf-8"), validators)
+    try:
+        text = config.read_text(encoding="utf-8")
+    except OSError as e:
+        raise PackError(shown(config), f"cannot read the rule checks' configuration ({e.strerror or e})") from e
+    return SigmaValidator.from_yaml(text, validators)
 
 
-def findings(pack: Pack, config: Path = CONFIG) -> list[str]:
+def findings(pack: Pack, config: Path | None = None) -> list[str]:
     """One line per finding, `file: validator: description (details)`; empty when the pack is clean."""
+    if config is None:
+        if pack.project is None:
+            raise PackError(shown(pack.root), "no project for this rules folder: give the validation config")
+        config = pack.project.validation_config
     by_id = {r.id: r for r in pack.rules}
     lines = []
     for issue in validator(config).validate_rules([r.rule for r in pack.rules]):
         details = {k: v for k, v in vars(issue).items() if k not in ("rules", "severity")}
         for rule in issue.rules:
-            where = by_id[str(rule.id)].path if str(rule.id) in by_id else rule.title
+            where = shown(by_id[str(rule.id)].source) if str(rule.id) in by_id else rule.title
             name = type(issue).__name__.removesuffix("Issue")
             lines.append(f"{where}: {name}: {issue.description} {details or ''}".rstrip())
     return sorted(lines)

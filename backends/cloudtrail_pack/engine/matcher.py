@@ -41,13 +41,12 @@ import threading
 from functools import lru_cache
 from typing import Callable
 
-from sigma.backends.sqlite import sqliteBackend
 from sigma.correlations import SigmaCorrelationRule
 from sigma.rule import SigmaRule
 
-from .reference import TABLE
+from .sqlite import TABLE, backend, quote
 
-__all__ = ["MatcherUnsupported", "compile_rule", "rule_sql"]
+__all__ = ["MatcherUnsupported", "compile_rule", "compile_sql", "rule_sql"]
 
 
 class MatcherUnsupported(Exception):
@@ -858,11 +857,6 @@ def _describe(node) -> str:
 _PREFIX = f"SELECT * FROM {TABLE} WHERE "
 
 
-def _backend() -> sqliteBackend:
-    """The backend exactly as ReferenceEngine configures it."""
-    return sqliteBackend(collate_nocase=True, table=TABLE, timestamp_field="eventTime", event_id_field="eventID")
-
-
 def rule_sql(rule: SigmaRule) -> str:
     """The query the reference engine runs for this rule (raises MatcherUnsupported if it runs none)."""
     if isinstance(rule, SigmaCorrelationRule) or not isinstance(rule, SigmaRule):
@@ -870,7 +864,7 @@ def rule_sql(rule: SigmaRule) -> str:
     rule = copy.deepcopy(rule)
     rule._backreferences = []
     try:
-        queries = _backend().convert_rule(rule)
+        queries = backend().convert_rule(rule)
     except Exception as e:  # SigmaError and friends: the reference cannot evaluate the rule either
         raise MatcherUnsupported(f"the SQLite backend cannot convert the rule: {e}") from e
     if len(queries) != 1 or not isinstance(queries[0], str):
@@ -880,7 +874,12 @@ def rule_sql(rule: SigmaRule) -> str:
 
 def compile_rule(rule: SigmaRule) -> Callable[[dict], bool]:
     """A predicate `record -> bool`, true exactly when the reference engine would match the record."""
-    sql = rule_sql(rule)
+    return compile_sql(rule_sql(rule))
+
+
+def compile_sql(sql: str) -> Callable[[dict], bool]:
+    """The predicate of a query the reference engine runs (`ReferenceEngine.queries`): no second
+    conversion of the rule."""
     if not sql.startswith(_PREFIX):
         raise MatcherUnsupported(f"unexpected query shape: {sql[:60]!r}")
     where = sql[len(_PREFIX):]
@@ -904,13 +903,10 @@ def _check_sqlite_runs(sql: str, columns) -> None:
     try:
         db.create_function("REGEXP", 2, lambda pattern, value: False, deterministic=True)
         names = sorted(set(columns) | {"eventID", "eventTime"})
-        db.execute(f"CREATE TABLE {TABLE} ({', '.join(_sql_name(c) + ' COLLATE NOCASE' for c in names)})")
+        db.execute(f"CREATE TABLE {TABLE} ({', '.join(quote(c) + ' COLLATE NOCASE' for c in names)})")
         db.execute(sql).fetchall()
     except sqlite3.Error as e:
         raise MatcherUnsupported(f"SQLite cannot run the query: {e}") from e
     finally:
         db.close()
 
-
-def _sql_name(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

@@ -1,0 +1,36 @@
+"""`convert`: one rule compiled for one target, as the release compiles it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..targets import TARGETS
+
+
+@click.command("convert", short_help="print one rule compiled for one target")
+@click.argument("rule")
+@click.argument("target", type=click.Choice(sorted(TARGETS)))
+@click.option("--format", "output_format", default="default", show_default=True, help="Backend output format.")
+@click.pass_obj
+def command(project, rule: str, target: str, output_format: str) -> int:
+    """Print RULE (an id, name, file name or path of its file) compiled for TARGET."""
+    from ..attack import use_local_attack_data
+    from ..pack import PackError, load_pack, shown
+    from ..targets import compile_rules
+
+    use_local_attack_data()
+    pack = load_pack(project.rules_dir, project)
+    if Path(rule).is_file():
+        matches = [r for r in pack.rules if r.source.resolve() == Path(rule).resolve()]
+        if not matches:
+            raise PackError(shown(Path(rule)), f"not a rule of the pack in {shown(pack.root)}")
+        chosen = matches[0]
+    else:
+        chosen = pack.by_id(rule)
+    for queries in compile_rules(pack, target, output_format, rules=[chosen]).values():
+        for query in queries:
+            click.echo(query if isinstance(query, str) else json.dumps(query, indent=2, sort_keys=True))
+    return 0

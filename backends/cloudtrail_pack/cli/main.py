@@ -1,0 +1,106 @@
+"""The command group and how every command ends.
+
+Exit codes: 0 done; 1 the project's sources are wrong (the message names the file and line); 2 a usage
+error, or `scan` skipped some input; 130 interrupted (Ctrl-C: 128 + SIGINT); 141 the reader of our
+output went away (`... | head -1`: 128 + SIGPIPE, as a shell reports a process that SIGPIPE ended).
+None of these prints a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ..pack import PackError
+from ..project import Project
+
+EXIT_SOURCES = 1
+EXIT_INTERRUPTED = 130
+EXIT_CLOSED_PIPE = 141
+
+
+class _Group(click.Group):
+    """Turns Ctrl-C and a closed pipe into exit codes before click's own handling (which would print
+    "Aborted!" or exit 1)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            _silence_stdout()
+            raise click.exceptions.Exit(EXIT_CLOSED_PIPE) from None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null: Python's final flush would otherwise fail again on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Project folder: rules (sigma/), version.lock.json, validation.yml, CHANGELOG.md, dist/. "
+    "Default: the nearest such folder at or above the working directory.",
+)
+@click.option(
+    "--rules-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Rules folder, if not the project's sigma/.",
+)
+@click.pass_context
+def cli(ctx: click.Context, root: Path | None, rules_dir: Path | None) -> None:
+    """The CloudTrail detection pack: check the rules, lock their versions, convert one rule, build the
+    release (dist/), and backtest the rules over CloudTrail files (scan)."""
+    default_root = ctx.obj  # build.py passes the repository it lives in
+    if root is not None:
+        ctx.obj = Project.at(root, rules_dir)
+    elif default_root is not None:
+        ctx.obj = Project.at(default_root, rules_dir)
+    else:
+        ctx.obj = Project.find(rules_dir=rules_dir)
+
+
+def _register() -> None:
+    from . import build, check, convert, lock, scan
+
+    for module in (build, check, lock, convert, scan):
+        cli.add_command(module.command)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None, root: Path | None = None) -> int:
+    """Run a command; returns its exit code (see the module docstring)."""
+    try:
+        code = cli.main(args=argv, prog_name=_prog_name(root), obj=root, standalone_mode=False)
+    except PackError as e:
+        click.echo(f"error: {e}", err=True)
+        return EXIT_SOURCES
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except click.Abort:
+        return EXIT_INTERRUPTED
+    return code if isinstance(code, int) else 0
+
+
+def _prog_name(root: Path | None) -> str:
+    return "build.py" if root is not None else "cloudtrail-pack"
+
+
+def entry_point() -> None:
+    """The `cloudtrail-pack` console script."""
+    sys.exit(main())

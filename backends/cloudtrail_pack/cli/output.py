@@ -1,0 +1,19 @@
+"""What `build` and `check` print: the rules × targets table, and why a rule is not available somewhere."""
+
+from __future__ import annotations
+
+import click
+
+
+def print_matrix(pack, matrix) -> None:
+    from ..targets import TARGETS
+
+    names = list(TARGETS)
+    width = max(len(r.title) for r in pack.rules)
+    click.echo((f"{'rule':<{width}}  {'level':<8}" + "".join(f"{n:<12}" for n in names)).rstrip())
+    for r in pack.rules:
+        cells = "".join(f"{('ok' if matrix[r.id][n].ok else 'n/a'):<12}" for n in names)
+        click.echo(f"{r.title:<{width}}  {r.level:<8}{cells}".rstrip())
+    notes = {(n, c.reason) for r in pack.rules for n, c in matrix[r.id].items() if not c.ok}
+    for n, reason in sorted(notes):
+        click.echo(f"  n/a {n}: {reason}")

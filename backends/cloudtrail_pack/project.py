@@ -1,0 +1,80 @@
+"""The project a command works on: one root folder that holds the rules, their version lock, the rule
+checks' configuration, the changelog and the release folder.
+
+Everything is resolved from the root (never from where this package is installed), so a content
+repository of one's own (`--root`) or a rules folder elsewhere (`--rules-dir`) brings its own lock and
+changelog with it.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+PACK_NAME = "cloudtrail-detection-pack"  # the distribution in pyproject.toml, whose version is the pack's
+
+#: How messages tell a user to update the version lock.
+LOCK_COMMAND = "`cloudtrail-pack lock` (in the repository: `python build.py lock`)"
+
+#: Files that mark a folder as a project root (the first found, walking up from the working directory).
+MARKERS = ("version.lock.json", "pyproject.toml")
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    rules_dir: Path
+
+    @classmethod
+    def at(cls, root: Path | str, rules_dir: Path | str | None = None) -> "Project":
+        root = Path(root).absolute()
+        return cls(root, Path(rules_dir).absolute() if rules_dir is not None else root / "sigma")
+
+    @classmethod
+    def find(cls, start: Path | str | None = None, rules_dir: Path | str | None = None) -> "Project":
+        """The nearest folder at or above `start` (default: the working directory) with a rules folder
+        and a lock or pyproject.toml; `start` itself if there is none (commands then say what is missing)."""
+        here = Path(start or Path.cwd()).absolute()
+        for folder in (here, *here.parents):
+            if (folder / "sigma").is_dir() and any((folder / m).is_file() for m in MARKERS):
+                return cls.at(folder, rules_dir)
+        return cls.at(here, rules_dir)
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / "version.lock.json"
+
+    @property
+    def validation_config(self) -> Path:
+        return self.root / "validation.yml"
+
+    @property
+    def changelog(self) -> Path:
+        return self.root / "CHANGELOG.md"
+
+    @property
+    def dist(self) -> Path:
+        return self.root / "dist"
+
+    @property
+    def version(self) -> str:
+        """The pack's version: `[project].version` of the root's pyproject.toml (what is being released,
+        even before it is reinstalled), else the installed distribution's."""
+        pyproject = self.root / "pyproject.toml"
+        if pyproject.is_file():
+            try:
+                version = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {}).get("version")
+            except tomllib.TOMLDecodeError as e:
+                from .pack import PackError
+
+                raise PackError(pyproject, f"invalid TOML ({e})") from e
+            if version:
+                return str(version)
+        return metadata.version(PACK_NAME)
