@@ -420,11 +420,15 @@ class Not:
 SearchExpr = Union[Term, MatchAll, And, Or, Not]
 
 
-def parse_search_expr(text: str) -> SearchExpr:
+def parse_search_expr(text: str, *, precedence: str = "search") -> SearchExpr:
+    """The search command's expression. `precedence="eval"` reads the same operators in the order eval
+    and where use (NOT, AND, then OR) [BOOL]: a search whose tree is the same under both orders does not
+    depend on the order, so it keeps its meaning when moved into `where` or combined with other terms."""
     tokens = _Tokens(tokenize(text, search_terms=True))
     if tokens.done():
         raise SPLError("empty search")
-    expr = _search_and(tokens)
+    top = {"search": _search_and, "eval": _eval_order_or}[precedence]
+    expr = top(tokens)
     if not tokens.done():
         raise SPLError(f"unexpected {tokens.peek()}")
     return expr
@@ -448,11 +452,29 @@ def _search_or(t: _Tokens) -> SearchExpr:
     return args[0] if len(args) == 1 else Or(tuple(args))
 
 
-def _search_not(t: _Tokens) -> SearchExpr:
+def _eval_order_or(t: _Tokens) -> SearchExpr:
+    # eval/where order: OR is the loosest, AND (explicit or implied) binds tighter [BOOL].
+    args = [_eval_order_and(t)]
+    while t.at_word("OR"):
+        t.next()
+        args.append(_eval_order_and(t))
+    return args[0] if len(args) == 1 else Or(tuple(args))
+
+
+def _eval_order_and(t: _Tokens) -> SearchExpr:
+    args = [_search_not(t, _eval_order_or)]
+    while not t.done() and t.peek().kind != "RPAREN" and not t.at_word("OR"):
+        if t.at_word("AND"):
+            t.next()
+        args.append(_search_not(t, _eval_order_or))
+    return args[0] if len(args) == 1 else And(tuple(args))
+
+
+def _search_not(t: _Tokens, top=None) -> SearchExpr:
     if t.at_word("NOT"):
         t.next()
-        return Not(_search_not(t))
-    return _search_primary(t)
+        return Not(_search_not(t, top))
+    return _search_primary(t, top)
 
 
 def _search_value(tok: Token) -> Value:
@@ -463,10 +485,10 @@ def _search_value(tok: Token) -> Value:
     raise SPLError(f"expected a value, got {tok}")
 
 
-def _search_primary(t: _Tokens) -> SearchExpr:
+def _search_primary(t: _Tokens, top=None) -> SearchExpr:
     tok = t.next()
     if tok.kind == "LPAREN":
-        expr = _search_and(t)
+        expr = (top or _search_and)(t)
         t.expect("RPAREN")
         return expr
     if tok.kind == "WORD" and tok.text in ("AND", "OR", "XOR"):

@@ -57,6 +57,16 @@ def test_not_applies_to_the_next_term_only():
     assert parse_search_expr('NOT a="1" b="2"') == And((Not(T("a", "1")), T("b", "2")))
 
 
+def test_eval_precedence_binds_and_before_or():
+    """[BOOL] where/eval: NOT, AND, then OR; used to check that a search does not depend on the order."""
+    assert parse_search_expr('a="1" b="2" OR c="3"', precedence="eval") == Or((And((T("a", "1"), T("b", "2"))), T("c", "3")))
+
+
+def test_eval_precedence_keeps_parenthesized_groups():
+    text = '(a="1" AND (b="2" OR c="3"))'
+    assert parse_search_expr(text, precedence="eval") == parse_search_expr(text) == And((T("a", "1"), Or((T("b", "2"), T("c", "3")))))
+
+
 def test_parentheses_group():
     assert parse_search_expr('(a="1" b="2") OR c="3"') == Or((And((T("a", "1"), T("b", "2"))), T("c", "3")))
 

@@ -102,7 +102,7 @@ def test_sliding_window_catches_a_burst_that_fixed_buckets_split(reference, save
     assert reference_result(reference.run(records), mass) == expected
     assert splunk_result(shipped_evaluator, shipped_search(savedsearches, mass), mass, records) == expected
     fixed_buckets = (
-        '`cloudtrail` eventSource="iam.amazonaws.com" eventName="DeleteUser"\n| bin _time span=10m\n'
+        '`cloudtrail_detection_pack_cloudtrail` eventSource="iam.amazonaws.com" eventName="DeleteUser"\n| bin _time span=10m\n'
         "| stats count as event_count by _time userIdentity.arn\n| search event_count >= 3"
     )
     assert shipped_evaluator.run(fixed_buckets, records) == []

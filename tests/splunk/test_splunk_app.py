@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 from cloudtrail_pack.artifacts import splunk as writer
-from cloudtrail_pack.pack import load_pack
+from cloudtrail_pack.pack import PackError, load_pack
 from evaluators.spl import parse_conf
 
 from .conftest import tar_listing
@@ -29,10 +29,25 @@ def test_savedsearches_stanza_for_one_rule(pack):
         action.correlationsearch.annotations = {"mitre_attack": ["T1531"]}
         action.correlationsearch.enabled = 1
         action.correlationsearch.label = AWS IAM User Deleted
+        action.notable = 1
+        action.notable.param.drilldown_earliest_offset = $info_min_time$
+        action.notable.param.drilldown_latest_offset = $info_max_time$
+        action.notable.param.drilldown_name = View the CloudTrail events of $userIdentity.arn$ on $requestParameters.userName$
+        action.notable.param.drilldown_search = `cloudtrail_detection_pack_cloudtrail` (userIdentity.arn=$userIdentity.arn$ AND requestParameters.userName=$requestParameters.userName$)
+        action.notable.param.nes_fields = userIdentity.arn,requestParameters.userName,recipientAccountId
+        action.notable.param.rule_description = Detects an attempt to delete an IAM user, successful or not (check errorCode). Deleting a legitimate user removes its owner's access to the account (T1531 Account Access Removal), which disrupts response and recovery and hides who was using the identity; a denied attempt is reconnaissance of what the caller may delete. Only IAM's DeleteUser matches: ElastiCache, MemoryDB, QuickSight, Transfer Family and IAM Identity Center have DeleteUser calls of their own.
+        action.notable.param.rule_title = AWS IAM User Deleted by $userIdentity.arn$ on $requestParameters.userName$ in account $recipientAccountId$
+        action.notable.param.security_domain = access
+        action.notable.param.severity = medium
+        action.risk = 1
+        action.risk.param._risk = [{"risk_object_field": "userIdentity.arn", "risk_object_type": "user", "risk_score": 60}, {"risk_object_field": "requestParameters.userName", "risk_object_type": "user", "risk_score": 60}, {"risk_object_field": "recipientAccountId", "risk_object_type": "other", "risk_score": 60}]
+        action.risk.param._risk_message = AWS IAM User Deleted by $userIdentity.arn$ on $requestParameters.userName$ in account $recipientAccountId$
+        action.risk.param._risk_score = 0
+        action.risk.param.verbose = 0
         alert.digest_mode = 0
         alert.severity = 4
         alert.suppress = 1
-        alert.suppress.fields = userIdentity.arn,requestParameters.userName,recipientAccountId
+        alert.suppress.fields = userIdentity.arn,requestParameters.userName,errorCode,recipientAccountId
         alert.suppress.period = 1h
         alert.track = 1
         counttype = number of events
@@ -43,11 +58,12 @@ def test_savedsearches_stanza_for_one_rule(pack):
         dispatch.latest_time = -5m@m
         enableSched = 1
         quantity = 0
+        realtime_schedule = 0
         relation = greater than
         request.ui_dispatch_app = search
         request.ui_dispatch_view = search
         schedule_window = auto
-        search = `cloudtrail` eventSource="iam.amazonaws.com" eventName="DeleteUser"\\
+        search = `cloudtrail_detection_pack_cloudtrail` (eventSource="iam.amazonaws.com" AND eventName="DeleteUser")\\
         | table eventTime,userIdentity.type,userIdentity.arn,sourceIPAddress,userAgent,requestParameters.userName,errorCode,errorMessage,recipientAccountId\\
         | `aws_iam_user_deleted_filter`
         """
@@ -57,7 +73,7 @@ def test_savedsearches_stanza_for_one_rule(pack):
 def test_correlation_stanza_looks_back_its_window_and_suppresses_per_group(savedsearches):
     stanza = savedsearches["CloudTrail - AWS IAM Mass User Deletion - Rule"]
     assert stanza["search"] == (
-        '`cloudtrail` eventSource="iam.amazonaws.com" eventName="DeleteUser"\n'
+        '`cloudtrail_detection_pack_cloudtrail` (eventSource="iam.amazonaws.com" AND eventName="DeleteUser")\n'
         "| sort 0 _time\n"
         "| streamstats time_window=10m count as event_count by userIdentity.arn\n"
         "| where event_count >= 3\n"
@@ -66,6 +82,103 @@ def test_correlation_stanza_looks_back_its_window_and_suppresses_per_group(saved
     assert stanza["dispatch.earliest_time"] == "-40m@m"
     assert stanza["alert.suppress.fields"] == "userIdentity.arn"
     assert stanza["alert.severity"] == "5"
+
+
+# --- Enterprise Security: notable and risk events --------------------------------------------------------
+
+MASS_STANZA = "CloudTrail - AWS IAM Mass User Deletion - Rule"
+
+
+def test_correlation_notable_names_the_principal_and_its_account(savedsearches):
+    stanza = savedsearches[MASS_STANZA]
+    assert stanza["action.notable.param.rule_title"] == (
+        "AWS IAM Mass User Deletion by $userIdentity.arn$ in account $recipientAccountId$"
+    )
+    assert stanza["action.notable.param.drilldown_search"] == (
+        "`cloudtrail_detection_pack_cloudtrail` userIdentity.arn=$userIdentity.arn$"
+    )
+    assert stanza["action.notable.param.severity"] == "high"
+
+
+RISK = {
+    "AWS IAM User Access Key Deleted or Deactivated": [
+        ("userIdentity.arn", "user", 40), ("requestParameters.userName", "user", 40), ("recipientAccountId", "other", 40)
+    ],
+    "AWS IAM User Deleted": [
+        ("userIdentity.arn", "user", 60), ("requestParameters.userName", "user", 60), ("recipientAccountId", "other", 60)
+    ],
+    "AWS IAM User Console Password Deleted or Reset": [
+        ("userIdentity.arn", "user", 60), ("requestParameters.userName", "user", 60), ("recipientAccountId", "other", 60)
+    ],
+    "AWS IAM User MFA Device Deactivated": [
+        ("userIdentity.arn", "user", 60), ("requestParameters.userName", "user", 60), ("recipientAccountId", "other", 60)
+    ],
+    "AWS Account Removed From the Organization": [
+        ("userIdentity.arn", "user", 60), ("requestParameters.accountId", "other", 60), ("recipientAccountId", "other", 60)
+    ],
+    "AWS Account Left the Organization": [("userIdentity.arn", "user", 80), ("recipientAccountId", "other", 80)],
+    "AWS IAM Mass User Deletion": [("userIdentity.arn", "user", 80), ("recipientAccountId", "other", 80)],
+}
+
+
+@pytest.mark.parametrize("label", sorted(RISK))
+def test_risk_objects_are_actor_target_and_account(savedsearches, label):
+    (stanza,) = [s for s in savedsearches.values() if s["action.correlationsearch.label"] == label]
+    assert stanza["action.risk"] == "1"
+    assert json.loads(stanza["action.risk.param._risk"]) == [
+        {"risk_object_field": f, "risk_object_type": t, "risk_score": score} for f, t, score in RISK[label]
+    ]
+
+
+def test_risk_fields_are_in_the_results_of_every_search(savedsearches):
+    """ES can only score a field the search returns: a base search returns its `| table` fields."""
+    for stanza in savedsearches.values():
+        table = [line for line in stanza["search"].split("\n") if line.startswith("| table ")]
+        if table:
+            returned = set(table[0][len("| table ") :].split(","))
+            fields = {o["risk_object_field"] for o in json.loads(stanza["action.risk.param._risk"])}
+            assert fields <= returned
+
+
+@pytest.mark.parametrize(
+    "level, severity, score",
+    [("informational", "informational", 20), ("low", "low", 40), ("medium", "medium", 60), ("high", "high", 80),
+     ("critical", "critical", 100)],
+)
+def test_sigma_level_to_notable_severity_and_risk_score(level, severity, score):
+    assert (writer.NOTABLE_SEVERITY[level], writer.RISK_SCORE[level]) == (severity, score)
+
+
+def test_every_search_creates_a_notable_in_the_access_domain(pack, savedsearches):
+    assert {s["action.notable"] for s in savedsearches.values()} == {"1"}
+    assert {s["action.notable.param.security_domain"] for s in savedsearches.values()} == {"access"}
+    by_label = {s["action.correlationsearch.label"]: s for s in savedsearches.values()}
+    assert {r.title: by_label[r.title]["action.notable.param.severity"] for r in pack.rules} == {
+        r.title: r.level for r in pack.rules
+    }
+
+
+def test_outcome_is_part_of_every_base_suppression_key(pack, savedsearches):
+    """A denied attempt must not suppress the later successful call on the same target."""
+    by_label = {s["action.correlationsearch.label"]: s for s in savedsearches.values()}
+    for rule in pack.rules:
+        if not rule.is_correlation:
+            assert "errorCode" in by_label[rule.title]["alert.suppress.fields"].split(",")
+
+
+def test_searches_never_skip_a_scheduled_run(savedsearches):
+    """realtime_schedule = 0: continuous scheduling never skips a period (savedsearches.conf.spec)."""
+    assert {s["realtime_schedule"] for s in savedsearches.values()} == {"0"}
+
+
+def test_dollar_in_a_title_is_refused(pack, tmp_path):
+    """ES reads $name$ in a notable title as a field token."""
+    root = tmp_path / "sigma"
+    (root / "iam").mkdir(parents=True)
+    source = (pack.root.parent / pack.by_id(USER_DELETED).path).read_text()
+    (root / "iam" / "deleted.yml").write_text(source.replace("title: AWS IAM User Deleted", "title: AWS IAM $ User Deleted", 1))
+    with pytest.raises(PackError, match=r"holds '\$'"):
+        writer.app_files(load_pack(root), "9.9.9")
 
 
 @pytest.mark.parametrize(
@@ -96,10 +209,21 @@ def test_shipped_searches_are_the_compiled_searches(pack, savedsearches):
 
 def test_macros_conf_has_the_scope_and_one_empty_filter_per_search(pack, app_members):
     macros = parse_conf(app_members["default/macros.conf"].decode())
-    assert macros["cloudtrail"]["definition"] == "(index=aws sourcetype=aws:cloudtrail)"
-    filters = {name: m["definition"] for name, m in macros.items() if name != "cloudtrail"}
+    scope = "cloudtrail_detection_pack_cloudtrail"
+    assert macros[scope]["definition"] == "(index=aws sourcetype=aws:cloudtrail)"
+    filters = {name: m["definition"] for name, m in macros.items() if name != scope}
     assert filters == {f"{r.slug}_filter": "search *" for r in pack.rules}
     assert all(m["iseval"] == "0" for m in macros.values())
+
+
+def test_no_exported_macro_takes_escu_s_cloudtrail_name(app_members):
+    """The app exports its macros system-wide; ESCU exports `cloudtrail`: one would override the other."""
+    assert parse_conf(app_members["metadata/default.meta"].decode())[""]["export"] == "system"
+    assert "cloudtrail" not in parse_conf(app_members["default/macros.conf"].decode())
+
+
+def test_scope_macro_carries_the_app_id():
+    assert writer.SCOPE_MACRO == f"{writer.APP_ID}_cloudtrail"
 
 
 def test_app_conf_carries_the_pack_version(app_members):

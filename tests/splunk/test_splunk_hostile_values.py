@@ -1,7 +1,12 @@
 """Hostile values: a rule whose value holds quotes, backslashes, pipes, asterisks, question marks,
 backticks, newlines and other control characters, or non-ASCII text compiles into a search that, written
 into savedsearches.conf and read back, (1) the evaluator parses back to exactly the original value and
-(2) matches exactly the records that hold the value (case-insensitively, as Sigma does)."""
+(2) matches exactly the records that hold the value (case-insensitively, as Sigma does).
+
+The same holds under the pipeline's boolean regrouping (splunk_grouping): for generated conditions of
+and/or/not over selections whose values look like SPL (`" OR "`, `) (`, `NOT `, `IN (`, quotes,
+backslashes, pipes), the shipped search is the backend's expression with the same tree, the same tree
+under where/eval precedence, and matches exactly the records Sigma's condition selects."""
 
 from __future__ import annotations
 
@@ -16,14 +21,15 @@ from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 
 from cloudtrail_pack.artifacts.splunk import conf_stanza
 from cloudtrail_pack.targets import TARGETS, backend_for
-from evaluators.spl import RegexArgs, SplunkEvaluator, Term, parse_conf
-from sigma.pipelines.cloudtrail.splunk import FILTER_DEFINITION, SCOPE_DEFINITION
+from evaluators.spl import RegexArgs, SplunkEvaluator, Term, parse_conf, parse_search_expr
+from sigma.backends.splunk import SplunkBackend
+from sigma.pipelines.cloudtrail.splunk import FILTER_DEFINITION, SCOPE_DEFINITION, SCOPE_MACRO, splunk_cloudtrail_pipeline
 
 FIELD = "requestParameters.userName"
 # ASCII punctuation and controls, plus non-ASCII letters whose upper and lower case map one to one.
 ALPHABET = list("aBz09 _-.:/\"'\\|*?`=()[]{}<>,;!$%&#~^@+\n\r\t\x00\x7f") + list("éÉüжЖΩω日😀\u2028\x85")
 VALUES = st.text(st.sampled_from(ALPHABET), min_size=1, max_size=10)
-EVALUATOR = SplunkEvaluator({"cloudtrail": SCOPE_DEFINITION, "hostile_filter": FILTER_DEFINITION})
+EVALUATOR = SplunkEvaluator({SCOPE_MACRO: SCOPE_DEFINITION, "hostile_filter": FILTER_DEFINITION})
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -32,8 +38,8 @@ def sigma_literal(value: str) -> str:
     return re.sub(r"([*?\\])", r"\\\1", value)
 
 
-def compile_search(detection: dict) -> str:
-    rule = {
+def hostile_rule(detection: dict) -> dict:
+    return {
         "title": "Hostile",
         "id": str(uuid.UUID(int=1)),
         "name": "hostile",
@@ -42,7 +48,18 @@ def compile_search(detection: dict) -> str:
         "detection": detection,
         "level": "low",
     }
-    (search,) = backend_for(TARGETS["splunk"]).convert(SigmaCollection.from_dicts([rule]))
+
+
+def compile_search(detection: dict) -> str:
+    (search,) = backend_for(TARGETS["splunk"]).convert(SigmaCollection.from_dicts([hostile_rule(detection)]))
+    return search
+
+
+def backend_expression(detection: dict) -> str:
+    """What pysigma-backend-splunk alone writes: the pipeline without its post-processing."""
+    pipeline = splunk_cloudtrail_pipeline()
+    pipeline.postprocessing_items = []
+    (search,) = SplunkBackend(processing_pipeline=pipeline).convert(SigmaCollection.from_dicts([hostile_rule(detection)]))
     return search
 
 
@@ -141,3 +158,88 @@ def test_value_list_matches_either_or_is_refused(first, second):
     matched = {records[i]["eventID"] for row in rows for i in row.sources}
     wanted = {first.lower(), second.lower()}
     assert matched == {f"e{i}" for i, v in enumerate(values) if v.lower() in wanted}
+
+
+# --- boolean regrouping ------------------------------------------------------------------------------------
+
+#: Values the search command cannot tell from syntax unless they stay inside their quotes.
+SPL_LOOKALIKES = st.lists(
+    st.sampled_from(list("aBz09 _-.:/\"'\\|=()[]{}<>,;!$%&#~^@+éЖ日") + [" OR ", " AND ", "NOT ", ") OR (", "IN (", '" OR "']),
+    min_size=1,
+    max_size=6,
+).map("".join)
+#: One field per selection, so that any truth assignment of the selections is one record.
+SELECTION_FIELDS = ("requestParameters.userName", "userIdentity.arn", "errorCode", "userAgent")
+CONDITIONS = st.recursive(
+    st.sampled_from(["s0", "s1", "s2", "s3"]),
+    lambda inner: st.one_of(
+        st.tuples(st.just("and"), inner, inner), st.tuples(st.just("or"), inner, inner), st.tuples(st.just("not"), inner)
+    ),
+    max_leaves=6,
+)
+
+
+def sigma_condition(c) -> str:
+    if isinstance(c, str):
+        return c
+    if c[0] == "not":
+        return f"not ({sigma_condition(c[1])})"
+    return f"({sigma_condition(c[1])} {c[0]} {sigma_condition(c[2])})"
+
+
+def holds(c, truth: dict[str, bool]) -> bool:
+    if isinstance(c, str):
+        return truth[c]
+    if c[0] == "not":
+        return not holds(c[1], truth)
+    return (all if c[0] == "and" else any)(holds(x, truth) for x in c[1:])
+
+
+def expression_of(search: str) -> str:
+    """The regrouped expression between the scope macro and the tuning macro."""
+    head = f"`{SCOPE_MACRO}` "
+    assert search.startswith(head) and search.endswith("\n| `hostile_filter`"), search
+    return search[len(head) : -len("\n| `hostile_filter`")]
+
+
+@SETTINGS
+@given(CONDITIONS, st.lists(SPL_LOOKALIKES, min_size=5, max_size=5))
+def test_regrouped_search_is_the_backend_expression_under_either_precedence(condition, values):
+    detection = {f"s{i}": {SELECTION_FIELDS[i]: sigma_literal(values[i])} for i in range(3)}
+    detection["s3"] = {SELECTION_FIELDS[3]: [sigma_literal(values[3]), sigma_literal(values[4])]}
+    detection["condition"] = sigma_condition(condition)
+    search = through_conf(compile_search(detection))
+    backend = parse_search_expr(backend_expression(detection))
+    ours = expression_of(search)
+    assert parse_search_expr(ours) == backend
+    assert parse_search_expr(ours, precedence="eval") == backend
+    (scope, expr) = EVALUATOR.parse(search)[0].node.args
+    assert expr == backend
+
+
+@SETTINGS
+@given(CONDITIONS, st.lists(SPL_LOOKALIKES, min_size=5, max_size=5))
+def test_regrouped_search_matches_what_the_sigma_condition_selects(condition, values):
+    detection = {f"s{i}": {SELECTION_FIELDS[i]: sigma_literal(values[i])} for i in range(3)}
+    detection["s3"] = {SELECTION_FIELDS[3]: [sigma_literal(values[3]), sigma_literal(values[4])]}
+    detection["condition"] = sigma_condition(condition)
+    search = through_conf(compile_search(detection))
+    records, wanted = [], set()
+    for n in range(16):
+        truth = {f"s{i}": bool(n >> i & 1) for i in range(4)}
+        r = record(n, None)
+        for i, name in enumerate(SELECTION_FIELDS):
+            # a non-matching value differs case-insensitively; absent for every other record
+            other = values[i] + (values[4] if i == 3 else "") + "x"  # longer than every value of s{i}
+            value = values[i] if truth[f"s{i}"] else (other if n % 2 else None)
+            if value is not None:
+                head, tail = name.split(".", 1) if "." in name else (name, None)
+                if tail:
+                    r.setdefault(head, {})[tail] = value
+                else:
+                    r[head] = value
+        records.append(r)
+        if holds(condition, truth):
+            wanted.add(f"e{n}")
+    rows = EVALUATOR.run(search, records)
+    assert {records[i]["eventID"] for row in rows for i in row.sources} == wanted

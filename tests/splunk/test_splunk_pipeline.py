@@ -10,6 +10,7 @@ from sigma.exceptions import SigmaFeatureNotSupportedByBackendError, SigmaTransf
 from sigma.exceptions import SigmaRuleLocation
 
 from cloudtrail_pack.targets import TARGETS, compile_rules, plugins
+from evaluators.spl import parse_search_expr
 from sigma.pipelines.cloudtrail.splunk import splunk_cloudtrail_pipeline
 
 LOGSOURCE = "logsource:\n    product: aws\n    service: cloudtrail\n"
@@ -37,14 +38,14 @@ def test_pipeline_is_the_registered_splunk_cloudtrail():
 
 def test_search_starts_with_scope_macro_and_ends_with_tuning_macro():
     assert convert(rule(SELECTION)) == [
-        '`cloudtrail` eventSource="iam.amazonaws.com" eventName="DeleteUser"\n| `test_rule_filter`'
+        '`cloudtrail_detection_pack_cloudtrail` (eventSource="iam.amazonaws.com" AND eventName="DeleteUser")\n| `test_rule_filter`'
     ]
 
 
 def test_fields_become_a_table_before_the_tuning_macro():
     fields = "fields:\n    - userIdentity.arn\n    - requestParameters.userName\n"
     assert convert(rule(SELECTION, fields)) == [
-        '`cloudtrail` eventSource="iam.amazonaws.com" eventName="DeleteUser"\n'
+        '`cloudtrail_detection_pack_cloudtrail` (eventSource="iam.amazonaws.com" AND eventName="DeleteUser")\n'
         "| table userIdentity.arn,requestParameters.userName\n"
         "| `test_rule_filter`"
     ]
@@ -60,65 +61,112 @@ def test_tuning_macro_named_after_file_stem_without_rule_name():
 def test_value_list_is_an_in_expression():
     detection = "    selection:\n        eventName:\n            - DeleteLoginProfile\n            - UpdateLoginProfile\n    condition: selection\n"
     assert convert(rule(detection)) == [
-        '`cloudtrail` eventName IN ("DeleteLoginProfile", "UpdateLoginProfile")\n| `test_rule_filter`'
+        '`cloudtrail_detection_pack_cloudtrail` eventName IN ("DeleteLoginProfile", "UpdateLoginProfile")\n| `test_rule_filter`'
     ]
 
 
-def test_or_of_and_keeps_backend_grouping():
+ACCESS_KEY = (
+    "    a:\n        eventName: DeleteAccessKey\n"
+    "    b:\n        eventName: UpdateAccessKey\n        requestParameters.status: Inactive\n"
+    "    s:\n        eventSource: iam.amazonaws.com\n"
+    "    condition: s and (a or b)\n"
+)
+
+
+def test_or_of_and_is_fully_parenthesized():
+    assert convert(rule(ACCESS_KEY)) == [
+        '`cloudtrail_detection_pack_cloudtrail` (eventSource="iam.amazonaws.com" AND (eventName="DeleteAccessKey" OR '
+        '(eventName="UpdateAccessKey" AND requestParameters.status="Inactive")))\n| `test_rule_filter`'
+    ]
+
+
+def test_grouped_search_reads_the_same_under_where_precedence():
+    """The backend's text means a AND (b OR (c AND d)) only because the search command binds OR before
+    AND; where/eval bind AND first. Ours has one reading under both orders, the search command's."""
+    raw = (
+        'eventSource="iam.amazonaws.com" eventName="DeleteAccessKey" OR '
+        '(eventName="UpdateAccessKey" requestParameters.status="Inactive")'
+    )
+    assert parse_search_expr(raw) != parse_search_expr(raw, precedence="eval")
+    (search,) = convert(rule(ACCESS_KEY))
+    expression = search[len("`cloudtrail_detection_pack_cloudtrail` ") : search.index("\n")]
+    assert parse_search_expr(expression) == parse_search_expr(expression, precedence="eval") == parse_search_expr(raw)
+
+
+def test_or_of_terms_is_parenthesized():
     detection = (
-        "    a:\n        eventName: DeleteAccessKey\n"
-        "    b:\n        eventName: UpdateAccessKey\n        requestParameters.status: Inactive\n"
-        "    s:\n        eventSource: iam.amazonaws.com\n"
-        "    condition: s and (a or b)\n"
+        "    a:\n        eventName: DeleteUser\n    b:\n        requestParameters.userName: root\n"
+        "    condition: a or b\n"
     )
     assert convert(rule(detection)) == [
-        '`cloudtrail` eventSource="iam.amazonaws.com" eventName="DeleteAccessKey" OR '
-        '(eventName="UpdateAccessKey" requestParameters.status="Inactive")\n| `test_rule_filter`'
+        '`cloudtrail_detection_pack_cloudtrail` (eventName="DeleteUser" OR requestParameters.userName="root")\n'
+        "| `test_rule_filter`"
     ]
+
+
+def test_not_of_a_group_keeps_the_group_parenthesized():
+    detection = (
+        "    selection:\n        eventName: DeleteUser\n"
+        "    filter:\n        userIdentity.type: AWSService\n        errorCode: AccessDenied\n"
+        "    condition: selection and not filter\n"
+    )
+    assert convert(rule(detection)) == [
+        '`cloudtrail_detection_pack_cloudtrail` (eventName="DeleteUser" AND '
+        'NOT (userIdentity.type="AWSService" AND errorCode="AccessDenied"))\n| `test_rule_filter`'
+    ]
+
+
+def test_single_term_needs_no_parentheses():
+    detection = "    selection:\n        eventName: DeleteUser\n    condition: selection\n"
+    assert convert(rule(detection)) == ['`cloudtrail_detection_pack_cloudtrail` eventName="DeleteUser"\n| `test_rule_filter`']
+
+
+def test_pipeline_serves_only_the_splunk_backend():
+    assert splunk_cloudtrail_pipeline().allowed_backends == frozenset({"splunk"})
 
 
 def test_quote_backslash_and_pipe_are_escaped_by_the_backend():
     detection = "    selection:\n        requestParameters.userName: 'a\"b\\\\c|d'\n    condition: selection\n"
-    assert convert(rule(detection)) == ['`cloudtrail` requestParameters.userName="a\\"b\\\\c|d"\n| `test_rule_filter`']
+    assert convert(rule(detection)) == ['`cloudtrail_detection_pack_cloudtrail` requestParameters.userName="a\\"b\\\\c|d"\n| `test_rule_filter`']
 
 
 def test_sigma_wildcard_stays_a_search_wildcard():
     detection = "    selection:\n        userIdentity.arn|endswith: ':root'\n    condition: selection\n"
-    assert convert(rule(detection)) == ['`cloudtrail` userIdentity.arn="*:root"\n| `test_rule_filter`']
+    assert convert(rule(detection)) == ['`cloudtrail_detection_pack_cloudtrail` userIdentity.arn="*:root"\n| `test_rule_filter`']
 
 
 def test_literal_asterisk_becomes_an_exact_regex():
     detection = "    selection:\n        requestParameters.policyName: 'Allow\\*'\n    condition: selection\n"
     assert convert(rule(detection)) == [
-        '`cloudtrail` *\n| regex requestParameters.policyName="(?is)^Allow\\\\*(?!.)"\n| `test_rule_filter`'
+        '`cloudtrail_detection_pack_cloudtrail` *\n| regex requestParameters.policyName="(?is)^Allow\\\\*(?!.)"\n| `test_rule_filter`'
     ]
 
 
 def test_single_character_wildcard_becomes_a_regex_dot():
     detection = "    selection:\n        requestParameters.userName: 'user?'\n    condition: selection\n"
     assert convert(rule(detection)) == [
-        '`cloudtrail` *\n| regex requestParameters.userName="(?is)^user.(?!.)"\n| `test_rule_filter`'
+        '`cloudtrail_detection_pack_cloudtrail` *\n| regex requestParameters.userName="(?is)^user.(?!.)"\n| `test_rule_filter`'
     ]
 
 
 def test_newline_becomes_a_hex_escape_in_a_regex():
     detection = '    selection:\n        requestParameters.userName: "a\\nb"\n    condition: selection\n'
     assert convert(rule(detection)) == [
-        '`cloudtrail` *\n| regex requestParameters.userName="(?is)^a\\\\x0ab(?!.)"\n| `test_rule_filter`'
+        '`cloudtrail_detection_pack_cloudtrail` *\n| regex requestParameters.userName="(?is)^a\\\\x0ab(?!.)"\n| `test_rule_filter`'
     ]
 
 
 def test_cased_value_becomes_a_case_sensitive_regex():
     detection = "    selection:\n        requestParameters.userName|cased: Admin\n    condition: selection\n"
     assert convert(rule(detection)) == [
-        '`cloudtrail` *\n| regex requestParameters.userName="(?s)^Admin(?!.)"\n| `test_rule_filter`'
+        '`cloudtrail_detection_pack_cloudtrail` *\n| regex requestParameters.userName="(?s)^Admin(?!.)"\n| `test_rule_filter`'
     ]
 
 
 def test_backtick_becomes_a_hex_escape_in_a_regex():
     detection = "    selection:\n        requestParameters.userName: 'a`b'\n    condition: selection\n"
     assert convert(rule(detection)) == [
-        '`cloudtrail` *\n| regex requestParameters.userName="(?is)^a\\\\x60b(?!.)"\n| `test_rule_filter`'
+        '`cloudtrail_detection_pack_cloudtrail` *\n| regex requestParameters.userName="(?is)^a\\\\x60b(?!.)"\n| `test_rule_filter`'
     ]
 
 
@@ -128,7 +176,7 @@ def test_exact_regex_joins_the_other_conditions_with_and():
         "    condition: selection\n"
     )
     assert convert(rule(detection)) == [
-        '`cloudtrail` eventName="PutUserPolicy"\n'
+        '`cloudtrail_detection_pack_cloudtrail` eventName="PutUserPolicy"\n'
         '| regex requestParameters.policyName="(?is)^a.*b\\\\*(?!.)"\n'
         "| `test_rule_filter`"
     ]
@@ -155,7 +203,7 @@ def test_regex_under_and_is_a_regex_command():
         "    condition: selection\n"
     )
     assert convert(rule(detection)) == [
-        '`cloudtrail` eventName="DeleteUser"\n| regex userIdentity.arn="role/[a-z]+$"\n| `test_rule_filter`'
+        '`cloudtrail_detection_pack_cloudtrail` eventName="DeleteUser"\n| regex userIdentity.arn="role/[a-z]+$"\n| `test_rule_filter`'
     ]
 
 
@@ -206,7 +254,7 @@ EVENT_COUNT = (
 
 def test_event_count_is_a_sliding_window_threshold():
     assert convert(correlation(EVENT_COUNT)) == [
-        '`cloudtrail` eventSource="iam.amazonaws.com" eventName="DeleteUser"\n'
+        '`cloudtrail_detection_pack_cloudtrail` (eventSource="iam.amazonaws.com" AND eventName="DeleteUser")\n'
         "| sort 0 _time\n"
         "| streamstats time_window=10m count as event_count by userIdentity.arn\n"
         "| where event_count >= 3\n"
@@ -220,7 +268,7 @@ def test_value_count_counts_distinct_values():
         "    condition:\n        gt: 4\n        field: requestParameters.userName\n"
     )
     assert convert(correlation(body)) == [
-        '`cloudtrail` eventSource="iam.amazonaws.com" eventName="DeleteUser"\n'
+        '`cloudtrail_detection_pack_cloudtrail` (eventSource="iam.amazonaws.com" AND eventName="DeleteUser")\n'
         "| sort 0 _time\n"
         "| streamstats time_window=1h dc(requestParameters.userName) as value_count by userIdentity.arn\n"
         "| where value_count > 4\n"
@@ -231,7 +279,7 @@ def test_value_count_counts_distinct_values():
 def test_correlation_without_group_by_counts_all_events():
     body = "    type: event_count\n    timespan: 90s\n    condition:\n        gte: 10\n"
     assert convert(correlation(body)) == [
-        '`cloudtrail` eventSource="iam.amazonaws.com" eventName="DeleteUser"\n'
+        '`cloudtrail_detection_pack_cloudtrail` (eventSource="iam.amazonaws.com" AND eventName="DeleteUser")\n'
         "| sort 0 _time\n"
         "| streamstats time_window=90s count as event_count\n"
         "| where event_count >= 10\n"
@@ -270,13 +318,13 @@ def test_unknown_group_by_field_is_refused():
 def test_every_pack_search_has_the_macro_shape(pack):
     for rule_ in pack.rules:
         (search,) = compile_rules(pack, "splunk", rules=[rule_])[rule_.id]
-        assert search.startswith("`cloudtrail` ")
+        assert search.startswith("`cloudtrail_detection_pack_cloudtrail` ")
         assert search.endswith(f"\n| `{rule_.slug}_filter`")
 
 
 def test_pack_correlation_search(pack):
     assert compile_rules(pack, "splunk")["d7e97f60-0265-437d-82c5-a8489994eda7"] == [
-        '`cloudtrail` eventSource="iam.amazonaws.com" eventName="DeleteUser"\n'
+        '`cloudtrail_detection_pack_cloudtrail` (eventSource="iam.amazonaws.com" AND eventName="DeleteUser")\n'
         "| sort 0 _time\n"
         "| streamstats time_window=10m count as event_count by userIdentity.arn\n"
         "| where event_count >= 3\n"

@@ -2,26 +2,33 @@
 
 Every search is the Splunk target's compiled query (`compile_rules(pack, "splunk")`: the pySigma Splunk
 backend with our `splunk_cloudtrail` pipeline), written unchanged into savedsearches.conf. The pipeline
-already gives each search its shape, `` `cloudtrail` <query> ... | `<slug>_filter` ``; this module adds
-what Splunk needs around it:
+already gives each search its shape, `` `cloudtrail_detection_pack_cloudtrail` (<query>) ... |
+`<slug>_filter` ``; this module adds what Splunk and Splunk Enterprise Security need around it:
 
     <app>/default/app.conf             id, version (the pack's), label, description
     <app>/default/savedsearches.conf   one scheduled alert per rule (see SCHEDULE and the decisions below)
-    <app>/default/macros.conf          `cloudtrail` (the scope) and one empty `<slug>_filter` per search
+    <app>/default/macros.conf          the scope macro and one empty `<slug>_filter` per search
     <app>/metadata/default.meta        readable by all, writable by admins, exported to all apps
     <app>/README.md                    installing, the macros to edit, what each search does
     <app>/app.manifest                 Packaging Toolkit manifest: id, version, search heads only
 
-Decisions (the README explains them to users):
+Decisions (docs/splunk.md explains them to users):
 
-* Disabled by default, as Splunk's security_content ships its detections: the `cloudtrail` macro must
-  point at the user's index first, and each search is enabled once it is tuned.
-* Schedule: every 10 minutes over `-30m@m .. -5m@m` (correlations look back their timespan more). The
-  5 minutes leave CloudTrail's delivery delay behind; the overlap catches events up to 20 minutes late,
-  and alert suppression keeps the overlap from alerting twice.
-* Throttling: one alert per result (`alert.digest_mode = 0`), suppressed for 1 hour per actor and target
-  (the rule's `userIdentity.arn`, `eventName`, `recipientAccountId` and `requestParameters.*` output
-  fields) or, for a correlation, per group-by value.
+* Disabled by default, as Splunk's security_content ships its detections: the scope macro must point at
+  the user's index first, and each search is enabled once it is tuned.
+* Schedule: every 10 minutes over `-30m@m .. -5m@m` (correlations look back their timespan more), with
+  continuous scheduling (`realtime_schedule = 0`, no run skipped). An event is searched by two or three
+  runs, the last of them more than 20 minutes after the event: CloudTrail's delivery delay (up to 15
+  minutes, tests/execution/timeline.py) never hides it. tests/execution/test_splunk_execution.py
+  replays every fixture through this schedule.
+* Throttling: one alert per result (`alert.digest_mode = 0`), suppressed for 1 hour per combination of
+  who, on what, where and with which outcome (the rule's `userIdentity.arn`, `eventName`,
+  `recipientAccountId`, `errorCode` and `requestParameters.*` output fields) or, for a correlation, per
+  group-by value. The overlapping runs find an event again; its key is the same, so it alerts once.
+* Enterprise Security: each result becomes a notable event (title with the actor, target and account as
+  field tokens, the rule's description, severity = Sigma level, security domain `access`, a drill-down
+  over the same actor and target) and risk events (actor and target user as `user`, the account as
+  `other`, scores from the level), with the settings of ESCU's template (see `es_settings`).
 * Severity: Sigma level -> alert.severity: informational 2 (info), low 3, medium 4, high 5, critical 6.
 * ATT&CK: `action.correlationsearch.annotations = {"mitre_attack": [...]}` from the rule's
   `attack.tNNNN` tags, with `action.correlationsearch.enabled/label`, so Splunk Enterprise Security lists
@@ -66,8 +73,44 @@ LOOKBACK_SECONDS = 30 * 60  # earliest = -(LOOKBACK_SECONDS [+ correlation times
 SUPPRESS_PERIOD = "1h"
 #: Sigma level -> savedsearches.conf alert.severity (1 debug, 2 info, 3 low, 4 medium, 5 high, 6 critical).
 SEVERITY = {"informational": 2, "low": 3, "medium": 4, "high": 5, "critical": 6}
-#: Output fields that identify who acted on what: the alert is suppressed per combination.
-SUPPRESS_FIELDS = ("userIdentity.arn", "eventName", "recipientAccountId")
+#: Output fields that identify who did what to whom, where, with which outcome: an alert is suppressed
+#: only for results that agree on all of them (plus every `requestParameters.*` output field). The
+#: outcome (errorCode) is part of the key, so a denied attempt and a later successful call on the same
+#: target are two alerts.
+SUPPRESS_FIELDS = ("userIdentity.arn", "eventName", "recipientAccountId", "errorCode")
+
+# --- Splunk Enterprise Security: notable events and risk events ---------------------------------------
+#
+# The settings are those of the template ESCU's detections are built from: splunk/contentctl,
+# contentctl/output/templates/savedsearches_detections.j2 at commit
+# fc0098898946fd681e9f9758c4512cfe17f32b52 (action.notable + action.notable.param.{nes_fields,
+# rule_description, rule_title, security_domain, severity}; action.risk + action.risk.param.{_risk,
+# _risk_message, _risk_score = 0, verbose = 0}; action.correlationsearch.*; realtime_schedule = 0). The
+# drill-down uses ES's single drill-down parameters action.notable.param.drilldown_{name, search,
+# earliest_offset, latest_offset} (the correlationsearches.conf -> savedsearches.conf parameter mapping of
+# ES's "Upgrade correlation searches in Splunk Enterprise Security"), with the offsets contentctl uses
+# (contentctl/objects/drilldown.py: $info_min_time$, $info_max_time$) and its `field=$field$` tokens.
+# ES reads `$field$` in these texts as the value of the result's field ("Create a risk message to add
+# context for investigations", ES 7.x RBA manual), so a rule title or description holding a `$` is
+# refused rather than shipped with a token nobody meant.
+
+#: Sigma level -> risk score of each risk object. contentctl derives a notable's severity from its
+#: highest risk score in bands 0-20 informational, 21-40 low, 41-60 medium, 61-80 high, 81-100 critical
+#: (contentctl/objects/abstract_security_content_objects/detection_abstract.py, `severity`, citing ES
+#: 7.3.2 "Risk scoring"); each level gets the top of its band, so that reading gives back the level.
+RISK_SCORE = {"informational": 20, "low": 40, "medium": 60, "high": 80, "critical": 100}
+#: ES notable severities are the Sigma level names (contentctl/objects/enums.py, RiskSeverity).
+NOTABLE_SEVERITY = {level: level for level in RISK_SCORE}
+#: Every rule of the pack detects a change to who can get into an AWS account (T1531 removes a user's
+#: access, T1666 removes an account from the organization's control): ES's "access" domain.
+SECURITY_DOMAIN = "access"
+#: Who acted, on which account.
+ACTOR_FIELD = "userIdentity.arn"
+ACCOUNT_FIELD = "recipientAccountId"
+#: The target of the call, with its ES risk object type, when the rule lists it in `fields:`.
+TARGET_FIELDS = {"requestParameters.userName": "user", "requestParameters.accountId": "other"}
+DRILLDOWN_EARLIEST = "$info_min_time$"
+DRILLDOWN_LATEST = "$info_max_time$"
 
 
 
@@ -115,13 +158,126 @@ def _span(seconds: int) -> str:
 
 
 def suppress_fields(rule: PackRule) -> list[str]:
+    """The fields per whose combination of values an alert is suppressed for SUPPRESS_PERIOD.
+
+    A base rule: the SUPPRESS_FIELDS and `requestParameters.*` fields of its output (`fields:`), in that
+    order; a correlation: its group-by fields. Splunk can only suppress on fields the results carry.
+    """
     r = rule.rule
     if isinstance(r, SigmaCorrelationRule):
         return list(r.group_by or [])
     if not r.fields:
-        return ["userIdentity.arn"]
+        return [ACTOR_FIELD]
     picked = [f for f in r.fields if f in SUPPRESS_FIELDS or f.startswith("requestParameters.")]
-    return picked or ["userIdentity.arn"]
+    return picked or [ACTOR_FIELD]
+
+
+@dataclass(frozen=True)
+class Entities:
+    """The result fields that name who acted (actor), on what (target) and in which account."""
+
+    actor: str | None
+    target: str | None
+    account: str | None
+
+    @property
+    def pivot(self) -> list[str]:
+        """The fields an analyst pivots on: actor and target, else the account."""
+        return [f for f in (self.actor, self.target) if f] or [f for f in (self.account,) if f]
+
+
+def entities(rule: PackRule) -> Entities:
+    """Actor, target and account among the fields the rule's results carry.
+
+    A base rule's results carry its `fields:` (the search ends in `| table`), or every event field when
+    it lists none; a correlation's results are the events that reached the threshold, whose one target
+    is not the incident's, so a correlation has no target.
+    """
+    r = rule.rule
+    if isinstance(r, SigmaCorrelationRule):
+        actor = ACTOR_FIELD if ACTOR_FIELD in (r.group_by or []) else None
+        return Entities(actor, None, ACCOUNT_FIELD)
+    if not r.fields:
+        return Entities(ACTOR_FIELD, None, ACCOUNT_FIELD)
+    target = next((f for f in r.fields if f in TARGET_FIELDS), None)
+    return Entities(
+        ACTOR_FIELD if ACTOR_FIELD in r.fields else None,
+        target,
+        ACCOUNT_FIELD if ACCOUNT_FIELD in r.fields else None,
+    )
+
+
+def _token(field: str) -> str:
+    return f"${field}$"
+
+
+def notable_title(title: str, e: Entities) -> str:
+    """The notable's title: the rule's title with the actor, target and account as ES field tokens."""
+    text = title
+    if e.actor:
+        text += f" by {_token(e.actor)}"
+    if e.target:
+        text += f" on {_token(e.target)}"
+    if e.account and e.account != e.target:
+        text += f" in account {_token(e.account)}"
+    return text
+
+
+def risk_objects(rule: PackRule, e: Entities) -> list[dict]:
+    """contentctl's `_risk` list: the actor and a target user as `user`, the account as `other`."""
+    score = RISK_SCORE[rule.level]
+    objects = []
+    if e.actor:
+        objects.append((e.actor, "user"))
+    if e.target:
+        objects.append((e.target, TARGET_FIELDS[e.target]))
+    if e.account:
+        objects.append((e.account, "other"))
+    return [{"risk_object_field": f, "risk_object_type": t, "risk_score": score} for f, t in objects]
+
+
+def drilldown(e: Entities) -> tuple[str, str]:
+    """(name, search) of the notable's drill-down: every CloudTrail event of the same actor on the same
+    target, over the time range the alerting search covered."""
+    name = "View the CloudTrail events of " + " on ".join(_token(f) for f in e.pivot)
+    terms = [f"{f}={_token(f)}" for f in e.pivot]
+    expression = terms[0] if len(terms) == 1 else "(" + " AND ".join(terms) + ")"
+    return name, f"`{SCOPE_MACRO}` {expression}"
+
+
+def es_settings(rule: PackRule, title: str) -> dict[str, str]:
+    """The notable and risk settings of the stanza (see the comment above RISK_SCORE)."""
+    e = entities(rule)
+    texts = {"title": title, "description": _one_line(rule.rule.description)}
+    for what, text in texts.items():
+        if "$" in text:
+            raise PackError(rule.path, f"Splunk ES: the rule's {what} holds '$', which ES reads as a field token")
+    objects = risk_objects(rule, e)
+    if not objects:
+        raise PackError(
+            rule.path,
+            f"Splunk ES: the results carry neither {ACTOR_FIELD} nor {ACCOUNT_FIELD}; list them in `fields:` "
+            "so that ES has a risk object",
+        )
+    notable = notable_title(title, e)
+    name, search = drilldown(e)
+    return {
+        "action.notable": "1",
+        "action.notable.param.drilldown_earliest_offset": DRILLDOWN_EARLIEST,
+        "action.notable.param.drilldown_latest_offset": DRILLDOWN_LATEST,
+        "action.notable.param.drilldown_name": name,
+        "action.notable.param.drilldown_search": search,
+        "action.notable.param.nes_fields": ",".join(dict.fromkeys(f for f in (e.actor, e.target, e.account) if f)),
+        "action.notable.param.rule_description": texts["description"] or title,
+        "action.notable.param.rule_title": notable,
+        "action.notable.param.security_domain": SECURITY_DOMAIN,
+        "action.notable.param.severity": NOTABLE_SEVERITY[rule.level],
+        "action.risk": "1",
+        "action.risk.param._risk": json.dumps(objects, separators=(", ", ": ")),
+        "action.risk.param._risk_message": notable,
+        "action.risk.param._risk_score": "0",
+        "action.risk.param.verbose": "0",
+    }
 
 
 def _description(rule: PackRule) -> str:
@@ -149,6 +305,7 @@ def saved_search(rule: PackRule, search: str) -> SavedSearch:
         "action.correlationsearch.annotations": json.dumps(annotations, separators=(", ", ": ")),
         "action.correlationsearch.enabled": "1",
         "action.correlationsearch.label": _one_line(title),
+        **es_settings(rule, _one_line(title)),
         "alert.digest_mode": "0",
         "alert.severity": str(SEVERITY[rule.level]),
         "alert.suppress": "1",
@@ -163,6 +320,7 @@ def saved_search(rule: PackRule, search: str) -> SavedSearch:
         "dispatch.latest_time": LATEST,
         "enableSched": "1",
         "quantity": "0",
+        "realtime_schedule": "0",
         "relation": "greater than",
         "request.ui_dispatch_app": "search",
         "request.ui_dispatch_view": "search",
@@ -214,7 +372,8 @@ def savedsearches_conf(searches: list[SavedSearch], version: str) -> str:
 
 def macros_conf(searches: list[SavedSearch], version: str) -> str:
     head = (
-        f"# {APP_LABEL} {version}. Edit `cloudtrail` to your CloudTrail index and sourcetype, and a search's\n"
+        f"# {APP_LABEL} {version}.\n"
+        f"# Edit `{SCOPE_MACRO}` to your CloudTrail index and sourcetype, and a search's\n"
         "# `<search>_filter` macro to tune it; put your changes in local/macros.conf to keep them on upgrade.\n"
     )
     stanzas = [
@@ -311,15 +470,18 @@ def readme(searches: list[SavedSearch], skipped: dict[str, str], pack: Pack, ver
         "",
         "## Configure",
         "",
-        f"1. Settings > Advanced search > Search macros: set `{SCOPE_MACRO}` (default `{SCOPE_DEFINITION}`) to",
-        "   where your CloudTrail events are.",
+        f"1. Settings > Advanced search > Search macros: set `{SCOPE_MACRO}`",
+        f"   (default `{SCOPE_DEFINITION}`) to where your CloudTrail events are.",
         "2. Every search ends in its own tuning macro `<search>_filter` (default `search *`, keeps",
         "   everything): add your exclusions there, not in the search.",
-        "3. Settings > Searches, reports, and alerts: the searches ship disabled; enable each one once its",
-        "   results are tuned. Add alert actions (email, notable, webhook) as you need.",
+        "3. Settings > Searches, reports, and alerts (or, with Enterprise Security, Content Management): the",
+        "   searches ship disabled; enable each one once its results are tuned.",
         "",
         f"Schedule: every 10 minutes over `-30m@m` to `{LATEST}` (correlations look back their window",
-        f"more); one alert per result, suppressed for {SUPPRESS_PERIOD} per the fields listed below.",
+        f"more); one alert per result, suppressed for {SUPPRESS_PERIOD} per the fields listed below (who, on",
+        "what, in which account, with which errorCode). With Splunk Enterprise Security, each alert is a",
+        "notable event on Incident Review and risk events for the principal, the target user and the",
+        "account; without ES those settings are unused.",
         "",
         "## Searches",
         "",
@@ -334,6 +496,12 @@ def readme(searches: list[SavedSearch], skipped: dict[str, str], pack: Pack, ver
             f"- Sigma rule `{s.rule.id}` ({s.rule.path.as_posix()}), level {s.rule.level}, "
             f"alert.severity {s.settings['alert.severity']}, ATT&CK {techniques}",
             f"- tuning macro `{filter_macro(s.rule.rule)}`; suppressed per `{s.settings['alert.suppress.fields']}`",
+            f"- ES notable `{s.settings['action.notable.param.rule_title']}`, severity "
+            f"{s.settings['action.notable.param.severity']}; risk objects "
+            + ", ".join(
+                f"`{o['risk_object_field']}` ({o['risk_object_type']}, {o['risk_score']})"
+                for o in json.loads(s.settings["action.risk.param._risk"])
+            ),
             "",
             "```",
             s.search,

@@ -6,10 +6,18 @@ exactly as CloudTrail writes it (`userIdentity.arn`, `requestParameters.userName
 
 What the pipeline adds to the backend, for the `default` output format (one SPL search per rule):
 
-* Scope and tuning macros. Every search starts with the scope macro `` `cloudtrail` `` (the SOC edits its
-  definition, `(index=aws sourcetype=aws:cloudtrail)` by default, to its index and sourcetype) and ends in
-  its own empty tuning macro `` `<slug>_filter` `` (definition `search *`), the way Splunk's
-  security_content does, so exclusions never require editing our searches.
+* Scope and tuning macros. Every search starts with the scope macro
+  `` `cloudtrail_detection_pack_cloudtrail` `` (the SOC edits its definition, `(index=aws
+  sourcetype=aws:cloudtrail)` by default, to its index and sourcetype) and ends in its own empty tuning
+  macro `` `<slug>_filter` `` (definition `search *`), the way Splunk's security_content does, so
+  exclusions never require editing our searches. The scope macro carries the app's id: the app exports
+  its macros system-wide (so that the Search app and Enterprise Security can run the searches), and
+  ESCU exports a macro named `cloudtrail` too; two apps defining one exported name means one silently
+  decides what the other searches.
+* Boolean grouping. The backend's search expression is rewritten with every AND/OR group in
+  parentheses and AND written out (`splunk_grouping.group_search`): the backend relies on the search
+  command's precedence (OR before AND), which `where` and `eval` do not share, so a search moved into
+  `where`, or preceded by a macro, or followed by an appended filter, keeps its meaning.
 * Exact values. Splunk's search command matches field values case-insensitively (so `|cased` needs a
   regular expression), and it has no way to match a literal `*` (a backslash cannot escape it,
   Search Manual, "Backslashes") and no single-character wildcard (the backend widens Sigma's `?` to `*`);
@@ -60,11 +68,13 @@ from sigma.types import (
 
 from .common import cloudtrail_rules_only, reject_unknown_fields
 from .fields import is_cloudtrail_field
+from .splunk_grouping import group_search
 
 TARGET = "splunk_cloudtrail"
 
-#: The scope macro every search starts with, and its shipped definition (edit it in macros.conf).
-SCOPE_MACRO = "cloudtrail"
+#: The scope macro every search starts with, and its shipped definition (edit it in macros.conf). Named
+#: in the app's namespace (app id + the data source), not ESCU's exported `cloudtrail`.
+SCOPE_MACRO = "cloudtrail_detection_pack_cloudtrail"
 SCOPE_DEFINITION = "(index=aws sourcetype=aws:cloudtrail)"
 #: The shipped definition of every tuning macro: keep all results.
 FILTER_DEFINITION = "search *"
@@ -301,7 +311,7 @@ def threshold_search(rule: SigmaCorrelationRule) -> str:
 
 @dataclass
 class SplunkSearchTransformation(QueryPostprocessingTransformation):
-    """`cloudtrail` <query> ... | `<slug>_filter`; correlations rebuilt as sliding-window searches."""
+    """`<scope>` <grouped query> ... | `<slug>_filter`; correlations rebuilt as sliding-window searches."""
 
     def apply(self, rule, query):  # type: ignore[override]
         super().apply(rule, query)
@@ -319,6 +329,7 @@ class SplunkSearchTransformation(QueryPostprocessingTransformation):
             table = " | table " + ",".join(rule.fields)  # what finalize_query_default appended
             if query.endswith(table):
                 query = query[: -len(table)] + "\n" + table[1:]
+        query = group_search(query)
         return f"`{SCOPE_MACRO}` {query}\n| `{filter_macro(rule)}`"
 
 
@@ -326,7 +337,7 @@ def splunk_cloudtrail_pipeline() -> ProcessingPipeline:
     return ProcessingPipeline(
         name="CloudTrail for splunk",
         priority=20,
-        allowed_backends=frozenset(),
+        allowed_backends=frozenset({"splunk"}),  # sigma-cli refuses it with any other target (-t)
         items=[
             cloudtrail_rules_only(TARGET),
             reject_unknown_fields(TARGET),

@@ -1,0 +1,207 @@
+"""The Splunk app as Splunk runs it: every saved search of the built .tgz, replayed by splunk_model over
+each fixture file delivered 0-15 minutes late (timeline.SCENARIOS), with the run starting on time or
+as late as `schedule_window` allows. What counts is what reaches the analyst: Enterprise Security's
+notable events, one per result that alert suppression lets through.
+
+Asserted per saved search and scenario, from fixtures/manifest.yml only:
+* every attack event is carried by a notable, or was folded by suppression into an earlier notable with
+  the same suppression key (the documented per-result throttling, docs/splunk.md "Throttling"), never
+  into one of another outcome (errorCode);
+* no notable carries an event the rule must not alert on, and no event is in two notables;
+* a correlation raises exactly one notable per expected burst and none for anything else.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from cloudtrail_pack.artifacts.splunk import APP_ID, write_splunk_app
+from cloudtrail_pack.pack import load_pack
+from evaluators.spl import SplunkEvaluator, parse_conf
+from splunk_model import Cron, ModelError, Replay, SavedSearch, TimeModifier, replay
+from timeline import CASES, Case, Delivered, alerts_per_event, burst_alerts
+
+RULES = load_pack().rules
+BASE = [r for r in RULES if not r.is_correlation]
+CORRELATIONS = [r for r in RULES if r.is_correlation]
+
+
+@pytest.fixture(scope="module")
+def app(pack, tmp_path_factory) -> dict[str, str]:
+    """The app's conf files, read back from the .tgz a release writes."""
+    path = write_splunk_app(pack, tmp_path_factory.mktemp("splunk-execution"))
+    with tarfile.open(fileobj=io.BytesIO(path.read_bytes()), mode="r:gz") as tar:
+        return {
+            m.name[len(APP_ID) + 1 :]: tar.extractfile(m).read().decode("utf-8")
+            for m in tar.getmembers()
+            if m.isfile()
+        }
+
+
+@pytest.fixture(scope="module")
+def shipped(app) -> tuple[dict[str, SavedSearch], SplunkEvaluator]:
+    """{rule slug: the saved search that runs it}, and an evaluator with the app's macros."""
+    stanzas = parse_conf(app["default/savedsearches.conf"])
+    by_slug = {}
+    for rule in RULES:
+        (name,) = [n for n, s in stanzas.items() if s["search"].endswith(f"| `{rule.slug}_filter`")]
+        by_slug[rule.slug] = SavedSearch.from_stanza(name, stanzas[name])
+    return by_slug, SplunkEvaluator.from_macros_conf(app["default/macros.conf"])
+
+
+def dispatch_delays(saved: SavedSearch) -> tuple[timedelta, ...]:
+    """On time, and as late as a schedule window allows: less than one period [SPEC]."""
+    return (timedelta(0), saved.cron.longest_gap - timedelta(minutes=1))
+
+
+#: The fixture files with their cases (one per delivery scenario), in timeline.CASES order.
+FILES = sorted({str(c.fixture.path) for c in CASES})
+CASES_OF = {f: [c for c in CASES if str(c.fixture.path) == f] for f in FILES}
+_replays: dict[tuple, Replay] = {}
+
+
+def replays(shipped, rule, fixture: str) -> dict[str, tuple[Case, Replay]]:
+    """{"<scenario>, start +<delay>": (case, what the saved search did)} for every scenario and delay."""
+    searches, evaluator = shipped
+    saved = searches[rule.slug]
+    out = {}
+    for case in CASES_OF[fixture]:
+        for delay in dispatch_delays(saved):
+            key = (rule.slug, case.id, delay)
+            if key not in _replays:
+                _replays[key] = replay(saved, evaluator, list(case.events), delay)
+            out[f"{case.scenario}, start +{delay}"] = (case, _replays[key])
+    return out
+
+
+def carried(r: Replay) -> set[str]:
+    return set().union(*(n.events for n in r.notables)) | set(r.folded)
+
+
+def failures(found: dict) -> dict:
+    return {scenario: what for scenario, what in found.items() if what}
+
+
+@pytest.mark.parametrize("fixture", FILES)
+@pytest.mark.parametrize("rule", BASE, ids=[r.slug for r in BASE])
+def test_every_attack_event_reaches_the_analyst(shipped, rule, fixture):
+    missed = {k: sorted(c.expected_events(rule.id) - carried(r)) for k, (c, r) in replays(shipped, rule, fixture).items()}
+    assert failures(missed) == {}
+
+
+@pytest.mark.parametrize("fixture", FILES)
+@pytest.mark.parametrize("rule", BASE, ids=[r.slug for r in BASE])
+def test_suppression_never_folds_an_event_into_a_notable_of_another_outcome(shipped, rule, fixture):
+    """A denied attempt and a successful call are different news for the analyst (errorCode)."""
+    found = {}
+    for k, (case, r) in replays(shipped, rule, fixture).items():
+        outcome = {d.event_id: d.record.get("errorCode") for d in case.events}
+        found[k] = {e: sorted(n.events) for e, n in r.folded.items() if {outcome[x] for x in n.events} != {outcome[e]}}
+    assert failures(found) == {}
+
+
+@pytest.mark.parametrize("fixture", FILES)
+@pytest.mark.parametrize("rule", BASE, ids=[r.slug for r in BASE])
+def test_no_notable_for_an_event_the_rule_must_not_alert_on(shipped, rule, fixture):
+    extra = {k: sorted(carried(r) - c.expected_events(rule.id)) for k, (c, r) in replays(shipped, rule, fixture).items()}
+    assert failures(extra) == {}
+
+
+@pytest.mark.parametrize("fixture", FILES)
+@pytest.mark.parametrize("rule", BASE, ids=[r.slug for r in BASE])
+def test_no_event_reaches_the_analyst_twice(shipped, rule, fixture):
+    """Overlapping runs find an event again; suppression must keep it to one notable."""
+    found = {}
+    for k, (_, r) in replays(shipped, rule, fixture).items():
+        twice = sorted(e for e, n in alerts_per_event(r.notables).items() if n > 1)
+        found[k] = twice + sorted(set(r.folded) & set().union(*(n.events for n in r.notables)))
+    assert failures(found) == {}
+
+
+@pytest.mark.parametrize("fixture", FILES)
+@pytest.mark.parametrize("rule", CORRELATIONS, ids=[r.slug for r in CORRELATIONS])
+def test_correlation_raises_one_notable_per_burst(shipped, rule, fixture):
+    found = {}
+    for k, (case, r) in replays(shipped, rule, fixture).items():
+        bursts = case.expected_bursts(rule.id)
+        counts = [len(burst_alerts(r.notables, b)) for b in bursts]
+        strays = [sorted(n.events) for n in r.notables if not any(burst_alerts([n], b) for b in bursts)]
+        found[k] = ([f"{n} notables for burst {sorted(b.events)}" for n, b in zip(counts, bursts) if n != 1] + strays)
+    assert failures(found) == {}
+
+
+def test_the_replay_covers_every_scenario_and_fixture():
+    """The parametrization above is over files; each test replays all of timeline.SCENARIOS."""
+    assert sum(len(v) for v in CASES_OF.values()) == len(CASES) > 0
+
+
+# --- suppression, one behaviour each ------------------------------------------------------------------
+
+USER_DELETED = "aws_iam_user_deleted"
+ARN = "arn:aws:iam::111122223333:user/intruder"
+
+
+def delete_user(event_id: str, minute: int, error: str | None, user: str = "alice", delay: int = 2) -> Delivered:
+    record = {
+        "eventVersion": "1.10", "eventID": event_id, "eventTime": f"2026-11-23T10:{minute:02d}:00Z",
+        "eventSource": "iam.amazonaws.com", "eventName": "DeleteUser", "awsRegion": "us-east-1",
+        "recipientAccountId": "111122223333", "userIdentity": {"type": "IAMUser", "arn": ARN},
+        "requestParameters": {"userName": user},
+    }
+    if error:
+        record["errorCode"] = error
+    t = datetime(2026, 11, 23, 10, minute, tzinfo=timezone.utc)
+    return Delivered(record, t, t + timedelta(minutes=delay))
+
+
+def notables(shipped, events: list[Delivered]) -> list[list[str]]:
+    """The events of each notable, in event order."""
+    searches, evaluator = shipped
+    r = replay(searches[USER_DELETED], evaluator, events, timedelta(0))
+    return sorted(sorted(n.events) for n in r.notables)
+
+
+def test_denied_attempt_then_success_on_the_same_user_are_two_notables(shipped):
+    """The outcome is part of the suppression key: the success must not hide behind the denial."""
+    events = [delete_user("denied", 1, "AccessDenied"), delete_user("deleted", 4, None)]
+    assert notables(shipped, events) == [["deleted"], ["denied"]]
+
+
+def test_the_same_denied_call_repeated_within_the_hour_is_one_notable(shipped):
+    """What suppression does fold: the same actor, target, account and outcome within alert.suppress.period."""
+    searches, evaluator = shipped
+    events = [delete_user("try-1", 1, "AccessDenied"), delete_user("try-2", 20, "AccessDenied")]
+    r = replay(searches[USER_DELETED], evaluator, events, timedelta(0))
+    assert [set(n.events) for n in r.notables] == [{"try-1"}]
+    assert set(r.folded) == {"try-2"}
+
+
+def test_an_event_15_minutes_late_still_reaches_the_analyst(shipped):
+    assert notables(shipped, [delete_user("late", 1, None, delay=15)]) == [["late"]]
+
+
+# --- the model's reading of the settings ----------------------------------------------------------------
+
+
+def test_time_range_is_an_offset_from_the_scheduled_time_snapped_to_the_minute():
+    scheduled = datetime(2026, 11, 23, 10, 10, 37, tzinfo=timezone.utc)  # a run scheduled off the minute
+    assert TimeModifier.parse("-30m@m").at(scheduled) == datetime(2026, 11, 23, 9, 40, tzinfo=timezone.utc)
+    assert TimeModifier.parse("-5m@m").at(scheduled) == datetime(2026, 11, 23, 10, 5, tzinfo=timezone.utc)
+
+
+def test_every_ten_minutes_runs_on_the_clock():
+    cron = Cron.parse("*/10 * * * *")
+    start = datetime(2026, 11, 23, 9, 55, tzinfo=timezone.utc)
+    assert [t.strftime("%H:%M") for t in cron.times(start, start + timedelta(minutes=30))] == [
+        "10:00", "10:10", "10:20",
+    ]
+    assert cron.longest_gap == timedelta(minutes=10)
+
+
+def test_model_refuses_a_schedule_it_does_not_know():
+    with pytest.raises(ModelError):
+        Cron.parse("0 */2 * * *")
