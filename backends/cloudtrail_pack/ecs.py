@@ -13,6 +13,7 @@ Not reproduced (they need data files or run only on request), and never queried 
 * the entity script (`related.entity`, `*.entity.id`, `target.*`, `actor.*`): runs only for events tagged
   `actor_target_mapping`;
 * `event.created` and `event.original`, which come from the shipper (pass `ingested_at=` / `preserve_original=True`);
+  `ingested_at=` also sets `event.ingested` as Fleet's final pipeline does (see `to_ecs`);
 * the `third-party` sub-pipeline, for CloudTrail Lake `preview` events, which are not CloudTrail records.
 
 Java semantics that show in the output are reproduced: `Map.toString()` renderings of the request
@@ -399,6 +400,11 @@ def to_ecs(
     """The document Elastic's AWS integration indexes for one CloudTrail record.
 
     `retain` is the integration's `_conf.retain` option (unset by default: flattened copies kept).
+    `ingested_at` (ISO 8601) is when the document is indexed: the shipper's @timestamp (kept as
+    event.created) and `event.ingested`, which Fleet's final pipeline sets after the integration's pipeline
+    to the ingest time truncated to the second (`metadata().now.withNano(0)`, ISO_OFFSET_DATE_TIME: elastic/kibana
+    x-pack/platform/plugins/shared/fleet/server/constants/fleet_es_assets.ts @ fdfeb2bb4dc1,
+    FLEET_FINAL_PIPELINE_CONTENT). Detection rules with `timestamp_override: event.ingested` search on it.
     """
     original = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
     ctx: dict = JMap()
@@ -418,7 +424,15 @@ def to_ecs(
         _append_unique(ctx, "error.message", f"Processor '{failure.processor}' {tag}failed with message '{failure.message}'")
     if not preserve_original:
         _remove(ctx, "event.original")
+    if ingested_at is not None:
+        _set(ctx, "event.ingested", _fleet_ingested(ingested_at))
     return _plain(ctx)
+
+
+def _fleet_ingested(when: str) -> str:
+    """Fleet's event.ingested: the instant in UTC, seconds truncated, `Z` for the zero offset."""
+    dt = datetime.fromisoformat(when.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return dt.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _plain(value):

@@ -36,6 +36,8 @@ REFUSALS = {
 }
 
 FIELDS = {"userAgent": "user_agent.original", "requestParameters.userName": "aws.cloudtrail.flattened.request_parameters.userName"}
+#: EQL refuses flattened keys (test_elastic_type_refusals.py): its hostile values go to two keyword fields.
+EQL_FIELDS = {"userAgent": "user_agent.original", "errorMessage": "aws.cloudtrail.error_message"}
 
 
 def sigma_literal(value: str) -> str:
@@ -77,9 +79,9 @@ def test_lucene_reads_back_the_original_value(value, field):
 
 
 @SETTINGS
-@given(value=HOSTILE, field=st.sampled_from(sorted(FIELDS)))
+@given(value=HOSTILE, field=st.sampled_from(sorted(EQL_FIELDS)))
 @example(value='a" or event.action : "x', field="userAgent")
-@example(value="tab\there", field="userAgent")
+@example(value="tab\there", field="errorMessage")
 def test_eql_reads_back_the_original_value(value, field):
     try:
         query = compile_one(EqlBackend, field, value)
@@ -87,7 +89,7 @@ def test_eql_reads_back_the_original_value(value, field):
         assert refused_for_a_documented_reason("eql", e), str(e)
         return
     parsed = elastic_eql.parse(query)
-    assert [(f, v) for _, f, v in elastic_eql.comparisons(parsed)] == [(FIELDS[field], value)], query
+    assert [(f, v) for _, f, v in elastic_eql.comparisons(parsed)] == [(EQL_FIELDS[field], value)], query
 
 
 @SETTINGS

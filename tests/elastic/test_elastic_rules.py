@@ -12,6 +12,7 @@ import pytest
 
 from cloudtrail_pack.artifacts.elastic import (
     LANGUAGES,
+    THRESHOLD_NOT_SHIPPED,
     NDJSON_NAME,
     read_kibana_rules,
     rule_uuid,
@@ -62,21 +63,35 @@ def test_every_rule_of_the_pack_ships_in_every_language_or_has_a_reason(pack, sh
     assert shipped | skipped == expected and not shipped & skipped
 
 
-def test_access_key_rule_is_not_shipped_in_esql_and_the_reason_says_why(skipped_report):
+def test_skipped_rules_and_languages_say_why(skipped_report):
     assert skipped_report == [
+        {
+            "language": "eql",
+            "reason": "Elastic EQL: ecs_cloudtrail: requestParameters.status: Elasticsearch EQL refuses sub-fields of flattened "
+            "fields such as aws.cloudtrail.flattened.request_parameters.status (verification_exception: unsupported type "
+            "[flattened], elastic/elasticsearch#101985) in sigma/iam/aws_iam_user_access_key_removed.yml",
+            "rule_id": rule_uuid(ACCESS_KEY, "eql"),
+            "sigma_id": ACCESS_KEY,
+        },
         {
             "language": "esql",
             "reason": "Elastic ES|QL: ecs_cloudtrail: requestParameters.status: ES|QL cannot read flattened fields such as "
             "aws.cloudtrail.flattened.request_parameters.status in sigma/iam/aws_iam_user_access_key_removed.yml",
             "rule_id": rule_uuid(ACCESS_KEY, "esql"),
             "sigma_id": ACCESS_KEY,
-        }
+        },
+        {
+            "language": "lucene",
+            "reason": THRESHOLD_NOT_SHIPPED,
+            "rule_id": rule_uuid(MASS_DELETION, "lucene"),
+            "sigma_id": MASS_DELETION,
+        },
     ]
 
 
 def test_rule_ids_are_uuid5_of_the_sigma_id_and_language(shipped_rules):
     for r in shipped_rules:
-        language = r["language"] if r["type"] != "threshold" else "lucene"
+        language = r["language"]
         assert r["rule_id"] == str(uuid.uuid5(uuid.UUID(r["meta"]["sigma_id"]), language))
     assert len({r["rule_id"] for r in shipped_rules}) == len(shipped_rules)
 
@@ -104,21 +119,28 @@ def test_pack_version_comes_from_the_installed_distribution(shipped_rules):
     assert all(r["meta"]["pack_version"] == version and f"Pack: cloudtrail-detection-pack {version}" in r["tags"] for r in shipped_rules)
 
 
-def test_correlation_ships_as_threshold_eql_sequence_and_esql_stats(shipped_rules):
-    threshold = by_sigma(shipped_rules, MASS_DELETION, "lucene")
-    assert (threshold["type"], threshold["language"], threshold["query"], threshold["threshold"]) == (
-        "threshold",
-        "lucene",
-        "event.provider:iam.amazonaws.com AND event.action:DeleteUser",
-        {"field": ["aws.cloudtrail.user_identity.arn"], "value": 3},
-    )
-    assert (threshold["interval"], threshold["from"]) == ("1m", "now-10m")
+def test_correlation_ships_as_an_eql_sequence(shipped_rules):
     sequence = by_sigma(shipped_rules, MASS_DELETION, "eql")
-    assert sequence["query"].startswith("sequence by aws.cloudtrail.user_identity.arn with maxspan=10m")
-    assert sequence["query"].endswith("with runs=3") and sequence["from"] == "now-30m"
+    assert (sequence["type"], sequence["query"]) == (
+        "eql",
+        "sequence by aws.cloudtrail.user_identity.arn with maxspan=10m \n"
+        ' [any where event.provider:"iam.amazonaws.com" and event.action:"DeleteUser"]  with runs=3',
+    )
+
+
+def test_correlation_ships_as_esql_stats_bounded_by_the_events_own_time_span(shipped_rules):
     stats = by_sigma(shipped_rules, MASS_DELETION, "esql")
-    assert "| stats event_count=count()" in stats["query"] and stats["query"].endswith("by aws.cloudtrail.user_identity.arn\n| where event_count >= 3")
-    assert "date_trunc" not in stats["query"] and "flattened" not in stats["query"]
+    assert stats["query"].startswith(
+        'from logs-aws.cloudtrail-* metadata _id, _index, _version | where event.provider=="iam.amazonaws.com" and '
+        'event.action=="DeleteUser"\n| stats event_count=count(), first_seen=min(`@timestamp`), last_seen=max(`@timestamp`), '
+    )
+    assert stats["query"].endswith(
+        ' by aws.cloudtrail.user_identity.arn\n| where event_count >= 3 and date_diff("second", first_seen, last_seen) <= 600'
+    )
+
+
+def test_correlation_is_not_shipped_as_a_threshold_rule(shipped_rules):
+    assert [r["type"] for r in shipped_rules if r["meta"]["sigma_id"] == MASS_DELETION] == ["eql", "esql"]
 
 
 def test_threat_mapping_comes_from_the_tags(shipped_rules):
@@ -179,7 +201,10 @@ def test_one_rule_object_spelled_out(shipped_rules):
             "https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteUser.html",
         ],
         "related_integrations": [{"integration": "cloudtrail", "package": "aws", "version": ">=2.0.0"}],
-        "required_fields": [{"name": "event.action", "type": "keyword"}, {"name": "event.provider", "type": "keyword"}],
+        "required_fields": [
+            {"ecs": True, "name": "event.action", "type": "keyword"},
+            {"ecs": True, "name": "event.provider", "type": "keyword"},
+        ],
         "risk_score": 47,
         "risk_score_mapping": [],
         "rule_id": str(uuid.uuid5(uuid.UUID(DELETE_USER), "lucene")),
@@ -193,6 +218,7 @@ def test_one_rule_object_spelled_out(shipped_rules):
             "Data Source: AWS CloudTrail",
             "Use Case: Threat Detection",
             "Tactic: Impact",
+            "Resources: Investigation Guide",
             "Language: Lucene",
             "Sigma",
             f"Sigma: {DELETE_USER}",
@@ -215,9 +241,10 @@ def test_one_rule_object_spelled_out(shipped_rules):
         "type": "query",
         "version": 1,
     }
-    assert rule["note"].startswith("## Sigma rule\n\nAWS IAM User Deleted, `sigma/iam/aws_iam_user_deleted.yml`")
+    assert rule["note"].startswith("## Triage and analysis\n\n### Investigating AWS IAM User Deleted\n\nDetects an attempt")
     assert "logs-aws.cloudtrail-default" in rule["setup"]
 
 
 def test_reading_back_gives_the_written_rules(ndjson_path, shipped_rules):
     assert read_kibana_rules(ndjson_path) == shipped_rules
+

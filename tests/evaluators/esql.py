@@ -35,14 +35,9 @@ class EsqlError(Exception):
     """A query Elasticsearch would reject (syntax, unknown or unsupported column)."""
 
 
-#: Columns the integration maps besides ECS_FIELD_TYPES (set by its pipeline or by ECS).
-EXTRA_COLUMNS = {
-    "event.kind", "event.category", "event.type", "event.outcome", "event.ingested", "event.created",
-    "related.user", "source.ip", "user.target.name", "user.changes.name", "user.email", "ecs.version",
-    "aws.cloudtrail.request_parameters", "aws.cloudtrail.response_elements", "aws.cloudtrail.additional_eventdata",
-    "aws.cloudtrail.service_event_details", "_id", "_index", "_version",
-}
-KNOWN_COLUMNS = set(ECS_FIELD_TYPES) | EXTRA_COLUMNS
+#: The data stream's mapped fields (the pack's excerpt of the integration's fields and ECS) and the
+#: metadata fields the rules ask for.
+KNOWN_COLUMNS = set(ECS_FIELD_TYPES) | {"_id", "_index", "_version"}
 
 # ---------------------------------------------------------------------------------------- lexer
 _TOKEN = re.compile(
@@ -473,6 +468,11 @@ def _call(node: Call, row: Row):
         except ValueError:
             return None
         return any(ip in ipaddress.ip_network(c, strict=False) for c in args[1:])
+    if name == "date_diff":
+        # DATE_DIFF(unit, start, end): end - start in whole units (ES|QL functions reference)
+        unit, start, end = str(args[0]).lower(), _date(args[1]), _date(args[2])
+        size = {"millisecond": 0.001, "milliseconds": 0.001, "ms": 0.001, "second": 1, "seconds": 1, "minute": 60, "minutes": 60}[unit]
+        return int((end - start).total_seconds() / size)
     if name == "date_trunc":
         span, when = args[0], _date(args[1])
         epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -495,6 +495,13 @@ def _aggregate(expr, rows: list[Row]):
     if expr.name == "values":
         distinct = sorted(set(map(str, values)))
         return None if not distinct else distinct[0] if len(distinct) == 1 else distinct
+    if expr.name in ("min", "max"):
+        dates = [_date(v) for v in values]
+        keys = dates if values and all(dates) else values
+        if not values:
+            return None
+        pick = min if expr.name == "min" else max
+        return values[keys.index(pick(keys))]
     if expr.name == "count_distinct":
         return len(set(map(str, values)))
     raise EsqlError(f"unsupported aggregation {expr.name}()")

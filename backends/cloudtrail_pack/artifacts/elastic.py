@@ -2,12 +2,16 @@
 `POST /api/detection_engine/rules/_import`), each line a complete rule in the shape of the
 detection-engine create-rule request body.
 
-Every Sigma rule is shipped in three languages, each its own Kibana rule:
+Every Sigma rule is shipped in up to three languages, each its own Kibana rule:
 
-* Lucene: a `query` rule; a correlation becomes a `threshold` rule (base query + threshold.field/value);
+* Lucene: a `query` rule; correlations are not shipped as threshold rules (THRESHOLD_NOT_SHIPPED);
 * EQL: an `eql` rule; an event_count correlation becomes a `sequence by <group> with maxspan=<timespan>
   [...] with runs=<n>` rule;
-* ES|QL: an `esql` rule; a correlation becomes `... | stats event_count=count() by <group> | where ...`.
+* ES|QL: an `esql` rule; a correlation becomes `... | stats event_count=count(), first_seen, last_seen by
+  <group> | where event_count >= n and <the events within the timespan>`.
+
+Every rule is scheduled on event.ingested (see "schedules" below, with the Kibana source it is derived
+from); correlations carry alert suppression; `note` is an investigation guide built from the Sigma rule.
 
 Queries come from `targets.compile_rules` (pySigma's Elasticsearch backends + the `ecs_cloudtrail`
 pipeline), so they are the same text `sigma convert` prints. A rule a language cannot express as Sigma
@@ -23,16 +27,20 @@ version in version.lock.json (bumped when its detection logic changes); the pack
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import metadata
+from importlib.resources import files
 from pathlib import Path
 
-from sigma.correlations import SigmaCorrelationConditionOperator, SigmaCorrelationType
+import yaml
+
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.pipelines.cloudtrail.common import detection_fields
 from sigma.pipelines.cloudtrail.ecs import INDEX
-from sigma.pipelines.cloudtrail.fields import NoEcsHome, ecs_field, ecs_field_type
+from sigma.pipelines.cloudtrail.fields import ECS_DEFINED_FIELDS, NoEcsHome, ecs_field, ecs_field_type
 
 from ..attack import attack_data, attack_refs, use_local_attack_data
 from ..ecs import INTEGRATION_COMMIT, PIPELINE_PATH
@@ -56,19 +64,101 @@ SEVERITY = {
     "critical": ("critical", 99),
 }
 
-#: Schedules. Single-event rules run every 5 minutes over the last 6 on event.ingested: CloudTrail
-#: delivers events minutes after they happen, and the ingest time sees each event once, however late.
-#: Correlations count on event time (@timestamp): threshold and ES|QL rules look back exactly the
-#: correlation's timespan, every minute, so each alert is a window Sigma would alert on; EQL sequences
-#: carry the timespan in maxspan, so they can look further back (timespan + 20m) to catch late events.
-BASE_SCHEDULE = {"interval": "5m", "from": "now-6m"}
-CORRELATION_INTERVAL = "1m"
-EQL_SEQUENCE_EXTRA_LOOKBACK_S = 20 * 60
+# ------------------------------------------------------------------------------------- schedules
+# How Kibana runs a rule (elastic/kibana, x-pack/solutions/security/plugins/security_solution/server/lib/
+# detection_engine/rule_types/, files at the commits named):
+#
+# * every run searches [now - from, now] on the *primary timestamp*: `timestamp_override` if set, else
+#   @timestamp; with an override and `timestamp_override_fallback_disabled: false`, a document without the
+#   override field is searched on @timestamp (utils/build_events_query.ts @ 00cc0ec6756b, buildTimeRangeFilter;
+#   primary/secondary chosen in create_security_rule_type_wrapper.ts @ 328b3b5eaa3d). The same range filter
+#   is used by query, threshold (threshold/find_threshold_signals.ts @ a406368d5550), EQL
+#   (eql/build_eql_search_request.ts @ 0f79a0f25023) and ES|QL rules (esql/build_esql_search_request.ts
+#   @ 0d3c168ca05f).
+# * EQL: Kibana passes the rule's own `timestamp_field` parameter (unset here, so Elasticsearch's default
+#   @timestamp) as the EQL request's timestamp_field, not the override (eql/eql.ts @ dcd7ae2c6eb5:
+#   `timestampField: ruleParams.timestampField`). So `maxspan` measures @timestamp (= eventTime) while
+#   the range filter is on event.ingested: a sequence's window is Sigma's event-time window.
+# * event.ingested is set by Fleet's final pipeline to the ingest time truncated to the second
+#   (x-pack/platform/plugins/shared/fleet/server/constants/fleet_es_assets.ts @ fdfeb2bb4dc1).
+#
+# CloudTrail delivers events up to MAX_DELIVERY_DELAY late (AWS: "within an average of about 5 minutes
+# ... not guaranteed"), so a rule scheduled on @timestamp that looks back about one interval never sees a
+# late event. Every rule here is scheduled on event.ingested: a single-event rule looks back its interval
+# plus OVERLAP (task-manager start jitter), so each event is searched by at least one run however late it
+# arrives; a correlation looks back its timespan + MAX_DELIVERY_DELAY + interval, so some run sees every
+# event of a burst at once, and measures the burst on @timestamp (EQL maxspan; ES|QL first_seen/last_seen,
+# see the ecs_cloudtrail pipeline).
+TIMESTAMP_OVERRIDE = "event.ingested"
+INTERVAL_S = 5 * 60
+OVERLAP_S = 60
+MAX_DELIVERY_DELAY_S = 15 * 60
+
+#: Alert suppression of correlations (Kibana suppresses a new alert into an open one with the same group
+#: values whose kibana.alert.start is within `duration` of the run: rule_registry
+#: create_persistence_rule_type_wrapper.ts, alertWithSuppression; utils/bulk_create_suppressed_alerts_in_memory.ts
+#: @ 95077bd1e643). An aggregating ES|QL rule's alert id is hashed from the run's time range
+#: (esql/utils/generate_alert_id.ts @ 10e456df04b5), and overlapping EQL sequences of one burst have
+#: different building blocks, hence ids (eql/build_alert_group_from_sequence.ts @ 04cd4f351779), so both
+#: raise one alert per run or per sequence without it. A burst stays visible to the runs for at most the
+#: look-back plus its own ingest spread (timespan + delay): the duration covers that, so one burst gives one
+#: alert. `suppress` groups events without the principal together rather than alerting on each.
+MISSING_FIELDS_STRATEGY = "suppress"
+
+
+def _correlation_lookback_s(rule) -> int:
+    return _timespan_seconds(rule) + MAX_DELIVERY_DELAY_S + INTERVAL_S
+
+
+def _suppression_s(rule) -> int:
+    return _correlation_lookback_s(rule) + _timespan_seconds(rule) + MAX_DELIVERY_DELAY_S
+
+
+def _schedule(lookback_s: int) -> dict:
+    return {
+        "interval": _duration(INTERVAL_S),
+        "from": f"now-{_duration(lookback_s)}",
+        "timestamp_override": TIMESTAMP_OVERRIDE,
+        "timestamp_override_fallback_disabled": False,
+    }
+
+
+def _suppression(group_by: list[str], seconds: int) -> dict:
+    unit, size = next((u, n) for u, n in (("h", 3600), ("m", 60), ("s", 1)) if seconds % n == 0)
+    return {
+        "group_by": group_by,
+        "duration": {"value": seconds // size, "unit": unit},
+        "missing_fields_strategy": MISSING_FIELDS_STRATEGY,
+    }
+
+
+# ---------------------------------------------------------------------------------- index patterns
+#: Where the AWS integration writes CloudTrail; users of the Filebeat AWS module add `filebeat-*`.
+DEFAULT_INDEX_PATTERNS: tuple[str, ...] = (INDEX,)
+#: An Elasticsearch index pattern (index names: lower case, not starting with - _ +, none of \ / ? " < > | , #
+#: or space; `*` for patterns; an optional `cluster:` prefix), so that a pattern can neither break out of
+#: ES|QL's FROM nor of the rule's JSON.
+_INDEX_PATTERN = re.compile(r"(?:[a-z0-9][a-z0-9_.-]*:)?[a-z0-9*][a-z0-9_.*+-]*")
+
+
+def checked_index_patterns(patterns=None) -> tuple[str, ...]:
+    """The index patterns the rules search (default DEFAULT_INDEX_PATTERNS), checked and de-duplicated."""
+    out = tuple(dict.fromkeys(patterns or DEFAULT_INDEX_PATTERNS))
+    bad = [p for p in out if not _INDEX_PATTERN.fullmatch(p)]
+    if bad:
+        raise ValueError(f"not an Elasticsearch index pattern: {', '.join(map(repr, bad))}")
+    return out
+
+
+def _esql_from(query: str, patterns: tuple[str, ...]) -> str:
+    """The ES|QL query reading `patterns`: the pipeline writes `from <INDEX> metadata ...`."""
+    head = f"from {INDEX} metadata "
+    if not query.startswith(head):
+        raise RuntimeError(f"unexpected ES|QL source command: {query[:60]!r}")  # a pipeline change, not a language limit
+    return f"from {', '.join(patterns)} metadata " + query[len(head) :]
+
 
 RELATED_INTEGRATIONS = [{"package": "aws", "integration": "cloudtrail", "version": ">=2.0.0"}]
-
-_ECS_PREFIXES = ("@timestamp", "event.", "cloud.", "source.", "user.", "user_agent.", "tls.", "related.")
-
 
 @dataclass(frozen=True)
 class Skipped:
@@ -148,14 +238,18 @@ def threat(pack_rule: PackRule) -> list[dict]:
 
 # ------------------------------------------------------------------------------------------ fields
 def _required_fields(names: list[str]) -> list[dict]:
+    """Kibana `required_fields`: name, type and `ecs` (whether ECS defines the field). Kibana's import schema
+    before 8.14 requires all three (RequiredField = {name, type, ecs: boolean}: x-pack/plugins/
+    security_solution/common/api/detection_engine/model/rule_schema/common_attributes/misc_attributes.ts
+    @ a54dd07f5f36, used by import_rules/rule_to_import.ts @ ee728023c780); newer ones accept and ignore it
+    (rule_to_import.ts @ 265d1e29fc76, RequiredFieldInput)."""
     out = {}
     for name in names:
         try:
             home = ecs_field(name)
         except NoEcsHome:
             continue
-        kind = ecs_field_type(home)
-        out[home] = {"name": home, "type": "flattened" if kind == "flattened" else kind}
+        out[home] = {"name": home, "type": ecs_field_type(home), "ecs": home in ECS_DEFINED_FIELDS}
     return [out[k] for k in sorted(out)]
 
 
@@ -168,8 +262,135 @@ def _rule_fields(pack: Pack, pack_rule: PackRule) -> list[str]:
     return names + list(pack_rule.rule.group_by or [])
 
 
+# ------------------------------------------------------------------------------ investigation guide
+#: Where the guide's triage sections look, by CloudTrail field (the rule's `fields:` say which exist).
+_TRIAGE = (
+    ("Who acted", ("userIdentity.",)),
+    ("From where", ("sourceIPAddress", "userAgent", "awsRegion", "tlsDetails.")),
+    ("On whom or what", ("requestParameters.", "responseElements.", "additionalEventData.", "resources")),
+    ("Outcome", ("errorCode", "errorMessage")),
+    ("Account and time", ("recipientAccountId", "eventTime", "eventName", "eventSource")),
+)
+_PRINCIPAL = "aws.cloudtrail.user_identity.arn"
+_SOURCE = "source.address"
+#: Set by the integration from requestParameters.userName: the IAM user an API call acted on.
+_TARGET_USER = "user.target.name"
+
+
+@cache
+def _guide_text() -> dict:
+    return yaml.safe_load(files("cloudtrail_pack").joinpath("data/elastic/investigation.yml").read_text(encoding="utf-8"))
+
+
+def _shown_field(name: str) -> str | None:
+    try:
+        return ecs_field(name, display=True)
+    except NoEcsHome:
+        return None
+
+
+def _listed_fields(pack: Pack, pack_rule: PackRule) -> list[str]:
+    rule = pack_rule.rule
+    names = list(rule.fields or [])
+    if pack_rule.is_correlation:
+        for ref in rule.rules:
+            names += list(pack.by_id(str(ref.rule.id)).rule.fields or [])
+        names += list(rule.group_by or [])
+    return list(dict.fromkeys(names))
+
+
+def _pivots(language: str, patterns: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(what, query) pairs: the pivots in the rule's language, and in KQL for Timeline/Discover."""
+    source = ", ".join(patterns)
+    pivots = [
+        ("Other actions by the same principal", f'{_PRINCIPAL} : "<principal ARN>"'),
+        ("Other actions from the same source", f'{_SOURCE} : "<source address>"'),
+        ("The target user's recent activity, as actor or as target", f'user.name : "<user>" or {_TARGET_USER} : "<user>"'),
+    ]
+    queries = [("KQL", q) for _, q in pivots]
+    if language == "lucene":
+        queries = [("Lucene", f'{_PRINCIPAL}:"<principal ARN>"'), ("Lucene", f'{_SOURCE}:"<source address>"'),
+                   ("Lucene", f'user.name:"<user>" OR {_TARGET_USER}:"<user>"')]
+    elif language == "eql":
+        queries = [("EQL", f'any where {_PRINCIPAL} == "<principal ARN>"'), ("EQL", f'any where {_SOURCE} == "<source address>"'),
+                   ("EQL", f'any where user.name == "<user>" or {_TARGET_USER} == "<user>"')]
+    elif language == "esql":
+        tail = "| stats events = count(*) by event.action, aws.cloudtrail.error_code | sort events desc"
+        queries = [("ES|QL", f'from {source} | where {_PRINCIPAL} == "<principal ARN>" {tail}'),
+                   ("ES|QL", f'from {source} | where {_SOURCE} == "<source address>" {tail}'),
+                   ("ES|QL", f'from {source} | where user.name == "<user>" or {_TARGET_USER} == "<user>" {tail}')]
+    out = []
+    for (what, kql), (lang, query) in zip(pivots, queries):
+        out.append((what, f"{lang}: `{query}`" + ("" if lang == "KQL" else f"; KQL (Timeline, Discover): `{kql}`")))
+    return out
+
+
+def _what_fires(pack_rule: PackRule, language: str) -> str:
+    rule = pack_rule.rule
+    if not pack_rule.is_correlation:
+        return "The alert carries the one CloudTrail event that matched."
+    group = ", ".join(f"`{ecs_field(g)}`" for g in rule.group_by or [])
+    window = _duration(_timespan_seconds(rule))
+    count = int(rule.condition.count)
+    if language == "eql":
+        return (f"The alert is the sequence of {count} events with the same {group} within {window} of each other "
+                "(event time); its building-block alerts are the events. Further sequences of the same principal are "
+                "suppressed into this alert (`kibana.alert.suppression.docs_count`).")
+    return (f"The alert is one row per {group} with `event_count` >= {count}, `first_seen` and `last_seen` (event "
+            f"time, at most {window} apart) and the values of the listed fields; the events themselves are found "
+            "with the pivots below. Later runs that see the same burst are suppressed into this alert.")
+
+
+def _note(pack: Pack, pack_rule: PackRule, language: str, version: str, patterns: tuple[str, ...]) -> str:
+    """The investigation guide, in the Markdown layout of Elastic's prebuilt rules (## Triage and analysis,
+    ### Investigating, #### Possible investigation steps, ### False positive analysis, ### Response and
+    remediation), built from the Sigma rule: description, fields, false positives, ATT&CK tags, plus the
+    per-technique text of data/elastic/investigation.yml."""
+    rule = pack_rule.rule
+    text = _guide_text()
+    techniques = [r.technique_id.split(".")[0] for r in attack_refs(pack_rule)]
+    per_technique = [text["techniques"][t] for t in dict.fromkeys(techniques) if t in text["techniques"]]
+    listed = _listed_fields(pack, pack_rule)
+    lines = [
+        "## Triage and analysis",
+        "",
+        f"### Investigating {rule.title}",
+        "",
+        " ".join((rule.description or rule.title).split()),
+        "",
+        _what_fires(pack_rule, language),
+        "",
+        "#### Possible investigation steps",
+        "",
+    ]
+    for heading, prefixes in _TRIAGE:
+        fields = [f for f in listed if f.startswith(prefixes) or f in prefixes]
+        shown = list(dict.fromkeys(f"`{h}`" for f in fields if (h := _shown_field(f))))
+        if shown:
+            lines.append(f"- **{heading}**: {', '.join(shown)}.")
+    lines += [f"- {t}" for entry in per_technique for t in entry.get("investigate", [])]
+    lines += ["", "#### Pivots", ""]
+    lines += [f"- {what}: {query}" for what, query in _pivots(language, patterns)]
+    lines += ["", "### False positive analysis", ""]
+    lines += [f"- {' '.join(str(f).split())}" for f in rule.falsepositives or []] or ["- None known."]
+    lines += ["", "### Response and remediation", ""]
+    lines += [f"- {t}" for entry in per_technique for t in entry.get("respond", [])]
+    lines += [f"- {t}" for t in text["generic"]["respond"]]
+    lines += [
+        "",
+        "### Additional information",
+        "",
+        f"Sigma rule {rule.title}, `{pack_rule.path}` (id `{pack_rule.id}`), converted to {LANGUAGE_TITLES[language]} by "
+        f"{PACK_NAME} {version} with pySigma's Elasticsearch backend and the `ecs_cloudtrail` pipeline. Fields are "
+        f"read where Elastic's AWS integration indexes them (elastic/integrations {PIPELINE_PATH} @ {INTEGRATION_COMMIT[:12]}); "
+        "keyword matches are case-sensitive in Lucene and ES|QL.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 # -------------------------------------------------------------------------------------- rule text
-def _common(pack: Pack, pack_rule: PackRule, language: str, version: str, rule_version: int) -> dict:
+def _common(pack: Pack, pack_rule: PackRule, language: str, version: str, rule_version: int, patterns: tuple[str, ...]) -> dict:
     rule = pack_rule.rule
     severity, risk = SEVERITY[pack_rule.level]
     sigma_tags = [f"{t.namespace}.{t.name}" for t in rule.tags]
@@ -181,6 +402,7 @@ def _common(pack: Pack, pack_rule: PackRule, language: str, version: str, rule_v
         "Data Source: AWS CloudTrail",
         "Use Case: Threat Detection",
         *[f"Tactic: {t['tactic']['name']}" for t in threat_entries],
+        "Resources: Investigation Guide",
         f"Language: {LANGUAGE_TITLES[language]}",
         "Sigma",
         f"Sigma: {pack_rule.id}",
@@ -213,96 +435,59 @@ def _common(pack: Pack, pack_rule: PackRule, language: str, version: str, rule_v
         "required_fields": _required_fields(_rule_fields(pack, pack_rule)),
         "setup": (
             "Requires AWS CloudTrail events indexed by Elastic's AWS integration (data stream "
-            f"{INDEX.replace('*', 'default')}), whose ingest pipeline sets the ECS fields this rule reads; keep the "
-            "integration's default `retain` option so that aws.cloudtrail.flattened.* is stored."
+            f"{INDEX.replace('*', 'default')}) or the Filebeat AWS module, whose ingest pipelines set the ECS fields this "
+            "rule reads and event.ingested, on which the rule is scheduled; keep the integration's default `retain` "
+            "option so that aws.cloudtrail.flattened.* is stored. Correlation rules use alert suppression (Platinum "
+            "subscription or higher)."
         ),
-        "note": _note(pack_rule, language, version),
+        "note": _note(pack, pack_rule, language, version, patterns),
         "meta": {"sigma_id": pack_rule.id, "sigma_path": str(pack_rule.path), "pack_version": version},
     }
 
 
-def _note(pack_rule: PackRule, language: str, version: str) -> str:
-    return (
-        f"## Sigma rule\n\n{pack_rule.title}, `{pack_rule.path}` (id `{pack_rule.id}`), converted to "
-        f"{LANGUAGE_TITLES[language]} by {PACK_NAME} {version} with pySigma's Elasticsearch backend and the "
-        "`ecs_cloudtrail` pipeline.\n\n"
-        "## Field mapping\n\nCloudTrail fields are read where Elastic's AWS integration indexes them "
-        f"(elastic/integrations {PIPELINE_PATH} @ {INTEGRATION_COMMIT[:12]}): eventSource -> event.provider, "
-        "eventName -> event.action, errorCode -> aws.cloudtrail.error_code, userIdentity.arn -> "
-        "aws.cloudtrail.user_identity.arn, requestParameters.<key> -> aws.cloudtrail.flattened.request_parameters.<key>. "
-        "Keyword matches are case-sensitive (AWS writes these values in one fixed case).\n"
-    )
-
-
-def _threshold(pack: Pack, pack_rule: PackRule) -> tuple[str, dict]:
-    """(Lucene base query, threshold) of a correlation; raises ValueError when threshold cannot say it."""
-    rule = pack_rule.rule
-    condition = rule.condition
-    op = condition.op
-    if rule.type == SigmaCorrelationType.EVENT_COUNT:
-        if op == SigmaCorrelationConditionOperator.GTE:
-            value = int(condition.count)
-        elif op == SigmaCorrelationConditionOperator.GT:
-            value = int(condition.count) + 1
-        else:
-            raise ValueError(f"a threshold rule alerts on at least N events; event_count {op.name.lower()} has no threshold")
-        threshold: dict = {"value": value}
-    elif rule.type == SigmaCorrelationType.VALUE_COUNT and op in (
-        SigmaCorrelationConditionOperator.GTE,
-        SigmaCorrelationConditionOperator.GT,
-    ):
-        count = int(condition.count) + (op == SigmaCorrelationConditionOperator.GT)
-        threshold = {"value": 1, "cardinality": [{"field": ecs_field(condition.fieldref), "value": count}]}
-    else:
-        raise ValueError(f"threshold rules cannot express a {rule.type.name.lower()} correlation with {op.name.lower()}")
-    group = [ecs_field(name) for name in rule.group_by or []]
-    if len(group) > 5:
-        raise ValueError("threshold rules group by at most 5 fields")
-    threshold["field"] = group
-    queries = []
-    for ref in rule.rules:
-        ref_rule = pack.by_id(str(ref.rule.id))
-        (query,) = compile_rules(pack, "lucene", rules=[ref_rule])[ref_rule.id]
-        queries.append(query)
-    query = queries[0] if len(queries) == 1 else " OR ".join(f"({q})" for q in queries)
-    return query, threshold
-
-
-def _language_rule(pack: Pack, pack_rule: PackRule, language: str, version: str, rule_version: int) -> dict:
-    rule = dict(_common(pack, pack_rule, language, version, rule_version))
-    if pack_rule.is_correlation:
-        window = _timespan_seconds(pack_rule.rule)
-        if language == "lucene":
-            query, threshold = _threshold(pack, pack_rule)
-            rule.update(type="threshold", language="lucene", query=query, threshold=threshold, index=[INDEX])
-            rule.update(interval=CORRELATION_INTERVAL, **{"from": f"now-{_duration(window)}"})
-            return rule
-        (query,) = compile_rules(pack, language, rules=[pack_rule])[pack_rule.id]
-        if language == "eql":
-            rule.update(type="eql", language="eql", query=query, index=[INDEX])
-            rule.update(interval="5m", **{"from": f"now-{_duration(window + EQL_SEQUENCE_EXTRA_LOOKBACK_S)}"})
-        else:
-            rule.update(type="esql", language="esql", query=query)
-            rule.update(interval=CORRELATION_INTERVAL, **{"from": f"now-{_duration(window)}"})
-        return rule
-    (query,) = compile_rules(pack, language, rules=[pack_rule])[pack_rule.id]
+def _language_rule(pack: Pack, pack_rule: PackRule, language: str, version: str, rule_version: int, patterns: tuple[str, ...]) -> dict:
+    rule = dict(_common(pack, pack_rule, language, version, rule_version, patterns))
     kind = {"lucene": "query", "eql": "eql", "esql": "esql"}[language]
-    rule.update(type=kind, language=language, query=query, **BASE_SCHEDULE)
-    if language != "esql":
-        rule.update(index=[INDEX], timestamp_override="event.ingested", timestamp_override_fallback_disabled=False)
+    if pack_rule.is_correlation:
+        if language == "lucene":
+            raise ValueError(THRESHOLD_NOT_SHIPPED)
+        group_by = [ecs_field(name) for name in pack_rule.rule.group_by or []]
+        if not 1 <= len(group_by) <= 3:
+            raise ValueError("alert suppression groups by 1 to 3 fields; this correlation groups by "
+                             f"{len(group_by)}, so one burst would raise several alerts")
+        (query,) = compile_rules(pack, language, rules=[pack_rule])[pack_rule.id]
+        rule.update(_schedule(_correlation_lookback_s(pack_rule.rule)))
+        rule.update(alert_suppression=_suppression(group_by, _suppression_s(pack_rule.rule)))
+    else:
+        (query,) = compile_rules(pack, language, rules=[pack_rule])[pack_rule.id]
+        rule.update(_schedule(INTERVAL_S + OVERLAP_S))
+    if language == "esql":
+        rule.update(type="esql", language="esql", query=_esql_from(query, patterns))
+    else:
+        rule.update(type=kind, language=language, query=query, index=list(patterns))
     return rule
 
 
-def build_kibana_rules(pack: Pack) -> ElasticBuild:
+#: Why the correlation is not shipped as a Kibana threshold rule (elastic-rules-skipped.json).
+THRESHOLD_NOT_SHIPPED = (
+    "Elastic Lucene: a threshold rule counts the events of one run's look-back and cannot bound the events' own "
+    "time span: scheduled on event.ingested it alerts on events spread over up to look-back + delivery delay "
+    "(25 min for a 10 min correlation) or misses bursts delivered over more than its look-back; the EQL "
+    "sequence (exact window) and ES|QL rule (counted events within the timespan) are shipped instead"
+)
+
+
+def build_kibana_rules(pack: Pack, index_patterns: tuple[str, ...] | list[str] | None = None) -> ElasticBuild:
     """All rules of the pack in every language that can express them, in pack order then language order."""
     use_local_attack_data()
+    patterns = checked_index_patterns(index_patterns)
     version = pack_version()
     rule_versions = locked_versions(pack)
     build = ElasticBuild()
     for pack_rule in pack.rules:
         for language in LANGUAGES:
             try:
-                build.rules.append(_language_rule(pack, pack_rule, language, version, rule_versions[pack_rule.id]))
+                build.rules.append(_language_rule(pack, pack_rule, language, version, rule_versions[pack_rule.id], patterns))
             except (PackError, ValueError) as e:
                 if isinstance(e, PackError) and not isinstance(e.__cause__, SigmaFeatureNotSupportedByBackendError):
                     raise  # not a limit of the language: a broken rule or an unmapped field fails the build
@@ -317,11 +502,12 @@ def dumps(obj) -> str:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def write_kibana_rules(pack: Pack, out_dir: Path) -> Path:
-    """Write the import file (and the skipped-language report beside it); returns the NDJSON path."""
+def write_kibana_rules(pack: Pack, out_dir: Path, index_patterns: tuple[str, ...] | list[str] | None = None) -> Path:
+    """Write the import file (and the skipped-language report beside it); returns the NDJSON path.
+    `index_patterns` (default DEFAULT_INDEX_PATTERNS) sets the query/eql rules' `index` and ES|QL's FROM."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    build = build_kibana_rules(pack)
+    build = build_kibana_rules(pack, index_patterns)
     path = out_dir / NDJSON_NAME
     path.write_text("".join(dumps(rule) + "\n" for rule in build.rules), encoding="utf-8")
     skipped = [

@@ -12,21 +12,28 @@ and records why:
 
 * a value the integration deletes at ingest ('', '-', 'none');
 * wildcards, regular expressions or CIDR on fields that are not keywords (flattened keys, booleans, dates);
-* per query language (the backend is known from the pipeline's `backend` variable):
-  ES|QL cannot read flattened fields; EQL's `:` and `like~` have no escape for a literal * or ?,
-  and `like~` is a wildcard query (refused on flattened keys); a Lucene value spelled exactly AND, OR or
-  NOT is read as an operator; EQL expresses only `event_count >= n` correlations (`with runs=n`).
+* per query language (the backend is known from the pipeline's `backend` variable), from the field's
+  type in the data stream (`fields.ECS_FIELD_TYPES`, the checked-in excerpt of the integration's fields):
+  EQL and ES|QL cannot read flattened sub-fields (EQL: verification_exception "unsupported type
+  [flattened]", elastic/elasticsearch#101985); EQL's `:` and `like~` compare strings only, and have no
+  escape for a literal * or ?; ES|QL compares a keyword with strings only and casts a string to a boolean
+  or date only when it is one; a Lucene value spelled exactly AND, OR or NOT is read as an operator; EQL
+  expresses only `event_count >= n` correlations (`with runs=n`).
+
+EQL field names are written part by part, backquoted where Elasticsearch's EQL grammar requires (`eql_field`).
 
 Query post-processing fixes what the pySigma Elasticsearch backends (2.1.1) escape wrongly: raw
 line breaks and tabs in Lucene terms, `\\<newline>` in EQL strings, and wildcard escapes and raw line
-breaks inside ES|QL strings. For ES|QL correlations it drops the fixed `date_trunc` time buckets so that
-the rule's own look-back window is the correlation window (see the README).
+breaks inside ES|QL strings. For ES|QL correlations it drops the fixed `date_trunc` time buckets (they split
+bursts) and bounds the counted events' own time span to the timespan instead (`first_seen`/`last_seen`), since
+a Kibana rule's look-back is measured on ingest time and is longer than the timespan (docs/elastic.md).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from sigma.correlations import SigmaCorrelationRule, SigmaCorrelationType
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError, SigmaTransformationError
@@ -36,9 +43,13 @@ from sigma.processing.transformations import PreprocessingTransformation, SetSta
 from sigma.processing.transformations.base import FieldMappingTransformationBase
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 from sigma.types import (
+    SigmaBool,
     SigmaCIDRExpression,
     SigmaCompareExpression,
+    SigmaExists,
     SigmaExpansion,
+    SigmaNull,
+    SigmaNumber,
     SigmaRegularExpression,
     SigmaString,
 )
@@ -87,6 +98,14 @@ def _values(item: SigmaDetectionItem):
             yield from value.values
         else:
             yield value
+
+
+def _is_iso_date(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return True
+    except ValueError:
+        return False
 
 
 def _literal_text(value: SigmaString) -> str:
@@ -154,8 +173,52 @@ class EcsRuleCheckTransformation(PreprocessingTransformation):
         if kind == "flattened":
             if backend == ESQL:
                 _unsupported(rule, f"{item.field}: ES|QL cannot read flattened fields such as {home}")
-            if backend == EQL and len(values) > 1:
-                _unsupported(rule, f"{item.field}: EQL turns a list of values into 'like~', a wildcard query that {home} (flattened) refuses")
+            if backend == EQL:
+                _unsupported(
+                    rule,
+                    f"{item.field}: Elasticsearch EQL refuses sub-fields of flattened fields such as {home} "
+                    "(verification_exception: unsupported type [flattened], elastic/elasticsearch#101985)",
+                )
+        if backend == EQL:
+            self._check_eql_types(rule, item, home, kind, values)
+        if backend == ESQL:
+            self._check_esql_types(rule, item, home, kind, values)
+
+    @staticmethod
+    def _check_eql_types(rule, item, home: str, kind: str, values) -> None:
+        """The EQL backend compares every value with ':' (or 'like~', or cidrMatch), string operators that
+        Elasticsearch's EQL verifier accepts only on string fields with string values (EQL syntax reference,
+        "Comparison operators": ':' is case-insensitive string equality)."""
+        for value in values:
+            if isinstance(value, (SigmaNull, SigmaExists)):
+                continue
+            if kind != "keyword":
+                _unsupported(rule, f"{item.field}: EQL's ':' compares strings; {home} is a {kind} field")
+            if not isinstance(value, (SigmaString, SigmaRegularExpression, SigmaCIDRExpression)):
+                _unsupported(
+                    rule,
+                    f"{item.field}: EQL's ':' compares strings; the {type(value).__name__} value of {home} "
+                    "would not verify (write the value as a string)",
+                )
+
+    @staticmethod
+    def _check_esql_types(rule, item, home: str, kind: str, values) -> None:
+        """ES|QL is typed: a keyword column compares with string literals only, and a string literal is cast
+        to a boolean or date column only when it is one ("ES|QL implicit casting",
+        https://www.elastic.co/docs/reference/query-languages/esql/esql-implicit-casting)."""
+        for value in values:
+            if isinstance(value, (SigmaNull, SigmaExists)):
+                continue
+            if kind == "keyword" and isinstance(value, (SigmaBool, SigmaNumber, SigmaCompareExpression)):
+                _unsupported(rule, f"{item.field}: ES|QL does not compare the keyword {home} with a {type(value).__name__} literal")
+            if kind == "boolean" and isinstance(value, SigmaString) and _literal_text(value) not in ("true", "false"):
+                _unsupported(rule, f"{item.field}: ES|QL cannot cast {_literal_text(value)!r} to the boolean {home}")
+            if kind == "boolean" and isinstance(value, (SigmaNumber, SigmaCompareExpression)):
+                _unsupported(rule, f"{item.field}: ES|QL does not compare the boolean {home} with a number")
+            if kind == "date" and isinstance(value, (SigmaBool, SigmaNumber, SigmaCompareExpression)):
+                _unsupported(rule, f"{item.field}: ES|QL does not compare the date {home} with a {type(value).__name__} literal")
+            if kind == "date" and isinstance(value, SigmaString) and not _is_iso_date(_literal_text(value)):
+                _unsupported(rule, f"{item.field}: ES|QL cannot cast {_literal_text(value)!r} to the date {home}")
 
     def _check_correlation(self, rule: SigmaCorrelationRule, backend: str | None) -> None:
         for name in rule.group_by or []:
@@ -192,9 +255,10 @@ class EcsFieldMappingTransformation(FieldMappingTransformationBase):
         if field is None:
             return None
         try:
-            return ecs_field(field)
+            home = ecs_field(field)
         except NoEcsHome:
             return None  # unreachable for checked rules: EcsRuleCheckTransformation refused them
+        return eql_field(home) if _backend(self) == EQL else home
 
     def _display(self, field: str) -> list[str]:
         try:
@@ -206,8 +270,50 @@ class EcsFieldMappingTransformation(FieldMappingTransformationBase):
         return [home]
 
 
+#: Elasticsearch's EQL lexer (x-pack/plugin/eql/src/main/antlr/EqlBase.g4 at
+#: 057ebd7d794df549449ed5ec7231780393f6588b): a field name is `identifier (. identifier)*`, an identifier is
+#: `(LETTER | '_' | '@') (LETTER | DIGIT | '_')*` or backquoted (`` ` ( ~'`' | '``' )* ` ``), and the keywords
+#: below are reserved. The `eql` package the tests parse with accepts `[A-Za-z_][A-Za-z0-9_]*` or a
+#: backquoted name without backquotes: a part outside the first is backquoted (also `@timestamp`, which
+#: Elasticsearch reads either way), and a part with a backquote or line break is refused.
+EQL_KEYWORDS = frozenset(
+    "and any by false fork in join maxspan not null of or sequence true until where with".split()
+)
+_EQL_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def eql_field(name: str) -> str:
+    """An ECS field name as an EQL field reference: each dotted part plain or backquoted."""
+    parts = []
+    for part in name.split("."):
+        if _EQL_PLAIN.fullmatch(part) and part.lower() not in EQL_KEYWORDS:
+            parts.append(part)
+        elif part and not re.search(r"[`\r\n]", part):
+            parts.append(f"`{part}`")
+        else:
+            raise SigmaFeatureNotSupportedByBackendError(f"{TARGET}: the field name {name!r} cannot be written in EQL")
+    return ".".join(parts)
+
+
 _ESQL_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"', re.S)
 _ESQL_BUCKET = re.compile(r"\| eval timebucket=date_trunc\([^)]*\) \| ")
+_ESQL_COUNT = re.compile(r"(\| stats (?:event_count=count\(\)|value_count=count_distinct\([^()]*\)))")
+_ESQL_COUNT_CONDITION = re.compile(r"\n\| where (event_count|value_count) (>=|>) (\d+)$")
+
+
+def _esql_correlation_window(query: str, timespan_s: int) -> str:
+    """Bound the counted events' own time span: a Kibana ES|QL rule counts the events of its look-back, which
+    is measured on ingest time (timestamp_override) and longer than the correlation's timespan, so the query
+    alerts only when the events it counted happened within the timespan of each other (@timestamp =
+    eventTime; CloudTrail writes whole seconds). `date_diff` and `min`/`max` of dates: ES|QL functions reference."""
+    if _ESQL_COUNT_CONDITION.search(query) is None:
+        return query
+    query = _ESQL_COUNT.sub(r"\1, first_seen=min(`@timestamp`), last_seen=max(`@timestamp`)", query, count=1)
+    match = _ESQL_COUNT_CONDITION.search(query)
+    return query[: match.start()] + (
+        f"\n| where {match.group(1)} {match.group(2)} {match.group(3)}"
+        f' and date_diff("second", first_seen, last_seen) <= {timespan_s}'
+    )
 
 
 def _fix_esql_string(match: re.Match, query: str) -> str:
@@ -238,6 +344,8 @@ class EcsQueryFixTransformation(QueryPostprocessingTransformation):
             query = _ESQL_STRING.sub(lambda m: _fix_esql_string(m, m.string), query)
             if isinstance(rule, SigmaCorrelationRule):
                 query = _ESQL_BUCKET.sub("| ", query).replace(" by timebucket, ", " by ").replace(" by timebucket", "")
+                if rule.timespan is not None:
+                    query = _esql_correlation_window(query, int(rule.timespan.seconds))
             return query
         return query
 

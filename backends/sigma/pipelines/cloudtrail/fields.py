@@ -8,6 +8,7 @@ https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-refe
 
 from __future__ import annotations
 
+import json
 import re
 
 #: Fields with a fixed name, as CloudTrail writes them (eventVersion 1.08 - 1.11).
@@ -118,9 +119,10 @@ def is_cloudtrail_field(name: str) -> bool:
 #
 # Source, read processor by processor: elastic/integrations,
 # packages/aws/data_stream/cloudtrail/elasticsearch/ingest_pipeline/default.yml at commit
-# 0b97ab02df57b57303b67e48840bb75dfe5c4738, with the field types of
-# packages/aws/data_stream/cloudtrail/fields/fields.yml at the same commit (ECS fields: ECS 8.11,
-# which the pipeline sets as ecs.version). `cloudtrail_pack.ecs.to_ecs` is the same pipeline as code.
+# 0b97ab02df57b57303b67e48840bb75dfe5c4738, with the field types of the data stream's fields/*.yml
+# (fields.yml at the same commit) and ECS 8.11 (the ecs.version the pipeline sets), checked in as
+# cloudtrail_pack/data/elastic/cloudtrail-field-types.json. `cloudtrail_pack.ecs.to_ecs` is the same
+# pipeline as code.
 #
 # Only a CloudTrail field whose value the integration copies *unchanged* into one ECS field has an
 # entry here: a rule on it means the same thing on both sides. Fields the integration drops, renames
@@ -193,7 +195,7 @@ ECS_SHARED_FIELDS: dict[str, tuple[str, str]] = {
 #: Objects whose keys depend on the API called, and the `flattened` field the integration copies each
 #: into (when its Java rendering is shorter than 32766 characters; retain option unset, `all`, or
 #: `flattened`). Keyed sub-fields of a flattened field are keywords: exact, case-sensitive terms;
-#: Elasticsearch refuses wildcard and regexp queries on them, and ES|QL cannot read them.
+#: Elasticsearch refuses wildcard and regexp queries on them, and neither EQL nor ES|QL can read them.
 ECS_FLATTENED_OBJECTS: dict[str, str] = {
     "requestParameters.": "aws.cloudtrail.flattened.request_parameters.",
     "responseElements.": "aws.cloudtrail.flattened.response_elements.",
@@ -225,20 +227,24 @@ ECS_NO_HOME: dict[str, str] = {
     "additionalEventData.UserName": "moved into user.name (UserAuthentication events) before the flattened copy is made",
 }
 
-#: Elasticsearch field types of the ECS fields above (fields.yml; ECS 8.11 for ECS fields).
-ECS_FIELD_TYPES: dict[str, str] = {
-    "@timestamp": "date",
-    "aws.cloudtrail.read_only": "boolean",
-    "aws.cloudtrail.user_identity.session_context.creation_date": "date",
-    **{
-        f: "keyword"
-        for f in (
-            *ECS_FIELDS.values(),
-            *(home for home, _ in ECS_SHARED_FIELDS.values()),
-        )
-        if f not in ("@timestamp", "aws.cloudtrail.read_only", "aws.cloudtrail.user_identity.session_context.creation_date")
-    },
-}
+#: The checked-in excerpt of the data stream's field types (source repository, paths, commits and licences
+#: in the file and its README): Elasticsearch refuses or mis-reads queries by type, so the pipeline refuses
+#: per query language from these types (see ecs.py).
+ECS_FIELD_TYPES_FILE = "data/elastic/cloudtrail-field-types.json"
+
+
+def _load_field_types() -> dict[str, dict]:
+    from importlib.resources import files
+
+    return json.loads(files("cloudtrail_pack").joinpath(ECS_FIELD_TYPES_FILE).read_text(encoding="utf-8"))["fields"]
+
+
+_FIELD_ENTRIES = _load_field_types()
+
+#: Elasticsearch field type of every field of the `cloudtrail` data stream (ECS 8.11 types for ECS fields).
+ECS_FIELD_TYPES: dict[str, str] = {name: entry["type"] for name, entry in _FIELD_ENTRIES.items()}
+#: Fields that ECS 8.11 defines (Kibana's `required_fields[].ecs`); the others are the integration's own.
+ECS_DEFINED_FIELDS: frozenset[str] = frozenset(name for name, entry in _FIELD_ENTRIES.items() if entry["ecs"])
 
 #: Values the integration's first script deletes wherever they occur (`v == '' || v == '-' || v == 'none'`),
 #: so no Elastic query can match them.
@@ -277,7 +283,13 @@ def ecs_field(name: str, *, display: bool = False) -> str:
 
 
 def ecs_field_type(ecs_name: str) -> str:
-    """Elasticsearch type of an ECS field produced by `ecs_field`: keyword, boolean, date or flattened."""
-    if any(ecs_name.startswith(t) for t in ECS_FLATTENED_OBJECTS.values()):
-        return "flattened"
-    return ECS_FIELD_TYPES.get(ecs_name, "keyword")
+    """Elasticsearch type of a field of the data stream, from the excerpt; a key below a `flattened` field
+    is "flattened" (a keyed sub-field). A field the excerpt does not have raises KeyError: a query must never
+    be typed by guess."""
+    if ecs_name in ECS_FIELD_TYPES:
+        return ECS_FIELD_TYPES[ecs_name]
+    parts = ecs_name.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        if ECS_FIELD_TYPES.get(".".join(parts[:i])) == "flattened":
+            return "flattened"
+    raise KeyError(f"{ecs_name}: not a field of Elastic's AWS cloudtrail data stream ({ECS_FIELD_TYPES_FILE})")

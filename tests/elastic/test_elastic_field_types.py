@@ -1,0 +1,102 @@
+"""The field types of the AWS integration's cloudtrail data stream, as the pipeline and the rules use them:
+one checked-in excerpt (backends/cloudtrail_pack/data/elastic/cloudtrail-field-types.json) with its
+provenance, which types every ECS field the mapping can produce and every field the integration writes."""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+
+import pytest
+
+from cloudtrail_pack.ecs import to_ecs
+from fixture_corpus import FIXTURE_FILES
+from sigma.pipelines.cloudtrail.fields import (
+    ECS_FIELD_TYPES,
+    ECS_FIELDS,
+    ECS_FLATTENED_OBJECTS,
+    ECS_SHARED_FIELDS,
+    ecs_field,
+    ecs_field_type,
+)
+
+EXCERPT = json.loads(files("cloudtrail_pack").joinpath("data/elastic/cloudtrail-field-types.json").read_text(encoding="utf-8"))
+
+
+def test_every_entry_names_its_source():
+    assert {e["source"] for e in EXCERPT["fields"].values()} <= set(EXCERPT["sources"])
+
+
+@pytest.mark.parametrize("source", sorted(EXCERPT["sources"]))
+def test_every_source_has_repository_path_commit_and_licence(source):
+    entry = EXCERPT["sources"][source]
+    assert {"repository", "path", "commit", "licence"} <= set(entry) and len(entry["commit"]) == 40
+
+
+def test_the_integrations_fields_come_from_the_commit_the_pipeline_transcription_cites():
+    assert EXCERPT["sources"]["fields.yml"] == {
+        "commit": "0b97ab02df57b57303b67e48840bb75dfe5c4738",
+        "licence": "Elastic License 2.0",
+        "path": "packages/aws/data_stream/cloudtrail/fields/fields.yml",
+        "repository": "elastic/integrations",
+    }
+
+
+def test_the_type_table_is_the_excerpt():
+    assert ECS_FIELD_TYPES == {name: entry["type"] for name, entry in EXCERPT["fields"].items()}
+
+
+def test_every_ecs_field_the_mapping_can_produce_has_a_type_in_the_excerpt():
+    produced = set(ECS_FIELDS.values()) | {home for home, _ in ECS_SHARED_FIELDS.values()}
+    produced |= {target.rstrip(".") for target in ECS_FLATTENED_OBJECTS.values()}
+    assert sorted(produced - set(ECS_FIELD_TYPES)) == []
+
+
+def test_a_request_parameter_is_a_key_of_a_flattened_field():
+    assert ecs_field_type(ecs_field("requestParameters.x-amz-acl")) == "flattened"
+
+
+@pytest.mark.parametrize(
+    "cloudtrail, kind",
+    [
+        ("readOnly", "boolean"),
+        ("eventTime", "date"),
+        ("userIdentity.sessionContext.attributes.creationDate", "date"),
+        ("managementEvent", "keyword"),
+        ("sourceIPAddress", "keyword"),
+    ],
+)
+def test_types_of_mapped_fields(cloudtrail, kind):
+    assert ecs_field_type(ecs_field(cloudtrail)) == kind
+
+
+def test_a_field_outside_the_data_stream_has_no_type():
+    with pytest.raises(KeyError, match="not a field of Elastic's AWS cloudtrail data stream"):
+        ecs_field_type("aws.cloudtrail.no_such_field")
+
+
+def _leaves(node, prefix=""):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, f"{prefix}.{key}" if prefix else key)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _leaves(value, prefix)
+    else:
+        yield prefix
+
+
+def test_every_field_the_integration_writes_for_the_corpus_has_a_type():
+    written = {name for f in FIXTURE_FILES for r in f.records for name in _leaves(to_ecs(r, ingested_at="2025-01-01T00:00:00Z"))}
+    untyped = []
+    for name in sorted(written):
+        try:
+            ecs_field_type(name)
+        except KeyError:
+            untyped.append(name)
+    assert untyped == []
+
+
+def test_event_ingested_is_set_as_fleets_final_pipeline_sets_it():
+    record = FIXTURE_FILES[0].records[0]
+    assert to_ecs(record, ingested_at="2025-01-01T10:04:59.870+00:00")["event"]["ingested"] == "2025-01-01T10:04:59Z"

@@ -1,0 +1,144 @@
+"""What a Kibana rule of the import file needs besides its query: a schedule on event.ingested that sees late
+CloudTrail events, alert suppression on correlations, typed required_fields, configurable index patterns,
+and an investigation guide."""
+
+from __future__ import annotations
+
+import jsonschema
+import pytest
+
+from cloudtrail_pack.artifacts.elastic import read_kibana_rules, write_kibana_rules
+
+DELETE_USER = "0b40a563-9611-430c-ac03-6536096733f9"
+MASS_DELETION = "d7e97f60-0265-437d-82c5-a8489994eda7"
+ACCESS_KEY = "4b9e1931-380b-48fe-beb5-ee3c4a2edb4d"
+
+
+def by_sigma(rules, sigma_id, language):
+    return next(r for r in rules if r["meta"]["sigma_id"] == sigma_id and r["language"] == language)
+
+
+# ------------------------------------------------------------------------------------------ schedules
+def test_every_rule_is_scheduled_on_event_ingested_with_fallback_to_timestamp(shipped_rules):
+    assert {(r["timestamp_override"], r["timestamp_override_fallback_disabled"]) for r in shipped_rules} == {("event.ingested", False)}
+
+
+def test_single_event_rules_look_back_their_interval_plus_one_minute(shipped_rules):
+    single = [r for r in shipped_rules if r["meta"]["sigma_id"] != MASS_DELETION]
+    assert {(r["interval"], r["from"]) for r in single} == {("5m", "now-6m")}
+
+
+def test_correlations_look_back_timespan_plus_delivery_delay_plus_interval(shipped_rules):
+    correlations = [r for r in shipped_rules if r["meta"]["sigma_id"] == MASS_DELETION]
+    assert {(r["interval"], r["from"]) for r in correlations} == {("5m", "now-30m")}
+
+
+def test_correlations_suppress_further_alerts_of_the_same_principal(shipped_rules):
+    correlations = [r for r in shipped_rules if r["meta"]["sigma_id"] == MASS_DELETION]
+    assert [r["alert_suppression"] for r in correlations] == [
+        {"duration": {"unit": "m", "value": 55}, "group_by": ["aws.cloudtrail.user_identity.arn"], "missing_fields_strategy": "suppress"}
+    ] * 2
+
+
+def test_single_event_rules_do_not_suppress_alerts(shipped_rules):
+    assert [r["name"] for r in shipped_rules if "alert_suppression" in r and r["meta"]["sigma_id"] != MASS_DELETION] == []
+
+
+# ------------------------------------------------------------------------------------ required_fields
+def test_required_fields_say_whether_ecs_defines_them(shipped_rules):
+    sequence = by_sigma(shipped_rules, MASS_DELETION, "eql")
+    assert sequence["required_fields"] == [
+        {"ecs": False, "name": "aws.cloudtrail.user_identity.arn", "type": "keyword"},
+        {"ecs": True, "name": "event.action", "type": "keyword"},
+        {"ecs": True, "name": "event.provider", "type": "keyword"},
+    ]
+
+
+def test_required_fields_of_a_flattened_key_are_typed_flattened(shipped_rules):
+    access_key = by_sigma(shipped_rules, ACCESS_KEY, "lucene")
+    assert {"ecs": False, "name": "aws.cloudtrail.flattened.request_parameters.status", "type": "flattened"} in access_key["required_fields"]
+
+
+def test_schema_rejects_required_fields_without_ecs(shipped_rules, rule_schema):
+    rule = {**shipped_rules[0], "required_fields": [{"name": "event.action", "type": "keyword"}]}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(rule, rule_schema)
+
+
+def test_schema_rejects_a_misspelt_alert_suppression_key(shipped_rules, rule_schema):
+    rule = by_sigma(shipped_rules, MASS_DELETION, "esql")
+    rule = {**rule, "alert_suppression": {**rule["alert_suppression"], "missing_field_strategy": "suppress"}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(rule, rule_schema)
+
+
+# ------------------------------------------------------------------------------------ index patterns
+@pytest.fixture(scope="module")
+def filebeat_rules(pack, tmp_path_factory):
+    out = tmp_path_factory.mktemp("elastic-filebeat")
+    return read_kibana_rules(write_kibana_rules(pack, out, index_patterns=["logs-aws.cloudtrail-*", "filebeat-*"]))
+
+
+def test_index_patterns_set_the_index_of_query_and_eql_rules(filebeat_rules):
+    assert {tuple(r["index"]) for r in filebeat_rules if r["type"] != "esql"} == {("logs-aws.cloudtrail-*", "filebeat-*")}
+
+
+def test_index_patterns_set_the_from_of_esql_queries(filebeat_rules):
+    assert {r["query"].split(" metadata ")[0] for r in filebeat_rules if r["type"] == "esql"} == {"from logs-aws.cloudtrail-*, filebeat-*"}
+
+
+def test_default_index_pattern_is_the_integrations_data_stream(shipped_rules):
+    assert {tuple(r.get("index", ())) for r in shipped_rules} == {("logs-aws.cloudtrail-*",), ()}
+
+
+@pytest.mark.parametrize("pattern", ["logs-* | where true", "Logs-*", "a,b", "-logs", 'x" OR "y', "logs\nx"])
+def test_an_index_pattern_that_could_break_out_is_refused(pack, tmp_path, pattern):
+    with pytest.raises(ValueError, match="not an Elasticsearch index pattern"):
+        write_kibana_rules(pack, tmp_path, index_patterns=[pattern])
+
+
+# -------------------------------------------------------------------------------- investigation guide
+GUIDE_SECTIONS = (
+    "## Triage and analysis\n",
+    "\n### Investigating ",
+    "\n#### Possible investigation steps\n",
+    "\n#### Pivots\n",
+    "\n### False positive analysis\n",
+    "\n### Response and remediation\n",
+)
+
+
+@pytest.mark.parametrize("section", GUIDE_SECTIONS)
+def test_every_rule_has_an_investigation_guide_section(shipped_rules, section):
+    assert [r["name"] for r in shipped_rules if section not in r["note"]] == []
+
+
+def test_guide_sections_come_in_elastics_order(shipped_rules):
+    assert all([r["note"].index(s) for s in GUIDE_SECTIONS] == sorted(r["note"].index(s) for s in GUIDE_SECTIONS) for r in shipped_rules)
+
+
+def test_guide_names_the_fields_to_triage_with(shipped_rules):
+    note = by_sigma(shipped_rules, DELETE_USER, "lucene")["note"]
+    assert "- **Who acted**: `aws.cloudtrail.user_identity.type`, `aws.cloudtrail.user_identity.arn`.\n" in note
+    assert "- **From where**: `source.address`, `user_agent.original`.\n" in note
+    assert "- **On whom or what**: `aws.cloudtrail.flattened.request_parameters.userName`.\n" in note
+    assert "- **Outcome**: `aws.cloudtrail.error_code`, `aws.cloudtrail.error_message`.\n" in note
+
+
+def test_guide_pivots_are_written_in_the_rules_language(shipped_rules):
+    note = by_sigma(shipped_rules, DELETE_USER, "esql")["note"]
+    assert (
+        '- Other actions by the same principal: ES|QL: `from logs-aws.cloudtrail-* | where aws.cloudtrail.user_identity.arn == '
+        '"<principal ARN>" | stats events = count(*) by event.action, aws.cloudtrail.error_code | sort events desc`; '
+        'KQL (Timeline, Discover): `aws.cloudtrail.user_identity.arn : "<principal ARN>"`\n'
+    ) in note
+
+
+def test_guide_lists_the_sigma_rules_false_positives(shipped_rules):
+    note = by_sigma(shipped_rules, DELETE_USER, "eql")["note"]
+    assert "\n- The AWS Systems Manager runbook AWSConfigRemediation-DeleteIAMUser, which deletes unused users.\n" in note
+
+
+def test_guide_has_the_response_steps_of_the_rules_technique(shipped_rules):
+    leave = next(r for r in shipped_rules if r["meta"]["sigma_id"] == "bb3c7f15-92b2-4692-b858-39e6562b8704")
+    assert "re-invite it (`InviteAccountToOrganization`)" in leave["note"]

@@ -1,0 +1,192 @@
+"""The Kibana import file as Kibana runs it: every rule of the NDJSON a release writes, replayed by
+kibana_model over each fixture file delivered 0-15 minutes late (timeline.SCENARIOS), with the schedule
+at each of timeline.PHASES. What counts is what reaches the analyst: the alerts (for an EQL sequence, its
+shell alert), after Kibana's deduplication, threshold signal history and alert suppression.
+
+Asserted per shipped rule and scenario, from fixtures/manifest.yml only:
+* a single-event rule carries every attack event in an alert, no other event, and no event twice;
+* a correlation raises exactly one alert per expected burst, none for anything else, and puts no event in
+  two alerts.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from cloudtrail_pack.artifacts.elastic import read_kibana_rules, write_kibana_rules
+from cloudtrail_pack.pack import load_pack
+from kibana_model import KibanaRule, Replay, replay
+from sigma.pipelines.cloudtrail.fields import ecs_field
+from timeline import CASES, PHASES, SCENARIOS, Alert, Case, alerts_per_event, burst_alerts, missed_events, unexpected_events
+
+PACK = load_pack()
+
+
+def _shipped() -> list[dict]:
+    with tempfile.TemporaryDirectory() as out:
+        return read_kibana_rules(write_kibana_rules(PACK, Path(out)))
+
+
+SHIPPED = _shipped()
+BASE = [r for r in SHIPPED if not PACK.by_id(r["meta"]["sigma_id"]).is_correlation]
+CORRELATIONS = [r for r in SHIPPED if PACK.by_id(r["meta"]["sigma_id"]).is_correlation]
+SCENARIO_IDS = [str(s) for s in SCENARIOS]
+
+
+def _group_fields(rule: dict) -> list[tuple[str, str]]:
+    """(Sigma group-by field, its ECS field) of a correlation."""
+    sigma = PACK.by_id(rule["meta"]["sigma_id"]).rule
+    return [(name, ecs_field(name)) for name in getattr(sigma, "group_by", None) or []]
+
+
+_REPLAYS: dict[tuple, Replay] = {}
+
+
+def alerts(rule: dict, case: Case, phase: timedelta) -> list[Alert]:
+    """The alerts the analyst receives (cached: the assertions below share the replays)."""
+    fields = _group_fields(rule)
+    key = (rule["rule_id"], case.id, phase)
+    if key not in _REPLAYS:
+        _REPLAYS[key] = replay(KibanaRule(rule), case, phase, [e for _, e in fields])
+    by_id = {d.event_id: d.record for d in case.events}
+
+    def group_of(alert) -> tuple:
+        record = by_id[sorted(alert.events)[0]]
+        return tuple(sorted((name, str(_value(record, name)).lower()) for name, _ in fields))
+
+    return _REPLAYS[key].analyst_alerts(group_of)
+
+
+def _value(record: dict, path: str):
+    node = record
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def cases(scenario: str) -> list[Case]:
+    return [c for c in CASES if str(c.scenario) == scenario]
+
+
+def runs(rule: dict, scenario: str):
+    for case in cases(scenario):
+        for phase in PHASES:
+            yield case, phase, alerts(rule, case, phase)
+
+
+def where(case: Case, phase: timedelta) -> str:
+    return f"{case.fixture.path} phase {phase}"
+
+
+# ------------------------------------------------------------------------------- single-event rules
+@pytest.mark.parametrize("scenario", SCENARIO_IDS)
+@pytest.mark.parametrize("rule", BASE, ids=[r["name"] for r in BASE])
+def test_every_attack_event_is_carried_by_an_alert(rule, scenario):
+    sigma_id = rule["meta"]["sigma_id"]
+    missed = {where(c, p): missed_events(a, c.expected_events(sigma_id)) for c, p, a in runs(rule, scenario)}
+    assert {k: v for k, v in missed.items() if v} == {}
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_IDS)
+@pytest.mark.parametrize("rule", BASE, ids=[r["name"] for r in BASE])
+def test_no_alert_carries_an_event_the_rule_must_not_alert_on(rule, scenario):
+    sigma_id = rule["meta"]["sigma_id"]
+    extra = {where(c, p): unexpected_events(a, c.expected_events(sigma_id)) for c, p, a in runs(rule, scenario)}
+    assert {k: v for k, v in extra.items() if v} == {}
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_IDS)
+@pytest.mark.parametrize("rule", SHIPPED, ids=[r["name"] for r in SHIPPED])
+def test_no_event_is_in_two_alerts(rule, scenario):
+    twice = {where(c, p): sorted(e for e, n in alerts_per_event(a).items() if n > 1) for c, p, a in runs(rule, scenario)}
+    assert {k: v for k, v in twice.items() if v} == {}
+
+
+# ------------------------------------------------------------------------------------- correlations
+@pytest.mark.parametrize("scenario", SCENARIO_IDS)
+@pytest.mark.parametrize("rule", CORRELATIONS, ids=[r["name"] for r in CORRELATIONS])
+def test_every_burst_raises_exactly_one_alert(rule, scenario):
+    sigma_id = rule["meta"]["sigma_id"]
+    counts = {
+        f"{where(c, p)} {dict(b.group)}": len(burst_alerts(a, b))
+        for c, p, a in runs(rule, scenario)
+        for b in c.expected_bursts(sigma_id)
+    }
+    assert {k: n for k, n in counts.items() if n != 1} == {}
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_IDS)
+@pytest.mark.parametrize("rule", CORRELATIONS, ids=[r["name"] for r in CORRELATIONS])
+def test_no_correlation_alert_outside_an_expected_burst(rule, scenario):
+    sigma_id = rule["meta"]["sigma_id"]
+    stray = {}
+    for case, phase, found in runs(rule, scenario):
+        bursts = case.expected_bursts(sigma_id)
+        outside = [
+            (dict(a.group), sorted(a.events))
+            for a in found
+            if not any(dict(a.group) == dict(b.group) and a.events <= b.events for b in bursts)
+        ]
+        if outside:
+            stray[where(case, phase)] = outside
+    assert stray == {}
+
+
+# --------------------------------------------------------------------------- why no threshold rule
+def _threshold_variant(lookback: str) -> dict:
+    """The correlation as a Kibana threshold rule on the pack's schedule (event.ingested, every 5m)."""
+    correlation = next(r for r in PACK.rules if r.is_correlation)
+    (base_id,) = [str(ref.rule.id) for ref in correlation.rule.rules]
+    base = next(r for r in SHIPPED if r["meta"]["sigma_id"] == base_id and r["type"] == "query")
+    return {
+        **{k: base[k] for k in ("query", "language", "index", "timestamp_override", "timestamp_override_fallback_disabled")},
+        "type": "threshold",
+        "name": f"threshold over {lookback}",
+        "rule_id": f"threshold-{lookback}",
+        "meta": {"sigma_id": correlation.id},
+        "threshold": {"field": [ecs_field(g) for g in correlation.rule.group_by], "value": int(correlation.rule.condition.count)},
+        "interval": "5m",
+        "from": f"now-{lookback}",
+        "to": "now",
+    }
+
+
+@pytest.mark.parametrize("lookback", ["15m", "30m"])
+def test_a_threshold_rule_on_ingest_time_misses_a_burst_or_alerts_on_a_non_burst(lookback):
+    """Why the correlation ships as EQL and ES|QL only: a threshold rule counts a run's events, on ingest time.
+    Looking back timespan + interval (15m) it misses a burst delivered over more than that; looking back
+    timespan + 15m delay + interval (30m, enough for every burst) it alerts on deletions 36 minutes apart."""
+    rule = _threshold_variant(lookback)
+    sigma_id = rule["meta"]["sigma_id"]
+    problems = []
+    for case in CASES:
+        for phase in PHASES:
+            found = alerts(rule, case, phase)
+            bursts = case.expected_bursts(sigma_id)
+            problems += [("missed", where(case, phase)) for b in bursts if len(burst_alerts(found, b)) != 1]
+            problems += [
+                ("stray", where(case, phase))
+                for a in found
+                if not any(dict(a.group) == dict(b.group) and a.events <= b.events for b in bursts)
+            ]
+    assert {kind for kind, _ in problems} == {"15m": {"missed"}, "30m": {"stray"}}[lookback]
+
+
+# ------------------------------------------------------------------------------ why alert suppression
+def _burst_case() -> Case:
+    return next(c for c in CASES if str(c.fixture.path) == "correlation/mass_deletion_threshold_reached.json" and str(c.scenario) == "delay-0m")
+
+
+@pytest.mark.parametrize("rule", CORRELATIONS, ids=[r["name"] for r in CORRELATIONS])
+def test_without_suppression_a_correlation_alerts_more_than_once_per_burst(rule):
+    """Why the correlations carry alert_suppression: an aggregating ES|QL alert's id is new every run, and a
+    burst of 4 deletions holds two EQL sequences (1-2-3, 2-3-4) with different ids."""
+    unsuppressed = {k: v for k, v in rule.items() if k != "alert_suppression"}
+    unsuppressed["rule_id"] += "-unsuppressed"
+    case = _burst_case()
+    (burst,) = case.expected_bursts(rule["meta"]["sigma_id"])
+    assert len(burst_alerts(alerts(unsuppressed, case, PHASES[0]), burst)) > 1
