@@ -15,8 +15,10 @@ import pytest
 import yaml
 from botocore.session import get_session
 from botocore.validate import ParamValidator
+from sigma.backends.cloudwatch import limits
 
 from cloudtrail_pack.artifacts import cloudwatch as cw
+from cloudtrail_pack.pack import PackError
 
 STACK_PARAMS = {
     "LogGroupName": "aws-cloudtrail-logs-123456789012-0a1b2c3d",
@@ -30,6 +32,7 @@ EXPECTED_PARAMETERS = {
     "AlarmThreshold",
     "AlarmPeriodSeconds",
     "EvaluationPeriods",
+    "DatapointsToAlarm",
     "MetricNamespace",
 }
 
@@ -97,15 +100,32 @@ def stack_params(doc: dict) -> dict:
 # --- the limits the writer assumes are the models' -------------------------------------------------------
 
 
-def test_writer_limits_are_the_api_models_limits():
+def test_limits_are_the_api_models_limits():
     pqd = input_shape("logs", "PutQueryDefinition").members
     pmf = input_shape("logs", "PutMetricFilter").members
     alarm = input_shape("cloudwatch", "PutMetricAlarm").members
-    assert cw.QUERY_STRING_MAX == pqd["queryString"].metadata["max"]
-    assert cw.QUERY_NAME_MAX == pqd["name"].metadata["max"]
-    assert cw.FILTER_PATTERN_MAX == pmf["filterPattern"].metadata["max"]
-    assert cw.ALARM_DESCRIPTION_MAX == alarm["AlarmDescription"].metadata["max"]
+    assert limits.QUERY_STRING_MAX_LENGTH == pqd["queryString"].metadata["max"]
+    assert limits.QUERY_DEFINITION_NAME_MAX_LENGTH == pqd["name"].metadata["max"]
+    assert limits.FILTER_PATTERN_MAX_LENGTH == pmf["filterPattern"].metadata["max"]
+    assert limits.ALARM_DESCRIPTION_MAX_LENGTH == alarm["AlarmDescription"].metadata["max"]
     assert re.fullmatch(pqd["logGroupNames"].member.metadata["pattern"], cw.LOG_GROUP_PLACEHOLDER)
+
+
+def test_alarm_window_limits_are_those_the_put_metric_alarm_model_states():
+    """The model states the Period x EvaluationPeriods bounds only in prose: read the numbers from it."""
+    doc = input_shape("cloudwatch", "PutMetricAlarm").members["Period"].documentation
+    numbers = [int(n.replace(",", "")) for n in re.findall(r"\b\d{1,3}(?:,\d{3})+\b", doc)]
+    assert numbers == [
+        limits.ALARM_EVALUATION_MAX_SECONDS,
+        limits.ALARM_SHORT_PERIOD_SECONDS,
+        limits.ALARM_SHORT_PERIOD_EVALUATION_MAX_SECONDS,
+    ]
+    assert "Period</code> multiplied by <code>EvaluationPeriods" in doc
+
+
+def test_writer_declares_no_limit_of_its_own():
+    """Limits are stated once, in sigma.backends.cloudwatch.limits."""
+    assert not [name for name in vars(cw) if name.endswith(("_MAX", "_MAX_LENGTH")) and not hasattr(limits, name)]
 
 
 # --- Logs Insights query files ---------------------------------------------------------------------------
@@ -126,6 +146,59 @@ def test_one_query_file_per_rule_with_header_then_query(cloudwatch_dir, detectio
         assert body == d.query.rstrip("\n") + "\n"
 
 
+def test_descriptions_are_whole_rule_descriptions(real_detections):
+    """A YAML block description spans lines; the artifacts use all of it, not its first line."""
+    removed = next(d for d in real_detections if d.rule.slug == "aws_organizations_account_removed")
+    assert removed.description == (
+        "Detects the management account (or a delegated administrator) removing a member account from the AWS "
+        "Organization, successful or not (check errorCode). The removed account is no longer bound by the "
+        "organization's service control policies and central security services (T1666 Modify Cloud Resource "
+        "Hierarchy); an attacker in the management account can free an account this way."
+    )
+
+
+def test_alarm_descriptions_end_with_whole_sentences_of_the_rule(cloudwatch_dir, detections):
+    _, doc = read_template(cloudwatch_dir)
+    alarms = {r["Properties"]["MetricName"]: r["Properties"] for r in doc["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    names = cw.logical_names([d.rule for d in detections])
+    for d in (d for d in detections if d.filter_pattern is not None):
+        text = alarms[names[d.rule.id]]["AlarmDescription"]
+        head = f"{d.rule.title} | level: {d.rule.level} | Sigma rule id: {d.rule.id} | saved query: {d.name}"
+        assert text == f"{head} | {d.description}"  # every rule's description fits whole
+        assert len(text) <= limits.ALARM_DESCRIPTION_MAX_LENGTH
+
+
+def test_a_long_description_is_shortened_by_whole_sentences():
+    sentence = "S" + "x" * 62 + "."  # 64 characters
+    text = cw.whole_sentences(" ".join([sentence] * 40), 200)
+    assert text == " ".join([sentence] * 3)  # 3 x 64 + 2 spaces = 194; a fourth would pass 200
+    assert cw.whole_sentences("One (see e.g. Two). Three.", 19) == "One (see e.g. Two)."
+    assert cw.whole_sentences("A sentence far too long for the limit.", 10) == ""
+
+
+def test_query_file_fits_start_query_with_its_header(hand_detections):
+    """The deploy guide sends the whole file to start-query: header included, it must fit 10,000 characters."""
+    d = hand_detections[0]
+    body = "fields @timestamp\n| filter eventName = \"" + "x" * (limits.QUERY_STRING_MAX_LENGTH - 60) + "\""
+    too_long = cw.Detection(d.rule, body, d.filter_pattern, d.no_filter_reason)
+    assert len(body) <= limits.QUERY_STRING_MAX_LENGTH
+    with pytest.raises(PackError, match=r"\.logsinsights is \d+ characters; start-query accepts a queryString of at most 10000"):
+        cw.check([too_long], "0.1.0")
+
+
+def test_query_file_header_keeps_whole_sentences_within_the_limit(hand_detections):
+    d = hand_detections[0]
+    whole = len(cw.query_file_text(d, "0.1.0"))  # with the whole description
+    padding = "\n#" + "#" * (limits.QUERY_STRING_MAX_LENGTH - whole + len(d.description) // 2)
+    crowded = cw.Detection(d.rule, d.query + padding, d.filter_pattern, d.no_filter_reason)
+    text = cw.query_file_text(crowded, "0.1.0")
+    assert len(text) <= limits.QUERY_STRING_MAX_LENGTH
+    (line,) = [line for line in text.splitlines() if line.startswith("# description: ")]
+    kept = line[len("# description: "):]
+    first, *rest = cw.sentences(d.description)
+    assert rest and kept == first  # the first sentence fits in half the room, the second does not (hand-checked)
+
+
 # --- query definitions: botocore's CloudWatch Logs model --------------------------------------------------
 
 
@@ -138,6 +211,7 @@ def test_query_definitions_are_valid_put_query_definition_requests(cloudwatch_di
         assert request["queryString"] == d.query
         assert len(request["queryString"]) <= shape.members["queryString"].metadata["max"]
         assert request["logGroupNames"] == [cw.LOG_GROUP_PLACEHOLDER]
+        assert request["queryLanguage"] == "CWLI"
         single = json.loads((cloudwatch_dir / "query-definitions" / f"{d.rule.slug}.json").read_text(encoding="utf-8"))
         assert single == request
 
@@ -168,7 +242,7 @@ def test_template_fits_cloudformation_quotas(cloudwatch_dir):
     # CloudFormation quotas: template body passed directly 51,200 bytes; 500 resources; 200 parameters.
     assert len(text.encode("utf-8")) <= 51_200, "deploy would need --s3-bucket"
     assert len(doc["Resources"]) <= 500 and len(doc["Parameters"]) <= 200
-    assert len(doc["Description"]) <= cw.TEMPLATE_DESCRIPTION_MAX
+    assert len(doc["Description"].encode("utf-8")) <= limits.TEMPLATE_DESCRIPTION_MAX_LENGTH
 
 
 def test_cfn_lint_is_really_checking(cloudwatch_dir):
@@ -197,8 +271,12 @@ def test_template_is_the_metric_filter_alarm_topic_path(cloudwatch_dir, detectio
         assert re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", name) and len(name) + len("QueryDefinition") <= 255
         qd = resources[f"{name}QueryDefinition"]
         assert qd["Type"] == "AWS::Logs::QueryDefinition"
-        assert qd["Properties"]["QueryString"] == d.query
-        assert qd["Properties"]["LogGroupNames"] == [{"Ref": "LogGroupName"}]
+        assert qd["Properties"] == {
+            "Name": d.name,
+            "QueryString": d.query,
+            "LogGroupNames": [{"Ref": "LogGroupName"}],
+            "QueryLanguage": "CWLI",
+        }
         if d.filter_pattern is None:
             assert f"{name}MetricFilter" not in resources and f"{name}Alarm" not in resources
             assert query_only[d.rule.id]["Reason"] == d.no_filter_reason
@@ -217,6 +295,7 @@ def test_template_is_the_metric_filter_alarm_topic_path(cloudwatch_dir, detectio
         assert alarm["Threshold"] == {"Ref": "AlarmThreshold"}
         assert alarm["Period"] == {"Ref": "AlarmPeriodSeconds"}
         assert alarm["EvaluationPeriods"] == {"Ref": "EvaluationPeriods"}
+        assert alarm["DatapointsToAlarm"] == {"Ref": "DatapointsToAlarm"}
         for part in (d.rule.title, d.rule.level, d.rule.id):
             assert part in alarm["AlarmDescription"]
 
@@ -233,7 +312,11 @@ def test_the_correlation_is_listed_with_its_reason_and_approximation(cloudwatch_
     mass = pack.by_id("aws_iam_user_deleted_mass")
     (entry,) = [r for r in doc["Metadata"]["CloudTrailDetectionPack"]["QueryOnlyRules"] if r["Id"] == mass.id]
     assert entry["Reason"]
-    assert "AwsIamUserDeleted with threshold 3 over 600 seconds" in entry["Hint"]
+    assert entry["Hint"] == (
+        "Approximation: an alarm on metric AwsIamUserDeleted with threshold 3 over one period of 600 seconds "
+        "(EvaluationPeriods 1, DatapointsToAlarm 1), counting by delivery time and without the rule's group-by; "
+        "the saved query is exact."
+    )
 
 
 def test_template_round_trips_through_yaml(cloudwatch_dir, detections):
@@ -252,7 +335,12 @@ def test_template_resources_are_valid_api_requests(cloudwatch_dir):
     for logical_id, resource in doc["Resources"].items():
         props = resolve(resource["Properties"], params)
         if resource["Type"] == "AWS::Logs::QueryDefinition":
-            request = {"name": props["Name"], "queryString": props["QueryString"], "logGroupNames": props["LogGroupNames"]}
+            request = {
+                "name": props["Name"],
+                "queryString": props["QueryString"],
+                "logGroupNames": props["LogGroupNames"],
+                "queryLanguage": props["QueryLanguage"],
+            }
             problems = model_problems(request, input_shape("logs", "PutQueryDefinition"))
         elif resource["Type"] == "AWS::Logs::MetricFilter":
             request = {
@@ -265,7 +353,12 @@ def test_template_resources_are_valid_api_requests(cloudwatch_dir):
             }
             problems = model_problems(request, input_shape("logs", "PutMetricFilter"))
         elif resource["Type"] == "AWS::CloudWatch::Alarm":
-            request = {**props, "Period": int(props["Period"]), "EvaluationPeriods": int(props["EvaluationPeriods"])}
+            request = {
+                **props,
+                "Period": int(props["Period"]),
+                "EvaluationPeriods": int(props["EvaluationPeriods"]),
+                "DatapointsToAlarm": int(props["DatapointsToAlarm"]),
+            }
             request["Threshold"] = float(props["Threshold"])
             problems = model_problems(request, input_shape("cloudwatch", "PutMetricAlarm"))
             assert props["TreatMissingData"] in {"breaching", "notBreaching", "ignore", "missing"}
@@ -288,7 +381,7 @@ def test_filter_patterns_fit_put_metric_filter(detections):
 
 def test_terraform_module_data_matches_the_template(cloudwatch_dir, detections):
     tf = cloudwatch_dir / "terraform"
-    assert sorted(p.name for p in tf.iterdir()) == ["detections.json", "main.tf", "outputs.tf", "variables.tf"]
+    assert sorted(p.name for p in tf.iterdir()) == ["detections.json", "main.tf", "outputs.tf", "variables.tf", "versions.tf"]
     data = json.loads((tf / "detections.json").read_text(encoding="utf-8"))
     names = cw.logical_names([d.rule for d in detections])
     assert set(data) == set(names.values())
@@ -315,6 +408,7 @@ def test_terraform_files_parse_as_hcl2(cloudwatch_dir):
         "alarm_threshold",
         "alarm_period_seconds",
         "evaluation_periods",
+        "datapoints_to_alarm",
         "metric_namespace",
         "name_prefix",
     }
@@ -354,21 +448,26 @@ def test_write_compiles_with_the_backend_deterministically(tmp_path, pack, real_
 
 def test_output_holds_no_path_of_this_checkout(tmp_path, pack, real_detections, tree_bytes):
     """Reasons come from pySigma errors, whose text ends with the rule's absolute path: it must not leak."""
-    from cloudtrail_pack.pack import REPO_ROOT
-
     cw.write(pack, tmp_path)
-    leaks = [name for name, content in tree_bytes(tmp_path).items() if str(REPO_ROOT).encode() in content]
+    leaks = [name for name, content in tree_bytes(tmp_path).items() if str(pack.project.root).encode() in content]
     assert leaks == []
 
 
-def test_requests_agree_with_the_backends_query_definition_format(pack, real_detections):
+def test_requests_are_the_backends_query_definition_format(pack, real_detections, tmp_path):
+    """One builder: each shipped request is exactly what `sigma convert -f query_definition` writes with the same
+    prefix and log group."""
     from cloudtrail_pack.targets import compile_rules
 
-    backend = compile_rules(pack, "cloudwatch", "query_definition", query_definition_prefix=cw.QUERY_NAME_PREFIX)
-    for d in real_detections:
-        (theirs,) = backend[d.rule.id]
-        ours = cw.query_definition_request(d)
-        assert (theirs["name"], theirs["queryString"]) == (ours["name"], ours["queryString"])
+    backend = compile_rules(
+        pack,
+        "cloudwatch",
+        "query_definition",
+        query_definition_prefix=cw.QUERY_NAME_PREFIX,
+        log_group_names=cw.LOG_GROUP_PLACEHOLDER,
+    )
+    cw.write_detections(real_detections, tmp_path, "0.1.0")
+    shipped = json.loads((tmp_path / "query-definitions.json").read_text(encoding="utf-8"))
+    assert shipped == [backend[d.rule.id][0] for d in real_detections]
 
 
 WRITE_CLOUDWATCH = """

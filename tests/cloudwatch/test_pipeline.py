@@ -21,6 +21,7 @@ def test_pipeline_holds_the_shared_items_and_one_canonical_item_per_field():
         "cloudwatch_cloudtrail_cloudtrail_logsource_only",
         "cloudwatch_cloudtrail_reject_unknown_fields",
         "cloudwatch_cloudtrail_reject_container_fields",
+        "cloudwatch_cloudtrail_reject_array_fields",
         "cloudwatch_cloudtrail_canonical_case_eventSource",
         "cloudwatch_cloudtrail_canonical_case_eventName",
     ]

@@ -41,7 +41,11 @@ Undocumented, and read strictly here:
 * JSON booleans in discovered fields have no documented representation: comparing one is an error. JSON null is
   an absent field. A number compared with a string literal is compared as its JSON text.
 
-`@timestamp` is the record's `eventTime` (CloudTrail's delivery to CloudWatch Logs stamps events with it).
+`@timestamp` is the record's `eventTime`. In a log group CloudTrail fills, it is the time CloudTrail delivered the
+event ("The Time (UTC) column in the CloudWatch console shows when the event was delivered to your log group. To
+see the actual time that the event was logged by CloudTrail, see the eventTime field", CloudTrail User Guide,
+"Sending events to CloudWatch Logs"), minutes later; the records carry no delivery time, so the evaluator uses the
+event time, which is exact for an event delivered at once. tests/execution/ models the delay.
 Rows carry the indexes of the records they came from (`Row.events`), which Logs Insights does not show.
 """
 

@@ -13,9 +13,30 @@ Files written into `out_dir` (release.py passes dist/cloudwatch/):
     query-definitions.json               list of PutQueryDefinition requests (one per rule)
     query-definitions/<rule>.json        the same, one file per rule: `--cli-input-json file://...`
     cloudformation/cloudtrail-detections.cfn.yaml
-    terraform/{main.tf,variables.tf,outputs.tf,detections.json}
+    terraform/{versions.tf,main.tf,variables.tf,outputs.tf,detections.json}
 
-All output is deterministic: no timestamps, sorted or fixed key order, `\\n` line endings.
+All output is deterministic: no timestamps, sorted or fixed key order, `\\n` line endings. AWS's limits come from
+`sigma.backends.cloudwatch.limits` (stated once there) and query definitions from the backend's own builder
+(`sigma.backends.cloudwatch.query_definition`), so the files and the backend's `query_definition` format agree.
+
+The alarm path, as CloudWatch runs it (docs/cloudwatch-deploy.md explains it for the analyst):
+
+* CloudTrail gives each event it sends to CloudWatch Logs the time it delivered it as the log event's timestamp
+  ("The Time (UTC) column in the CloudWatch console shows when the event was delivered to your log group. To see
+  the actual time that the event was logged by CloudTrail, see the eventTime field", CloudTrail User Guide,
+  "Sending events to CloudWatch Logs"), typically "within an average of about 5 minutes of an API call. This time
+  is not guaranteed." The metric filter's datapoint carries the log event's timestamp.
+* The alarm is evaluated every minute over its last `EvaluationPeriods` periods, a window that slides by one minute
+  each time (CloudWatch User Guide, "Limits": "an alarm with a period of five minutes is evaluated every minute,
+  using five-minute windows that shift by one minute each time"). `EvaluationPeriods` alone means N *consecutive*
+  breaching periods; with `DatapointsToAlarm` it is an "M out of N" alarm ("Evaluating an alarm";
+  PutMetricAlarm). The template sets `DatapointsToAlarm` explicitly, default 1 out of 6 periods of 300 seconds:
+  one matching event anywhere in the last 30 minutes sets the alarm off, so an event that reaches the log group
+  up to 15 minutes late (and is stamped with its event time, should CloudTrail ever do so) is still inside the
+  window. `tests/execution/test_cloudwatch_execution.py` replays the fixtures through this model.
+* Missing data (no matching event: the filter has no default value, so nothing is published) is `notBreaching`;
+  SNS is notified when the alarm changes to ALARM, never again while it stays there ("Alarms invoke actions for
+  sustained state changes only", "Using Amazon CloudWatch alarms").
 """
 
 from __future__ import annotations
@@ -27,6 +48,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from sigma.backends.cloudwatch.limits import (
+    ALARM_DESCRIPTION_MAX_LENGTH,
+    ALARM_EVALUATION_MAX_SECONDS,
+    ALARM_SHORT_PERIOD_EVALUATION_MAX_SECONDS,
+    ALARM_SHORT_PERIOD_SECONDS,
+    FILTER_PATTERN_MAX_LENGTH,
+    LOG_GROUP_NAME_MAX_LENGTH,
+    LOG_GROUP_NAME_PATTERN,
+    QUERY_STRING_MAX_LENGTH,
+    TEMPLATE_DESCRIPTION_MAX_LENGTH,
+    max_evaluation_periods,
+    max_evaluation_seconds,
+)
+from sigma.backends.cloudwatch.query_definition import query_definition
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 
 from ..attack import attack_refs
@@ -43,21 +78,66 @@ QUERY_NAME_PREFIX = "CloudTrail Detections/"
 LOG_GROUP_PLACEHOLDER = "REPLACE_WITH_CLOUDTRAIL_LOG_GROUP"
 TEMPLATE_FILE = "cloudformation/cloudtrail-detections.cfn.yaml"
 
-# Limits of the CloudWatch Logs and CloudWatch APIs (botocore's service models; the tests compare).
-QUERY_STRING_MAX = 10000  # logs PutQueryDefinition queryString
-QUERY_NAME_MAX = 255  # logs PutQueryDefinition name
-FILTER_PATTERN_MAX = 1024  # logs PutMetricFilter filterPattern
-ALARM_DESCRIPTION_MAX = 1024  # cloudwatch PutMetricAlarm AlarmDescription
-TEMPLATE_DESCRIPTION_MAX = 1024  # CloudFormation template Description
-
 PARAMETER_DEFAULTS = {
     "MetricNamespace": "CloudTrailDetectionPack",
     "AlarmThreshold": 1,
     "AlarmPeriodSeconds": 300,
-    "EvaluationPeriods": 1,
+    "EvaluationPeriods": 6,
+    "DatapointsToAlarm": 1,
 }
+#: The choices the template offers. CloudFormation Rules cannot multiply, so the template bounds Period x
+#: EvaluationPeriods with AllowedValues and per-value assertions (`template_rules`); Terraform checks the API's
+#: bounds exactly.
 ALARM_PERIODS = [60, 300, 600, 900, 1800, 3600, 21600, 86400]
+EVALUATION_PERIODS = list(range(1, 31))
+DATAPOINTS_TO_ALARM = list(range(1, 11))
 
+PARAMETER_DESCRIPTIONS = {
+    "LogGroupName": "CloudWatch Logs log group that the CloudTrail trail delivers events to (in this stack's Region; "
+    "IAM and Organizations events reach it only from a multi-Region trail or a trail in us-east-1)",
+    "NotificationEmail": "Email address subscribed to the alarm topic (confirm the subscription mail); empty for none",
+    "AlarmThreshold": "Matching events (Sum) within one period that make the period breaching. Default 1: every "
+    "matching event counts",
+    "AlarmPeriodSeconds": "Length of one period, in seconds. The alarm window is AlarmPeriodSeconds x "
+    f"EvaluationPeriods; PutMetricAlarm allows at most {ALARM_SHORT_PERIOD_EVALUATION_MAX_SECONDS} seconds for "
+    f"periods under {ALARM_SHORT_PERIOD_SECONDS} and {ALARM_EVALUATION_MAX_SECONDS} otherwise (checked by the "
+    "template's Rules)",
+    "EvaluationPeriods": "N of an M-out-of-N alarm: every minute the alarm looks at the last N periods. Default 6 "
+    "periods of 300 seconds = 30 minutes, so that an event CloudTrail delivers up to 15 minutes late still falls "
+    "inside the window",
+    "DatapointsToAlarm": "M of an M-out-of-N alarm: how many of the last EvaluationPeriods periods must be breaching "
+    "(at most EvaluationPeriods). Default 1: one matching event anywhere in the window sets the alarm off; without "
+    "it CloudWatch would require EvaluationPeriods consecutive breaching periods",
+    "MetricNamespace": "CloudWatch namespace of the per-rule metrics",
+}
+
+_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "cf.")
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of `text`, whitespace normalised (a YAML block description keeps its line breaks)."""
+    words = " ".join(text.split())
+    out, start = [], 0
+    for match in re.finditer(r"[.!?](?=\s|$)", words):
+        candidate = words[start : match.end()].strip()
+        if candidate.endswith(_ABBREVIATIONS):
+            continue
+        out.append(candidate)
+        start = match.end()
+    if words[start:].strip():
+        out.append(words[start:].strip())
+    return out
+
+
+def whole_sentences(text: str, limit: int) -> str:
+    """The leading sentences of `text` that fit in `limit` characters together: never part of a sentence."""
+    out = ""
+    for sentence in sentences(text):
+        candidate = f"{out} {sentence}" if out else sentence
+        if len(candidate) > limit:
+            break
+        out = candidate
+    return out
 
 
 @dataclass(frozen=True)
@@ -75,8 +155,8 @@ class Detection:
 
     @property
     def description(self) -> str:
-        text = (self.rule.rule.description or "").strip()
-        return text.splitlines()[0].strip() if text else ""
+        """The rule's whole description on one line (artifacts shorten it by whole sentences, never mid-sentence)."""
+        return " ".join(sentences(self.rule.rule.description or ""))
 
     @property
     def attack(self) -> str:
@@ -125,8 +205,8 @@ def metric_filter_pattern(pack: Pack, rule: PackRule) -> tuple[str | None, str]:
     pattern = compiled[0]
     if not isinstance(pattern, str):
         raise PackError(rule.path, f"{TARGET} {METRIC_FILTER_FORMAT}: expected a pattern string, got {type(pattern).__name__}")
-    if len(pattern) > FILTER_PATTERN_MAX:
-        return None, f"no metric filter: the pattern has {len(pattern)} characters, over the limit of {FILTER_PATTERN_MAX}"
+    if len(pattern) > FILTER_PATTERN_MAX_LENGTH:
+        return None, f"no metric filter: the pattern has {len(pattern)} characters, over the limit of {FILTER_PATTERN_MAX_LENGTH}"
     return pattern, ""
 
 
@@ -142,17 +222,26 @@ def _single(rule: PackRule, items: list, what: str) -> str:
     return items[0]
 
 
-def check(detections: list[Detection]) -> None:
-    """The limits the CloudWatch Logs API puts on what we deploy: PackError naming the rule."""
+def check(detections: list[Detection], version: str | None = None) -> None:
+    """The limits the CloudWatch Logs API puts on what we deploy, on the exact texts sent: PackError naming the rule.
+
+    The deploy guide sends each `queries/<rule>.logsinsights` file whole (`start-query --query-string file://...`),
+    so the file text, comment header included, must fit StartQuery's queryString limit; so must each
+    PutQueryDefinition request (the shared builder checks it)."""
+    version = version or pack_version()
     for d in detections:
         if not d.query.strip():
             raise PackError(d.rule.path, "CloudWatch: empty Logs Insights query")
-        if len(d.query) > QUERY_STRING_MAX:
-            raise PackError(d.rule.path, f"CloudWatch: query has {len(d.query)} characters, over {QUERY_STRING_MAX}")
-        if len(d.name) > QUERY_NAME_MAX:
-            raise PackError(d.rule.path, f"CloudWatch: query name {d.name!r} is over {QUERY_NAME_MAX} characters")
-        if d.filter_pattern is not None and len(d.filter_pattern) > FILTER_PATTERN_MAX:
-            raise PackError(d.rule.path, f"CloudWatch: filter pattern is over {FILTER_PATTERN_MAX} characters")
+        query_definition_request(d)  # name, queryString and log group limits
+        text = query_file_text(d, version)
+        if len(text) > QUERY_STRING_MAX_LENGTH:
+            raise PackError(
+                d.rule.path,
+                f"CloudWatch: queries/{d.rule.slug}.logsinsights is {len(text)} characters; start-query accepts a "
+                f"queryString of at most {QUERY_STRING_MAX_LENGTH}",
+            )
+        if d.filter_pattern is not None and len(d.filter_pattern) > FILTER_PATTERN_MAX_LENGTH:
+            raise PackError(d.rule.path, f"CloudWatch: filter pattern is over {FILTER_PATTERN_MAX_LENGTH} characters")
         if d.filter_pattern is None and not d.no_filter_reason:
             raise PackError(d.rule.path, "CloudWatch: a rule without a metric filter needs the reason")
 
@@ -182,27 +271,37 @@ def logical_names(rules: list[PackRule]) -> dict[str, str]:
 
 
 def query_file_text(d: Detection, version: str) -> str:
-    header = [
-        d.rule.title,
-        f"id: {d.rule.id}",
-        f"level: {d.rule.level}",
-        f"description: {d.description}",
-        f"ATT&CK: {d.attack or 'none tagged'}",
-        f"rule: {d.rule.path.as_posix()}",
-        f"pack: {PACK_NAME} {version}",
-    ]
-    if d.filter_pattern is not None:
-        header.append(f"metric filter pattern: {d.filter_pattern}")
-    else:
-        header.append(f"metric filter: none ({d.no_filter_reason})")
-    lines = ["# " + line.replace("\n", " ") for line in header]
-    return "\n".join(lines) + "\n\n" + d.query.rstrip("\n") + "\n"
+    """The query with a `#` comment header; the description as whole sentences that keep the file within
+    StartQuery's queryString limit (the file is sent whole)."""
+
+    def text(description: str) -> str:
+        header = [
+            d.rule.title,
+            f"id: {d.rule.id}",
+            f"level: {d.rule.level}",
+            f"description: {description}",
+            f"ATT&CK: {d.attack or 'none tagged'}",
+            f"rule: {d.rule.path.as_posix()}",
+            f"pack: {PACK_NAME} {version}",
+        ]
+        if d.filter_pattern is not None:
+            header.append(f"metric filter pattern: {d.filter_pattern}")
+        else:
+            header.append(f"metric filter: none ({d.no_filter_reason})")
+        lines = ["# " + " ".join(line.split()) for line in header]
+        return "\n".join(lines) + "\n\n" + d.query.rstrip("\n") + "\n"
+
+    budget = QUERY_STRING_MAX_LENGTH - len(text(""))
+    return text(whole_sentences(d.description, max(budget, 0)))
 
 
-def query_definition_request(d: Detection) -> dict:
-    """A PutQueryDefinition request (`--cli-input-json`). No queryLanguage: it defaults to Logs Insights
-    QL, and older AWS CLI versions reject the parameter."""
-    return {"name": d.name, "queryString": d.query, "logGroupNames": [LOG_GROUP_PLACEHOLDER]}
+def query_definition_request(d: Detection, log_group_names: list[str] | None = None) -> dict:
+    """The PutQueryDefinition request (`--cli-input-json`), from the backend's builder: the same request as
+    `sigma convert -f query_definition` writes. PackError naming the rule if the API would refuse it."""
+    try:
+        return query_definition(d.name, d.query, [LOG_GROUP_PLACEHOLDER] if log_group_names is None else log_group_names)
+    except SigmaFeatureNotSupportedByBackendError as e:
+        raise PackError(d.rule.path, f"CloudWatch: {e.args[0]}") from None
 
 
 def _json(obj) -> str:
@@ -214,10 +313,13 @@ def _json(obj) -> str:
 
 
 def _alarm_description(d: Detection) -> str:
-    text = f"{d.rule.title} | level: {d.rule.level} | Sigma rule id: {d.rule.id}"
-    if d.description:
-        text += f" | {d.description}"
-    return text if len(text) <= ALARM_DESCRIPTION_MAX else text[: ALARM_DESCRIPTION_MAX - 3] + "..."
+    """What the SNS notification shows about the rule: title, level, id, the saved query to run, and as many whole
+    sentences of the description as PutMetricAlarm's AlarmDescription limit leaves room for."""
+    text = f"{d.rule.title} | level: {d.rule.level} | Sigma rule id: {d.rule.id} | saved query: {d.name}"
+    if len(text) > ALARM_DESCRIPTION_MAX_LENGTH:
+        raise PackError(d.rule.path, f"CloudWatch: the alarm description is over {ALARM_DESCRIPTION_MAX_LENGTH} characters")
+    description = whole_sentences(d.description, ALARM_DESCRIPTION_MAX_LENGTH - len(text) - len(" | "))
+    return f"{text} | {description}" if description else text
 
 
 def _no_filter_hint(d: Detection, detections: list[Detection], names: dict[str, str]) -> str:
@@ -236,9 +338,70 @@ def _no_filter_hint(d: Detection, detections: list[Detection], names: dict[str, 
         return ""
     metrics = ", ".join(names[x.rule.id] for x in referenced)
     return (
-        f"Approximation: an alarm on metric {metrics} with threshold {count} over {timespan} seconds, "
-        f"without the rule's group-by; the saved query is exact."
+        f"Approximation: an alarm on metric {metrics} with threshold {count} over one period of {timespan} seconds "
+        "(EvaluationPeriods 1, DatapointsToAlarm 1), counting by delivery time and without the rule's group-by; "
+        "the saved query is exact."
     )
+
+
+class FlowList(list):
+    """A list written on one line in the template (the long value lists of the Rules)."""
+
+
+def _strings(values) -> FlowList:
+    return FlowList(str(v) for v in values)
+
+
+def _forbid(param: str, value: int, other: str, forbidden: list[int], description: str) -> dict:
+    """A Rules assertion: `param` = `value` together with `other` in `forbidden` is refused."""
+    return {
+        "Assert": {
+            "Fn::Not": [
+                {
+                    "Fn::And": [
+                        {"Fn::Equals": FlowList([{"Ref": param}, str(value)])},
+                        {"Fn::Contains": FlowList([_strings(forbidden), {"Ref": other}])},
+                    ]
+                }
+            ]
+        },
+        "AssertDescription": description,
+    }
+
+
+def template_rules() -> dict:
+    """The template's Rules: the PutMetricAlarm bounds that AllowedValues alone cannot express.
+
+    CloudFormation Rules compare parameter values as strings and cannot multiply, so each bound is written out over
+    the template's own choices: for a period where some EvaluationPeriods choices exceed the API's total evaluation
+    time (`limits.max_evaluation_periods`), those choices are forbidden; and a DatapointsToAlarm value is forbidden
+    with every EvaluationPeriods below it (M <= N)."""
+    window = []
+    for period in ALARM_PERIODS:
+        most = max_evaluation_periods(period)
+        over = [n for n in EVALUATION_PERIODS if n > most]
+        if over:
+            window.append(
+                _forbid(
+                    "AlarmPeriodSeconds", period, "EvaluationPeriods", over,
+                    f"With AlarmPeriodSeconds {period}, EvaluationPeriods can be at most {most}: PutMetricAlarm allows "
+                    f"at most {max_evaluation_seconds(period)} seconds of Period x EvaluationPeriods",
+                )
+            )
+    m_of_n = [
+        _forbid(
+            "DatapointsToAlarm", m, "EvaluationPeriods", [n for n in EVALUATION_PERIODS if n < m],
+            f"DatapointsToAlarm {m} needs EvaluationPeriods of at least {m} (M out of N: M <= N)",
+        )
+        for m in DATAPOINTS_TO_ALARM
+        if any(n < m for n in EVALUATION_PERIODS)
+    ]
+    rules = {}
+    if window:
+        rules["AlarmWindowWithinPutMetricAlarmLimit"] = {"Assertions": window}
+    if m_of_n:
+        rules["DatapointsToAlarmAtMostEvaluationPeriods"] = {"Assertions": m_of_n}
+    return rules
 
 
 def template(detections: list[Detection], version: str) -> dict:
@@ -258,9 +421,15 @@ def template(detections: list[Detection], version: str) -> dict:
     rules_meta, query_only = [], []
     for d in detections:
         name = names[d.rule.id]
+        request = query_definition_request(d)
         resources[f"{name}QueryDefinition"] = {
             "Type": "AWS::Logs::QueryDefinition",
-            "Properties": {"Name": d.name, "QueryString": d.query, "LogGroupNames": [{"Ref": "LogGroupName"}]},
+            "Properties": {
+                "Name": request["name"],
+                "QueryString": request["queryString"],
+                "LogGroupNames": [{"Ref": "LogGroupName"}],
+                "QueryLanguage": request["queryLanguage"],
+            },
         }
         meta = {"Id": d.rule.id, "Title": d.rule.title, "Level": d.rule.level, "QueryDefinition": f"{name}QueryDefinition"}
         if d.filter_pattern is None:
@@ -292,6 +461,7 @@ def template(detections: list[Detection], version: str) -> dict:
                 "Statistic": "Sum",
                 "Period": {"Ref": "AlarmPeriodSeconds"},
                 "EvaluationPeriods": {"Ref": "EvaluationPeriods"},
+                "DatapointsToAlarm": {"Ref": "DatapointsToAlarm"},
                 "Threshold": {"Ref": "AlarmThreshold"},
                 "ComparisonOperator": "GreaterThanOrEqualToThreshold",
                 "TreatMissingData": "notBreaching",
@@ -306,14 +476,20 @@ def template(detections: list[Detection], version: str) -> dict:
     )
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": description[:TEMPLATE_DESCRIPTION_MAX],
+        "Description": whole_sentences(description, TEMPLATE_DESCRIPTION_MAX_LENGTH),
         "Metadata": {
             "AWS::CloudFormation::Interface": {
                 "ParameterGroups": [
                     {"Label": {"default": "CloudTrail logs"}, "Parameters": ["LogGroupName"]},
                     {
                         "Label": {"default": "Alarms"},
-                        "Parameters": ["MetricNamespace", "AlarmThreshold", "AlarmPeriodSeconds", "EvaluationPeriods"],
+                        "Parameters": [
+                            "MetricNamespace",
+                            "AlarmThreshold",
+                            "AlarmPeriodSeconds",
+                            "EvaluationPeriods",
+                            "DatapointsToAlarm",
+                        ],
                     },
                     {"Label": {"default": "Notification"}, "Parameters": ["NotificationEmail"]},
                 ]
@@ -328,45 +504,52 @@ def template(detections: list[Detection], version: str) -> dict:
         "Parameters": {
             "LogGroupName": {
                 "Type": "String",
-                "Description": "CloudWatch Logs log group that the CloudTrail trail delivers events to",
+                "Description": PARAMETER_DESCRIPTIONS["LogGroupName"],
                 "MinLength": 1,
-                "MaxLength": 512,
-                "AllowedPattern": "[.\\-_/#A-Za-z0-9]+",
+                "MaxLength": LOG_GROUP_NAME_MAX_LENGTH,
+                "AllowedPattern": LOG_GROUP_NAME_PATTERN.pattern,
             },
             "NotificationEmail": {
                 "Type": "String",
-                "Description": "Email address subscribed to the alarm topic (confirm the subscription mail); empty for none",
+                "Description": PARAMETER_DESCRIPTIONS["NotificationEmail"],
                 "Default": "",
                 "AllowedPattern": "^$|^[^\\s@]+@[^\\s@]+\\.[^\\s@]+$",
                 "ConstraintDescription": "an email address, or empty",
             },
             "AlarmThreshold": {
                 "Type": "Number",
-                "Description": "Matching events within one period that set an alarm off",
+                "Description": PARAMETER_DESCRIPTIONS["AlarmThreshold"],
                 "Default": PARAMETER_DEFAULTS["AlarmThreshold"],
                 "MinValue": 1,
             },
             "AlarmPeriodSeconds": {
                 "Type": "Number",
-                "Description": "Length of one alarm evaluation period, in seconds",
+                "Description": PARAMETER_DESCRIPTIONS["AlarmPeriodSeconds"],
                 "Default": PARAMETER_DEFAULTS["AlarmPeriodSeconds"],
-                "AllowedValues": ALARM_PERIODS,
+                "AllowedValues": FlowList(ALARM_PERIODS),
             },
             "EvaluationPeriods": {
                 "Type": "Number",
-                "Description": "Number of periods the alarm evaluates",
+                "Description": PARAMETER_DESCRIPTIONS["EvaluationPeriods"],
                 "Default": PARAMETER_DEFAULTS["EvaluationPeriods"],
-                "MinValue": 1,
+                "AllowedValues": FlowList(EVALUATION_PERIODS),
+            },
+            "DatapointsToAlarm": {
+                "Type": "Number",
+                "Description": PARAMETER_DESCRIPTIONS["DatapointsToAlarm"],
+                "Default": PARAMETER_DEFAULTS["DatapointsToAlarm"],
+                "AllowedValues": FlowList(DATAPOINTS_TO_ALARM),
             },
             "MetricNamespace": {
                 "Type": "String",
-                "Description": "CloudWatch namespace of the per-rule metrics",
+                "Description": PARAMETER_DESCRIPTIONS["MetricNamespace"],
                 "Default": PARAMETER_DEFAULTS["MetricNamespace"],
                 "MinLength": 1,
                 "MaxLength": 255,
                 "AllowedPattern": "[^:*$]+",
             },
         },
+        "Rules": template_rules(),
         "Conditions": {"HasNotificationEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "NotificationEmail"}, ""]}]}},
         "Resources": resources,
         "Outputs": {
@@ -388,7 +571,12 @@ def _str(dumper: yaml.SafeDumper, value: str):
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
+def _flow(dumper: yaml.SafeDumper, value: FlowList):
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=True)
+
+
 _Dumper.add_representer(str, _str)
+_Dumper.add_representer(FlowList, _flow)
 
 
 def dump_yaml(doc: dict) -> str:
@@ -397,8 +585,21 @@ def dump_yaml(doc: dict) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Terraform: static HCL over a generated detections.json
+# Terraform: static HCL over a generated detections.json (formatted as `terraform fmt` writes it)
 
+TERRAFORM_VERSIONS = """\
+terraform {
+  # variable validations refer to other variables (Terraform 1.9 and later)
+  required_version = ">= 1.9.0"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.0, < 6.0"
+    }
+  }
+}
+"""
 
 TERRAFORM_MAIN = """\
 # CloudTrail detection pack: Logs Insights query definitions, and metric filter -> alarm -> SNS topic for
@@ -450,6 +651,7 @@ resource "aws_cloudwatch_metric_alarm" "rule" {
   statistic           = "Sum"
   period              = var.alarm_period_seconds
   evaluation_periods  = var.evaluation_periods
+  datapoints_to_alarm = var.datapoints_to_alarm
   threshold           = var.alarm_threshold
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
@@ -457,26 +659,44 @@ resource "aws_cloudwatch_metric_alarm" "rule" {
 }
 """
 
+
+_TERRAFORM_NAMES = {
+    "AlarmPeriodSeconds": "alarm_period_seconds",
+    "EvaluationPeriods": "evaluation_periods",
+    "DatapointsToAlarm": "datapoints_to_alarm",
+    "this stack's Region": "the provider's Region",
+    " (checked by the template's Rules)": "",
+}
+
+
+def _hcl(text: str) -> str:
+    """A parameter description as a Terraform variable's: its names, as an HCL string literal (JSON's escapes are
+    HCL's for these texts)."""
+    for cfn, tf in _TERRAFORM_NAMES.items():
+        text = text.replace(cfn, tf)
+    return json.dumps(text)
+
+
 TERRAFORM_VARIABLES = f"""\
 variable "log_group_name" {{
-  description = "CloudWatch Logs log group that the CloudTrail trail delivers events to"
+  description = {_hcl(PARAMETER_DESCRIPTIONS["LogGroupName"])}
   type        = string
 }}
 
 variable "notification_email" {{
-  description = "Email address subscribed to the alarm topic (confirm the subscription mail); empty for none"
+  description = {_hcl(PARAMETER_DESCRIPTIONS["NotificationEmail"])}
   type        = string
   default     = ""
 }}
 
 variable "alarm_threshold" {{
-  description = "Matching events within one period that set an alarm off"
+  description = {_hcl(PARAMETER_DESCRIPTIONS["AlarmThreshold"])}
   type        = number
   default     = {PARAMETER_DEFAULTS["AlarmThreshold"]}
 }}
 
 variable "alarm_period_seconds" {{
-  description = "Length of one alarm evaluation period, in seconds"
+  description = {_hcl(PARAMETER_DESCRIPTIONS["AlarmPeriodSeconds"])}
   type        = number
   default     = {PARAMETER_DEFAULTS["AlarmPeriodSeconds"]}
 
@@ -487,13 +707,34 @@ variable "alarm_period_seconds" {{
 }}
 
 variable "evaluation_periods" {{
-  description = "Number of periods the alarm evaluates"
+  description = {_hcl(PARAMETER_DESCRIPTIONS["EvaluationPeriods"])}
   type        = number
   default     = {PARAMETER_DEFAULTS["EvaluationPeriods"]}
+
+  validation {{
+    condition     = var.evaluation_periods >= 1 && floor(var.evaluation_periods) == var.evaluation_periods
+    error_message = "evaluation_periods is a whole number of periods, at least 1."
+  }}
+
+  validation {{
+    condition     = var.alarm_period_seconds * var.evaluation_periods <= (var.alarm_period_seconds < {ALARM_SHORT_PERIOD_SECONDS} ? {ALARM_SHORT_PERIOD_EVALUATION_MAX_SECONDS} : {ALARM_EVALUATION_MAX_SECONDS})
+    error_message = "PutMetricAlarm: alarm_period_seconds x evaluation_periods can be at most {ALARM_SHORT_PERIOD_EVALUATION_MAX_SECONDS} seconds for periods under {ALARM_SHORT_PERIOD_SECONDS} seconds, {ALARM_EVALUATION_MAX_SECONDS} seconds otherwise."
+  }}
+}}
+
+variable "datapoints_to_alarm" {{
+  description = {_hcl(PARAMETER_DESCRIPTIONS["DatapointsToAlarm"])}
+  type        = number
+  default     = {PARAMETER_DEFAULTS["DatapointsToAlarm"]}
+
+  validation {{
+    condition     = var.datapoints_to_alarm >= 1 && var.datapoints_to_alarm <= var.evaluation_periods && floor(var.datapoints_to_alarm) == var.datapoints_to_alarm
+    error_message = "datapoints_to_alarm (M) is a whole number from 1 to evaluation_periods (N)."
+  }}
 }}
 
 variable "metric_namespace" {{
-  description = "CloudWatch namespace of the per-rule metrics"
+  description = {_hcl(PARAMETER_DESCRIPTIONS["MetricNamespace"])}
   type        = string
   default     = "{PARAMETER_DEFAULTS["MetricNamespace"]}"
 }}
@@ -520,19 +761,20 @@ output "query_definition_ids" {
 
 def terraform_detections(detections: list[Detection]) -> dict:
     names = logical_names([d.rule for d in detections])
-    return {
-        names[d.rule.id]: {
+    out = {}
+    for d in detections:
+        request = query_definition_request(d)
+        out[names[d.rule.id]] = {
             "rule_id": d.rule.id,
             "title": d.rule.title,
             "level": d.rule.level,
-            "query_name": d.name,
-            "query": d.query,
+            "query_name": request["name"],
+            "query": request["queryString"],
             "filter_pattern": d.filter_pattern,
             "no_filter_reason": d.no_filter_reason or None,
             "alarm_description": _alarm_description(d),
         }
-        for d in detections
-    }
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -546,7 +788,7 @@ def _put(path: Path, text: str, written: list[Path]) -> None:
 
 
 def write_detections(detections: list[Detection], out_dir: Path, version: str) -> list[Path]:
-    check(detections)
+    check(detections, version)
     out_dir = Path(out_dir)
     slugs = {d.rule.id: d.rule.slug for d in detections}
     if len(set(slugs.values())) != len(slugs):
@@ -564,6 +806,7 @@ def write_detections(detections: list[Detection], out_dir: Path, version: str) -
     _put(tf / "main.tf", TERRAFORM_MAIN, written)
     _put(tf / "outputs.tf", TERRAFORM_OUTPUTS, written)
     _put(tf / "variables.tf", TERRAFORM_VARIABLES, written)
+    _put(tf / "versions.tf", TERRAFORM_VERSIONS, written)
     return written
 
 

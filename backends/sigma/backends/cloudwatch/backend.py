@@ -42,7 +42,7 @@ from sigma.correlations import (
     SigmaCorrelationConditionOperator,
     SigmaCorrelationRule,
 )
-from sigma.exceptions import SigmaConfigurationError, SigmaFeatureNotSupportedByBackendError
+from sigma.exceptions import SigmaConfigurationError, SigmaError, SigmaFeatureNotSupportedByBackendError
 from sigma.rule import SigmaRule
 from sigma.types import (
     CompareOperators,
@@ -60,12 +60,6 @@ from sigma.types import (
 )
 
 from . import metric_filter
-from .limits import (
-    LOG_GROUP_NAME_MAX_LENGTH,
-    LOG_GROUP_NAME_PATTERN,
-    QUERY_DEFINITION_NAME_MAX_LENGTH,
-    QUERY_STRING_MAX_LENGTH,
-)
 from .literals import (
     check_no_placeholders,
     is_exact_value,
@@ -77,6 +71,7 @@ from .literals import (
     string_literal,
     value_regex,
 )
+from .query_definition import bad_log_group_name, check_query_length, query_definition
 from .regex import escape_for_literal, is_control, unsupported_construct
 
 _FLAG_LETTERS = {
@@ -97,10 +92,13 @@ class CloudWatchLogsInsightsBackend(TextQueryBackend):
     identifier: ClassVar[str] = "cloudwatch"  # sigma-cli -t cloudwatch (pySigma's plugin discovery reads this)
     formats: ClassVar[dict[str, str]] = {
         "default": "Logs Insights QL query: fields, filter, sort @timestamp desc",
-        "query_definition": "Saved query for PutQueryDefinition / AWS::Logs::QueryDefinition (name, queryString, logGroupNames)",
+        "query_definition": "Saved query for PutQueryDefinition / AWS::Logs::QueryDefinition (name, queryString, logGroupNames, queryLanguage)",
         "metric_filter": "CloudWatch Logs metric filter pattern for JSON events ({ $.field = \"value\" })",
     }
-    requires_pipeline: ClassVar[bool] = False
+    # Field names and canonical-case fields are the pipeline's knowledge (-p cloudwatch_cloudtrail): without one,
+    # sigma-cli stops and asks for it (or --without-pipeline), as pySigma's Splunk and Elasticsearch backends do, so
+    # a rule is never converted without the CloudTrail checks by accident.
+    requires_pipeline: ClassVar[bool] = True
 
     # Boolean structure. `and` binds like `or` here on purpose: mixed and/or are always grouped (compare_precedence).
     precedence: ClassVar[tuple[type[ConditionItem], type[ConditionItem], type[ConditionItem]]] = (
@@ -221,11 +219,9 @@ class CloudWatchLogsInsightsBackend(TextQueryBackend):
         items = value if isinstance(value, list) else [value]
         names = [n.strip() for item in items for n in str(item).split(",") if n.strip()]
         for n in names:
-            if len(n) > LOG_GROUP_NAME_MAX_LENGTH or not LOG_GROUP_NAME_PATTERN.fullmatch(n):
-                raise SigmaConfigurationError(
-                    f"log group name {n!r} is not valid for PutQueryDefinition (1-{LOG_GROUP_NAME_MAX_LENGTH} "
-                    "characters of letters, digits, '.', '-', '_', '/' and '#')"
-                )
+            reason = bad_log_group_name(n)
+            if reason:
+                raise SigmaConfigurationError(reason)
         return names
 
     # ---- dispatch on output format -------------------------------------------------------------------------
@@ -439,6 +435,17 @@ class CloudWatchLogsInsightsBackend(TextQueryBackend):
 
     # ---- correlations --------------------------------------------------------------------------------------
     def convert_correlation_rule(self, rule: SigmaCorrelationRule, output_format=None, method=None, callback=None):
+        """A refused correlation is collected like a refused rule when errors are collected (`sigma convert -s`):
+        pySigma's base class collects only rule errors, so the whole conversion would stop on it."""
+        try:
+            return self._convert_correlation_rule(rule, output_format, method, callback)
+        except SigmaError as e:
+            if not self.collect_errors:
+                raise
+            self.errors.append((rule, e))
+            return []
+
+    def _convert_correlation_rule(self, rule: SigmaCorrelationRule, output_format, method, callback):
         self._output_format = output_format or self.default_format
         if self._output_format == "metric_filter":
             raise _refuse(
@@ -470,13 +477,10 @@ class CloudWatchLogsInsightsBackend(TextQueryBackend):
 
     # ---- finalization --------------------------------------------------------------------------------------
     def _check_length(self, rule, query: str) -> str:
-        if len(query) > QUERY_STRING_MAX_LENGTH:
-            raise _refuse(
-                f"the Logs Insights query is {len(query)} characters; StartQuery and PutQueryDefinition accept at "
-                f"most {QUERY_STRING_MAX_LENGTH} (queryString length constraint)",
-                rule,
-            )
-        return query
+        try:
+            return check_query_length(query)
+        except SigmaFeatureNotSupportedByBackendError as e:
+            raise _refuse(str(e.args[0]), rule) from None
 
     def full_query(self, rule: SigmaRule | SigmaCorrelationRule, query: str) -> str:
         """The complete query: for a rule its fields, filter and sort commands; a correlation is already complete."""
@@ -498,18 +502,10 @@ class CloudWatchLogsInsightsBackend(TextQueryBackend):
         name = self.query_definition_prefix + (rule.title or str(rule.id))
         if index:
             name += f" ({index + 1})"
-        if len(name) > QUERY_DEFINITION_NAME_MAX_LENGTH:
-            raise _refuse(
-                f"query definition name is {len(name)} characters; PutQueryDefinition accepts at most "
-                f"{QUERY_DEFINITION_NAME_MAX_LENGTH} (shorten the title or the prefix)",
-                rule,
-            )
-        return {
-            "name": name,
-            "queryString": self.full_query(rule, query),
-            "logGroupNames": list(self.log_group_names),
-            "queryLanguage": "CWLI",
-        }
+        try:
+            return query_definition(name, self.full_query(rule, query), self.log_group_names)
+        except SigmaFeatureNotSupportedByBackendError as e:
+            raise _refuse(str(e.args[0]), rule) from None
 
     def finalize_output_query_definition(self, queries: list[dict]) -> list[dict]:
         return queries

@@ -1,7 +1,7 @@
 """CloudTrail processing pipeline for the cloudwatch target (CloudTrail delivered to a CloudWatch Logs log group).
 
 Besides the two items every CloudTrail pipeline shares (CloudTrail rules only, CloudTrail field names only), it
-holds the two facts about CloudTrail records that the CloudWatch backend relies on:
+holds the facts about CloudTrail records that the CloudWatch backend relies on:
 
 * `CANONICAL_CASE` - the ONE place that declares which fields have a fixed letter case. Sigma matches strings
   case-insensitively, while Logs Insights `=`/`in`/`like "..."` and metric filter patterns are case-sensitive
@@ -14,6 +14,11 @@ holds the two facts about CloudTrail records that the CloudWatch backend relies 
   fields ("represents nested JSON fields using the dot notation ... JSON arrays are flattened", see
   CWL_AnalyzeLogData-discoverable-fields) and a metric filter selector "must point to a value node (string or
   number)", so a match on `requestParameters` itself would silently never match: such rules are refused.
+* Request parameters that are JSON arrays (`arrays.py`, from AWS's API models): `requestParameters.layers` names no
+  Logs Insights field (arrays flatten to `requestParameters.layers.0`) and no value node for a metric filter, so
+  such rules are refused too, naming the element path to write instead.
+
+The pipeline serves the `cloudwatch` backend only (`allowed_backends`): sigma-cli refuses it with another target.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from sigma.processing.transformations.base import PreprocessingTransformation, V
 from sigma.rule import SigmaRule
 from sigma.types import SigmaCasedString, SigmaExpansion, SigmaString, SigmaType, SpecialChars
 
+from .arrays import RejectArrayFieldsTransformation
 from .common import cloudtrail_rules_only, detection_fields, reject_unknown_fields
 from .fields import JSON_CONTAINER_FIELDS, is_cloudtrail_field
 
@@ -144,11 +150,14 @@ def cloudwatch_cloudtrail_pipeline() -> ProcessingPipeline:
     return ProcessingPipeline(
         name="CloudTrail for cloudwatch",
         priority=20,
-        allowed_backends=frozenset(),
+        allowed_backends=frozenset({"cloudwatch"}),
         items=[
             cloudtrail_rules_only(TARGET),
             reject_unknown_fields(TARGET),
             ProcessingItem(identifier=f"{TARGET}_reject_container_fields", transformation=RejectContainerFieldsTransformation()),
+            ProcessingItem(
+                identifier=f"{TARGET}_reject_array_fields", transformation=RejectArrayFieldsTransformation(target=TARGET)
+            ),
             *canonical_case_items(),
         ],
     )
