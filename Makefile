@@ -10,11 +10,16 @@ STAMP  := $(VENV)/.installed-$(DEPS)
 
 .PHONY: dist test check lock bench clean
 
+# The editable install puts the repository root on sys.path (cloudtrail_pack). sigma-cli finds plugins only
+# in real folders of pySigma's namespace packages, so backends/ (sigma.backends.*, sigma.pipelines.*) goes on
+# sys.path beside it, through a .pth file of its own.
+
 $(STAMP):
 	rm -f $(VENV)/.installed*
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/python -c 'import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()["purelib"], "cloudtrail_pack_plugins.pth").write_text("$(CURDIR)/backends\n")'
 	touch $(STAMP)
 
 dist: $(STAMP)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 from cloudtrail_pack.pack import load_pack
-from cloudtrail_pack.reference import Verdict
+from cloudtrail_pack.engine.reference import Verdict
 from cloudtrail_pack.targets import compile_rules
 
 from evaluators import logs_insights as li

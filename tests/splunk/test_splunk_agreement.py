@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from cloudtrail_pack.pack import load_pack
-from cloudtrail_pack.reference import Alert, Verdict
+from cloudtrail_pack.engine.reference import Alert, Verdict
 from fixture_corpus import FIXTURE_FILES
 
 RULES = load_pack().rules

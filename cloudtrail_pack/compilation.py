@@ -1,0 +1,149 @@
+"""Compile the pack once: every rule for every target and output format a release needs, each result
+either the compiled output or a refusal with one reason text.
+
+Each (target, format) gets one backend (with the target's pipeline) and one copy of the pack, converted
+the way sigma-cli converts a folder: base rules first, then correlations, which reuse the conversion of
+the rules they count. pySigma leaves a rule that a correlation references unfinalized (it is the
+correlation's sub-search); its standalone query is finalized here from the same conversion, so no rule
+is converted twice. Writers, the build table and the manifest read these results; none compiles again.
+
+A refusal (`SigmaFeatureNotSupportedByBackendError`: the target cannot say what the rule means) leaves
+the rule out of that target with the backend's reason, without the file location pySigma appends, so
+that every artifact gives the same reason in the same words wherever the build runs. Any other error
+(an unmapped field, a broken value) fails the build, naming the rule's file.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Iterable, Union
+
+from sigma.collection import SigmaCollection
+from sigma.exceptions import SigmaError, SigmaFeatureNotSupportedByBackendError
+
+from .pack import Pack, PackError, PackRule, shown
+from .targets import TARGETS, Target, backend_for
+
+
+@dataclass(frozen=True)
+class Output:
+    """What the backend wrote for one rule: usually one query."""
+
+    queries: tuple
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The target cannot express the rule as Sigma means it; the rule is left out of the target."""
+
+    reason: str
+
+
+Result = Union[Output, Refusal]
+
+
+@dataclass
+class Compilation:
+    """Every compiled result of a pack, by (rule id, target name, output format)."""
+
+    results: dict[tuple[str, str, str], Result] = field(default_factory=dict)
+    conversions: int = 0  # backend conversions made (one per rule, target and format)
+
+    def result(self, rule: PackRule | str, target: str, output_format: str = "default") -> Result:
+        rule_id = rule if isinstance(rule, str) else rule.id
+        try:
+            return self.results[(rule_id, target, output_format)]
+        except KeyError:
+            raise KeyError(f"{target} {output_format} was not compiled for rule {rule_id}") from None
+
+    def queries(self, rule: PackRule | str, target: str, output_format: str = "default") -> tuple | None:
+        """The rule's queries, or None if the target refused it."""
+        result = self.result(rule, target, output_format)
+        return result.queries if isinstance(result, Output) else None
+
+    def formats(self) -> set[tuple[str, str]]:
+        return {(t, f) for _, t, f in self.results}
+
+
+def message(error: SigmaError) -> str:
+    """An error's text without the rule location pySigma appends (an absolute path)."""
+    return str(error.args[0]) if error.args else str(error)
+
+
+def fresh_collection(rules: list[PackRule]) -> SigmaCollection:
+    """Copies of the rules, references resolved among them: pipelines change rules while converting them."""
+    copies = [copy.deepcopy(r.rule) for r in rules]
+    for rule in copies:
+        if hasattr(rule, "_backreferences"):
+            rule._backreferences = []  # re-derived below, from these rules only
+    collection = SigmaCollection(copies)
+    collection.resolve_rule_references()
+    return collection
+
+
+def compile_pack(
+    pack: Pack,
+    formats: Iterable[tuple[str, str]],
+    rules: list[PackRule] | None = None,
+    options: dict[str, dict] | None = None,
+) -> Compilation:
+    """Compile `rules` (default: the pack; a correlation brings the rules it counts) for each
+    (target, output format); `options[target]` are backend options (e.g. the Elastic index)."""
+    compilation = Compilation()
+    wanted = _with_references(pack, rules if rules is not None else pack.rules)
+    for target_name, output_format in dict.fromkeys(formats):
+        target = TARGETS[target_name]
+        _compile_target(compilation, target, output_format, wanted, (options or {}).get(target_name, {}))
+    if rules is not None:
+        ids = {r.id for r in rules}
+        compilation.results = {k: v for k, v in compilation.results.items() if k[0] in ids}
+    return compilation
+
+
+def _with_references(pack: Pack, rules: list[PackRule]) -> list[PackRule]:
+    ids = {r.id for r in rules}
+    for r in rules:
+        if r.is_correlation:
+            ids |= {str(ref.rule.id) for ref in r.rule.rules}
+    return [r for r in pack.rules if r.id in ids]
+
+
+def _compile_target(compilation: Compilation, target: Target, output_format: str, rules: list[PackRule], options: dict) -> None:
+    backend = backend_for(target, **options)
+    backend.init_processing_pipeline(output_format)
+    collection = fresh_collection(rules)
+    by_id = {r.id: r for r in rules}
+    for pack_rule, rule in zip(rules, collection.rules):
+        key = (pack_rule.id, target.name, output_format)
+        if pack_rule.is_correlation:
+            refused = [
+                compilation.results[(str(ref.rule.id), target.name, output_format)]
+                for ref in rule.rules
+                if isinstance(compilation.results.get((str(ref.rule.id), target.name, output_format)), Refusal)
+            ]
+            if refused:
+                compilation.results[key] = Refusal(f"a rule it counts is not available in {target.title}: {refused[0].reason}")
+                continue
+        try:
+            compilation.conversions += 1
+            if pack_rule.is_correlation:
+                try:
+                    queries = backend.convert_correlation_rule(rule, output_format)
+                except NotImplementedError as e:  # pySigma's way of saying a backend has no correlations
+                    raise SigmaFeatureNotSupportedByBackendError(f"{target.title} queries cannot express correlations") from e
+            else:
+                queries = backend.convert_rule(rule, output_format)
+                if rule._backreferences and not backend.finalize_correlation_subqueries:
+                    states = rule.get_conversion_states()
+                    queries = [
+                        backend.finalize_query(rule, query, index, states[index], output_format)
+                        for index, query in enumerate(rule.get_conversion_result())
+                    ]
+        except SigmaFeatureNotSupportedByBackendError as e:
+            compilation.results[key] = Refusal(message(e))
+            continue
+        except SigmaError as e:
+            line = getattr(getattr(e, "source", None), "line", None)
+            raise PackError(shown(by_id[pack_rule.id].source), f"{target.title}: {message(e)}", line) from e
+        compilation.results[key] = Output(tuple(queries))
