@@ -31,8 +31,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-INTEGRATION_COMMIT = "0b97ab02df57b57303b67e48840bb75dfe5c4738"
-PIPELINE_PATH = "packages/aws/data_stream/cloudtrail/elasticsearch/ingest_pipeline/default.yml"
+from sigma.pipelines.cloudtrail.fields import ECS_INTEGRATION_COMMIT as INTEGRATION_COMMIT, ECS_PIPELINE_PATH as PIPELINE_PATH  # noqa: E402
 ECS_VERSION = "8.11.0"
 DATA_STREAM = "logs-aws.cloudtrail-default"
 

@@ -40,10 +40,16 @@ import yaml
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.pipelines.cloudtrail.common import detection_fields
 from sigma.pipelines.cloudtrail.ecs import INDEX
-from sigma.pipelines.cloudtrail.fields import ECS_DEFINED_FIELDS, NoEcsHome, ecs_field, ecs_field_type
+from sigma.pipelines.cloudtrail.fields import (
+    ECS_DEFINED_FIELDS,
+    ECS_INTEGRATION_COMMIT,
+    ECS_PIPELINE_PATH,
+    NoEcsHome,
+    ecs_field,
+    ecs_field_type,
+)
 
 from ..attack import attack_data, attack_refs, use_local_attack_data
-from ..ecs import INTEGRATION_COMMIT, PIPELINE_PATH
 from ..lock import locked_versions
 from ..pack import PACK_NAME, Pack, PackError, PackRule, pack_version
 from ..targets import compile_rules
@@ -382,7 +388,7 @@ def _note(pack: Pack, pack_rule: PackRule, language: str, version: str, patterns
         "",
         f"Sigma rule {rule.title}, `{pack_rule.path}` (id `{pack_rule.id}`), converted to {LANGUAGE_TITLES[language]} by "
         f"{PACK_NAME} {version} with pySigma's Elasticsearch backend and the `ecs_cloudtrail` pipeline. Fields are "
-        f"read where Elastic's AWS integration indexes them (elastic/integrations {PIPELINE_PATH} @ {INTEGRATION_COMMIT[:12]}); "
+        f"read where Elastic's AWS integration indexes them (elastic/integrations {ECS_PIPELINE_PATH} @ {ECS_INTEGRATION_COMMIT[:12]}); "
         "keyword matches are case-sensitive in Lucene and ES|QL.",
         "",
     ]

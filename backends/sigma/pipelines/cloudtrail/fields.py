@@ -130,6 +130,10 @@ def is_cloudtrail_field(name: str) -> bool:
 # rule using them fails to build for Elastic instead of compiling into a query that means something else.
 # --------------------------------------------------------------------------------------------------
 
+#: The ingest pipeline the ECS mapping below is transcribed from (elastic/integrations).
+ECS_INTEGRATION_COMMIT = "0b97ab02df57b57303b67e48840bb75dfe5c4738"
+ECS_PIPELINE_PATH = "packages/aws/data_stream/cloudtrail/elasticsearch/ingest_pipeline/default.yml"
+
 #: CloudTrail field -> the ECS field the integration copies it into, unchanged.
 ECS_FIELDS: dict[str, str] = {
     "eventVersion": "aws.cloudtrail.event_version",  # rename
