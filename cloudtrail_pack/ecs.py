@@ -31,7 +31,6 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sigma.pipelines.cloudtrail.fields import ECS_INTEGRATION_COMMIT as INTEGRATION_COMMIT, ECS_PIPELINE_PATH as PIPELINE_PATH  # noqa: E402
 ECS_VERSION = "8.11.0"
 DATA_STREAM = "logs-aws.cloudtrail-default"
 

@@ -20,7 +20,7 @@ from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 
 from .archive import tgz_bytes
 from .lock import locked_versions, logic_hash
-from .pack import PACK_NAME, Pack, PackError, PackRule, pack_version, shown
+from .pack import PACK_NAME, Pack, PackError, shown
 from .publish import build_lock, replace_folder
 from .targets import TARGETS, compile_rules
 from .validation import findings

@@ -3,13 +3,10 @@ backend) and compared with the manifest exactly: each expected match, and no oth
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-from cloudtrail_pack.engine.reference import ReferenceEngine
 from fixture_corpus import FIXTURE_FILES, FIXTURES
 
 ids = [str(f.path) for f in FIXTURE_FILES]

@@ -40,7 +40,7 @@ import yaml
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.pipelines.cloudtrail.common import detection_fields
 from sigma.pipelines.cloudtrail.ecs import INDEX
-from sigma.pipelines.cloudtrail.fields import (
+from sigma.pipelines.cloudtrail.schema import (
     ECS_DEFINED_FIELDS,
     ECS_INTEGRATION_COMMIT,
     ECS_PIPELINE_PATH,

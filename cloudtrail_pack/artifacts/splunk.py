@@ -55,7 +55,7 @@ from sigma.pipelines.cloudtrail.splunk import (
 
 from ..archive import tgz_bytes
 from ..attack import attack_refs
-from ..pack import PACK_NAME, Pack, PackError, PackRule, pack_version
+from ..pack import Pack, PackError, PackRule, pack_version
 from ..targets import compile_rules
 
 APP_ID = "cloudtrail_detection_pack"

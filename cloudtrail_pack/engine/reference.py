@@ -19,7 +19,6 @@ from sigma.backends.sqlite.runtime import execute_plan
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
-from sigma.rule import SigmaRule
 
 from ..pack import Pack, PackRule
 from .sqlite import TABLE, backend, quote

@@ -164,7 +164,7 @@ def test_scalars_and_uncovered_services_convert(convert):
 
 
 def packaged_text() -> str:
-    return resources.files("cloudtrail_pack").joinpath(arrays.REQUEST_ARRAYS_FILE).read_text(encoding="utf-8")
+    return resources.files("sigma.pipelines.cloudtrail").joinpath(arrays.REQUEST_ARRAYS_FILE).read_text(encoding="utf-8")
 
 
 def test_excerpt_names_its_source_and_licence():

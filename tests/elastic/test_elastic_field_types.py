@@ -1,5 +1,5 @@
 """The field types of the AWS integration's cloudtrail data stream, as the pipeline and the rules use them:
-one checked-in excerpt (backends/cloudtrail_pack/data/elastic/cloudtrail-field-types.json) with its
+one checked-in excerpt (backends/sigma/pipelines/cloudtrail/data/cloudtrail-field-types.json) with its
 provenance, which types every ECS field the mapping can produce and every field the integration writes."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from cloudtrail_pack.ecs import to_ecs
 from fixture_corpus import FIXTURE_FILES
-from sigma.pipelines.cloudtrail.fields import (
+from sigma.pipelines.cloudtrail.schema import (
     ECS_FIELD_TYPES,
     ECS_FIELDS,
     ECS_FLATTENED_OBJECTS,
@@ -20,7 +20,7 @@ from sigma.pipelines.cloudtrail.fields import (
     ecs_field_type,
 )
 
-EXCERPT = json.loads(files("cloudtrail_pack").joinpath("data/elastic/cloudtrail-field-types.json").read_text(encoding="utf-8"))
+EXCERPT = json.loads(files("sigma.pipelines.cloudtrail").joinpath("data/cloudtrail-field-types.json").read_text(encoding="utf-8"))
 
 
 def test_every_entry_names_its_source():

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from cloudtrail_pack.ecs import ecs_field_values, to_ecs
-from sigma.pipelines.cloudtrail.fields import ecs_field
+from sigma.pipelines.cloudtrail.schema import ecs_field
 from evaluators import esql, lucene
 from fixture_corpus import FIXTURE_FILES
 

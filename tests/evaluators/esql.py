@@ -28,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from cloudtrail_pack.ecs import ecs_field_values
-from sigma.pipelines.cloudtrail.fields import ECS_FIELD_TYPES, ecs_field_type
+from sigma.pipelines.cloudtrail.schema import ECS_FIELD_TYPES, ecs_field_type
 
 
 class EsqlError(Exception):

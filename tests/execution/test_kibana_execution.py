@@ -20,7 +20,7 @@ import pytest
 from cloudtrail_pack.artifacts.elastic import read_kibana_rules, write_kibana_rules
 from cloudtrail_pack.pack import load_pack
 from kibana_model import KibanaRule, Replay, replay
-from sigma.pipelines.cloudtrail.fields import ecs_field
+from sigma.pipelines.cloudtrail.schema import ecs_field
 from timeline import CASES, PHASES, SCENARIOS, Alert, Case, alerts_per_event, burst_alerts, missed_events, unexpected_events
 
 PACK = load_pack()

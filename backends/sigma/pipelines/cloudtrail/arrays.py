@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
-from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Iterable
@@ -37,6 +36,7 @@ from sigma.rule import SigmaRule
 from sigma.types import SigmaString
 
 from .common import detection_fields
+from .schema import ARRAY, REQUEST_ARRAYS_FILE, ArrayProblem, request_array_problem, request_arrays
 
 #: Covered CloudTrail event sources and the botocore service model of each (see the module docstring).
 SERVICES: dict[str, str] = {
@@ -47,9 +47,7 @@ SERVICES: dict[str, str] = {
     "organizations.amazonaws.com": "organizations",
 }
 
-REQUEST_ARRAYS_FILE = "data/cloudtrail/request-parameter-arrays.json"  # in the cloudtrail_pack package
-_LIST = "[]"  # tree key: the node is an array; its value describes the elements (None: scalars)
-_PREFIX = "requestParameters."
+_LIST = ARRAY
 
 Tree = dict  # {member: Tree | None, "[]": element Tree | None}
 
@@ -139,60 +137,16 @@ def dump(excerpt: dict) -> str:
     return json.dumps(excerpt, indent=1, sort_keys=True) + "\n"
 
 
-@cache
 def excerpt() -> dict:
-    return json.loads(resources.files("cloudtrail_pack").joinpath(REQUEST_ARRAYS_FILE).read_text(encoding="utf-8"))
+    return request_arrays()
 
 
 # --- checking a field -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ArrayProblem:
-    field: str
-    source: str
-    where: str  # the leading part of the field that is an array (or the field, an object element)
-    instead: str | None  # a field naming one element (None: the field names an object element)
-
-    def describe(self) -> str:
-        if self.instead is None:
-            return f"{self.where} is an object (an array element) in {self.source} requests; name one of its fields"
-        return (
-            f"{self.where} is an array in {self.source} requests; name one element by its index instead, "
-            f"e.g. {self.instead} (that element only)"
-        )
-
-
 def array_problem(field: str, source: str, tree: Tree) -> ArrayProblem | None:
-    """Why `field` names an array, a path through one, or an object element, in `source`'s requests (or None)."""
-    if not field.startswith(_PREFIX):
-        return None
-    parts = field[len(_PREFIX):].split(".")
-    node: Tree | None = tree
-    written, where, i = ["requestParameters"], None, 0
-    while i < len(parts) and node is not None:
-        part = parts[i]
-        if _LIST in node and not part.isdigit():  # the path runs through an array without an index
-            where = where or ".".join(written)
-            written.append("0")
-            node = node[_LIST]
-            if node is None:  # elements are scalars: `part` cannot exist, the element itself is the value
-                return ArrayProblem(field, source, where, ".".join(written))
-            continue
-        written.append(part)
-        node = node[_LIST] if _LIST in node else node.get(part)
-        i += 1
-    written += parts[i:]
-    if node is not None and _LIST in node:  # the field is the array itself
-        where = where or ".".join(written)
-        while node is not None and _LIST in node:
-            written.append("0")
-            node = node[_LIST]
-    if where is not None:
-        return ArrayProblem(field, source, where, ".".join(written) + ("" if node is None else ".<field>"))
-    if node is not None and parts[-1].isdigit():
-        return ArrayProblem(field, source, field, None)
-    return None
+    """`schema.request_array_problem` against a given tree (the tests pass their own)."""
+    return request_array_problem(field, source, tree)
 
 
 def rule_event_sources(rule: SigmaRule) -> set[str]:
@@ -263,7 +217,7 @@ class RejectArrayFieldsTransformation(PreprocessingTransformation):
 
 def main(argv: list[str]) -> int:
     """Write the excerpt from the installed botocore into the given path (default: the packaged file)."""
-    target = Path(argv[0]) if argv else Path(str(resources.files("cloudtrail_pack").joinpath(REQUEST_ARRAYS_FILE)))
+    target = Path(argv[0]) if argv else Path(str(resources.files(__package__).joinpath(REQUEST_ARRAYS_FILE)))
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(dump(generate()), encoding="utf-8")
     print(f"wrote {target}")

@@ -3,14 +3,14 @@
 Besides the two items every CloudTrail pipeline shares (CloudTrail rules only, CloudTrail field names only), it
 holds the facts about CloudTrail records that the CloudWatch backend relies on:
 
-* `CANONICAL_CASE` - the ONE place that declares which fields have a fixed letter case. Sigma matches strings
+* `CANONICAL_CASE` (in schema.py) - which fields have a fixed letter case. Sigma matches strings
   case-insensitively, while Logs Insights `=`/`in`/`like "..."` and metric filter patterns are case-sensitive
   ("Metric filters are case sensitive", FilterAndPatternSyntax; the `like` examples in CWL_QuerySyntax "are case
   sensitive"). On a field whose values always have one spelling, a case-sensitive comparison with the value spelled
   that way means exactly what Sigma means, and it is cheaper (`=`, `in`, field indexes) than a `(?i)` regex. The
   pipeline turns such values into `SigmaCasedString`s; the backend then emits exact comparisons for them and
   case-insensitive regular expressions for every other string with letters in it.
-* `JSON_CONTAINER_FIELDS` (in fields.py) - CloudTrail fields that hold a JSON object or array. Logs Insights only discovers leaf
+* `JSON_CONTAINER_FIELDS` (in schema.py) - CloudTrail fields that hold a JSON object or array. Logs Insights only discovers leaf
   fields ("represents nested JSON fields using the dot notation ... JSON arrays are flattened", see
   CWL_AnalyzeLogData-discoverable-fields) and a metric filter selector "must point to a value node (string or
   number)", so a match on `requestParameters` itself would silently never match: such rules are refused.
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Literal
+from typing import Iterable
 
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaTransformationError
@@ -37,26 +37,9 @@ from sigma.types import SigmaCasedString, SigmaExpansion, SigmaString, SigmaType
 
 from .arrays import RejectArrayFieldsTransformation
 from .common import cloudtrail_rules_only, detection_fields, reject_unknown_fields
-from .fields import JSON_CONTAINER_FIELDS, is_cloudtrail_field
+from .schema import CANONICAL_CASE, JSON_CONTAINER_FIELDS, CaseRule, is_cloudtrail_field
 
 TARGET = "cloudwatch_cloudtrail"
-
-CaseRule = Literal["lower", "api-name"]
-
-#: Fields whose values CloudTrail always writes in one letter case (the single declaration; README "Semantics").
-#:
-#: * ``lower`` - `eventSource` is the service's endpoint host name, which CloudTrail writes in lower case
-#:   (``iam.amazonaws.com``). A rule value is lower-cased and compared case-sensitively: identical to Sigma's
-#:   case-insensitive match on every value CloudTrail can hold.
-#: * ``api-name`` - `eventName` is the API action name as AWS spells it (``DeleteUser``, ``ConsoleLogin``). A rule
-#:   value written that way (every literal part starts with an upper-case letter and holds only letters and digits)
-#:   is compared case-sensitively as written; any other spelling (``deleteuser``) keeps Sigma's case-insensitive
-#:   match, so a non-canonical rule value is never silently narrowed.
-CANONICAL_CASE: dict[str, CaseRule] = {
-    "eventSource": "lower",
-    "eventName": "api-name",
-}
-
 
 _API_NAME_PART = re.compile(r"[A-Z][A-Za-z0-9]*")
 

@@ -12,7 +12,7 @@ from sigma.processing.pipeline import ProcessingItem
 from sigma.processing.transformations import PreprocessingTransformation, RuleFailureTransformation
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 
-from .fields import is_cloudtrail_field
+from .schema import is_cloudtrail_field
 
 
 def cloudtrail_logsource() -> LogsourceCondition:

@@ -1,7 +1,7 @@
 """CloudTrail processing pipeline for the ecs target: CloudTrail field names to the Elastic Common Schema
 as Elastic's AWS integration indexes CloudTrail (data stream `logs-aws.cloudtrail-*`).
 
-The field table and its source are in `fields.py` (ECS_FIELDS and friends). On top of the renaming, the
+The field table and its source are in `schema.py` (ECS_FIELDS and friends). On top of the renaming, the
 pipeline refuses what Elasticsearch would not evaluate as Sigma means it, naming the field and the
 reason, rather than emitting a query on a field that does not exist or that means something else.
 
@@ -55,7 +55,7 @@ from sigma.types import (
 )
 
 from .common import cloudtrail_rules_only, reject_unknown_fields
-from .fields import ECS_DROPPED_VALUES, NoEcsHome, ecs_field, ecs_field_type
+from .schema import ECS_DROPPED_VALUES, NoEcsHome, ecs_field, ecs_field_type
 
 TARGET = "ecs_cloudtrail"
 INDEX = "logs-aws.cloudtrail-*"

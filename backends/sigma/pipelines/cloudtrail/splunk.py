@@ -67,7 +67,7 @@ from sigma.types import (
 )
 
 from .common import cloudtrail_rules_only, reject_unknown_fields
-from .fields import is_cloudtrail_field
+from .schema import is_cloudtrail_field
 from .splunk_grouping import group_search
 
 TARGET = "splunk_cloudtrail"

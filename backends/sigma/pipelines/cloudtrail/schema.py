@@ -1,8 +1,18 @@
-"""The CloudTrail record schema, as the one list of field names every target pipeline accepts.
+"""The CloudTrail record schema: every fact about CloudTrail fields that a target pipeline or an artifact
+writer relies on, stated once.
 
-A Sigma field outside this schema would compile, on any target, into a query on a field that never
-exists and so silently matches nothing; the pipelines refuse such rules instead (see `common.py`).
-Field names are CloudTrail's own (record contents reference:
+* which fields a record has (`CLOUDTRAIL_FIELDS`, the open objects under which any key is a field), which
+  hold JSON objects or arrays (`JSON_CONTAINER_FIELDS`) and which request parameters are JSON arrays per
+  event source (`request_array_problem`, from AWS's API models: data/request-parameter-arrays.json);
+* which fields CloudTrail writes in one letter case (`CANONICAL_CASE`);
+* per target, where a field is and what type it has: Splunk (Splunk Add-on for AWS, KV_MODE=json) and
+  CloudWatch Logs read the record's JSON as it is, by its dotted path, with JSON's types; Elastic's AWS
+  integration moves fields into the Elastic Common Schema (`ecs_field`, `ECS_*`) with the types of its
+  mapping (`ecs_field_type`, data/cloudtrail-field-types.json).
+
+A Sigma field outside this schema would compile, on any target, into a query on a field that never exists
+and so silently matches nothing; the pipelines refuse such rules instead (see `common.py`). Field names are
+CloudTrail's own (record contents reference:
 https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html).
 """
 
@@ -10,6 +20,9 @@ from __future__ import annotations
 
 import json
 import re
+from functools import cache
+from importlib import resources
+from typing import Literal
 
 #: Fields with a fixed name, as CloudTrail writes them (eventVersion 1.08 - 1.11).
 CLOUDTRAIL_FIELDS: frozenset[str] = frozenset(
@@ -114,6 +127,100 @@ def is_cloudtrail_field(name: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------------------
+# Letter case
+
+CaseRule = Literal["lower", "api-name"]
+
+#: Fields whose values CloudTrail always writes in one letter case. Sigma matches strings
+#: case-insensitively; a target whose comparisons are case-sensitive (CloudWatch Logs `=`, metric filters,
+#: Elasticsearch keywords) means the same as Sigma on these fields when the value is spelled this way.
+#:
+#: * ``lower`` - `eventSource` is the service's endpoint host name, which CloudTrail writes in lower case
+#:   (``iam.amazonaws.com``).
+#: * ``api-name`` - `eventName` is the API action name as AWS spells it (``DeleteUser``, ``ConsoleLogin``):
+#:   every word starts with an upper-case letter and holds only letters and digits.
+CANONICAL_CASE: dict[str, CaseRule] = {
+    "eventSource": "lower",
+    "eventName": "api-name",
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Request parameters that are JSON arrays
+#
+# A record's `requestParameters` is the API request as JSON, so a request member that is a list is a JSON
+# array. Which members are lists comes from AWS's own API models: data/request-parameter-arrays.json is
+# generated from botocore's service models (Apache-2.0) by `arrays.generate()`, which says what it covers.
+
+REQUEST_ARRAYS_FILE = "data/request-parameter-arrays.json"  # in this package
+ARRAY = "[]"  # key of a node that is an array; its value describes the elements (None: scalars)
+_REQUEST = "requestParameters."
+
+
+@cache
+def request_arrays() -> dict:
+    """The excerpt: {"source": ..., "arrays": {event source: tree}}."""
+    return json.loads(resources.files(__package__).joinpath(REQUEST_ARRAYS_FILE).read_text(encoding="utf-8"))
+
+
+class ArrayProblem:
+    """A field that names a request array, a path through one without an index, or an element object."""
+
+    def __init__(self, field: str, source: str, where: str, instead: str | None):
+        self.field, self.source, self.where, self.instead = field, source, where, instead
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, ArrayProblem) and vars(self) == vars(other)
+
+    def __repr__(self) -> str:
+        return f"ArrayProblem({self.field!r}, {self.source!r}, {self.where!r}, {self.instead!r})"
+
+    def describe(self) -> str:
+        if self.instead is None:
+            return f"{self.where} is an object (an array element) in {self.source} requests; name one of its fields"
+        return (
+            f"{self.where} is an array in {self.source} requests; name one element by its index instead, "
+            f"e.g. {self.instead} (that element only)"
+        )
+
+
+def request_array_problem(field: str, source: str, tree: dict | None = None) -> ArrayProblem | None:
+    """Why `field` names an array, a path through one, or an object element, in `source`'s requests (or None)."""
+    if tree is None:
+        tree = request_arrays()["arrays"].get(source)
+        if tree is None:
+            return None
+    if not field.startswith(_REQUEST):
+        return None
+    parts = field[len(_REQUEST):].split(".")
+    node: dict | None = tree
+    written, where, i = ["requestParameters"], None, 0
+    while i < len(parts) and node is not None:
+        part = parts[i]
+        if ARRAY in node and not part.isdigit():  # the path runs through an array without an index
+            where = where or ".".join(written)
+            written.append("0")
+            node = node[ARRAY]
+            if node is None:  # elements are scalars: `part` cannot exist, the element itself is the value
+                return ArrayProblem(field, source, where, ".".join(written))
+            continue
+        written.append(part)
+        node = node[ARRAY] if ARRAY in node else node.get(part)
+        i += 1
+    written += parts[i:]
+    if node is not None and ARRAY in node:  # the field is the array itself
+        where = where or ".".join(written)
+        while node is not None and ARRAY in node:
+            written.append("0")
+            node = node[ARRAY]
+    if where is not None:
+        return ArrayProblem(field, source, where, ".".join(written) + ("" if node is None else ".<field>"))
+    if node is not None and parts[-1].isdigit():
+        return ArrayProblem(field, source, field, None)
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
 # Elastic Common Schema, as Elastic's AWS integration indexes CloudTrail (data stream
 # `logs-aws.cloudtrail-*`).
 #
@@ -121,7 +228,7 @@ def is_cloudtrail_field(name: str) -> bool:
 # packages/aws/data_stream/cloudtrail/elasticsearch/ingest_pipeline/default.yml at commit
 # 0b97ab02df57b57303b67e48840bb75dfe5c4738, with the field types of the data stream's fields/*.yml
 # (fields.yml at the same commit) and ECS 8.11 (the ecs.version the pipeline sets), checked in as
-# cloudtrail_pack/data/elastic/cloudtrail-field-types.json. `cloudtrail_pack.ecs.to_ecs` is the same
+# data/cloudtrail-field-types.json. `cloudtrail_pack.ecs.to_ecs` is the same
 # pipeline as code.
 #
 # Only a CloudTrail field whose value the integration copies *unchanged* into one ECS field has an
@@ -232,15 +339,13 @@ ECS_NO_HOME: dict[str, str] = {
 }
 
 #: The checked-in excerpt of the data stream's field types (source repository, paths, commits and licences
-#: in the file and its README): Elasticsearch refuses or mis-reads queries by type, so the pipeline refuses
-#: per query language from these types (see ecs.py).
-ECS_FIELD_TYPES_FILE = "data/elastic/cloudtrail-field-types.json"
+#: in the file and data/README-cloudtrail-field-types.md): Elasticsearch refuses or mis-reads queries by type,
+#: so the pipeline refuses per query language from these types (see ecs.py).
+ECS_FIELD_TYPES_FILE = "data/cloudtrail-field-types.json"  # in this package
 
 
 def _load_field_types() -> dict[str, dict]:
-    from importlib.resources import files
-
-    return json.loads(files("cloudtrail_pack").joinpath(ECS_FIELD_TYPES_FILE).read_text(encoding="utf-8"))["fields"]
+    return json.loads(resources.files(__package__).joinpath(ECS_FIELD_TYPES_FILE).read_text(encoding="utf-8"))["fields"]
 
 
 _FIELD_ENTRIES = _load_field_types()
