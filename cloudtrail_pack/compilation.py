@@ -147,3 +147,21 @@ def _compile_target(compilation: Compilation, target: Target, output_format: str
             line = getattr(getattr(e, "source", None), "line", None)
             raise PackError(shown(by_id[pack_rule.id].source), f"{target.title}: {message(e)}", line) from e
         compilation.results[key] = Output(tuple(queries))
+
+
+def compile_rules(
+    pack: Pack, target: Target | str, output_format: str = "default", rules: list[PackRule] | None = None, **options
+) -> dict[str, list]:
+    """{rule id: [query, ...]} for one target and format, in pack order; a refusal raises PackError caused by
+    SigmaFeatureNotSupportedByBackendError, naming the rule's file."""
+    name = target if isinstance(target, str) else target.name
+    wanted = rules if rules is not None else pack.rules
+    compilation = compile_pack(pack, [(name, output_format)], wanted, {name: options} if options else None)
+    out: dict[str, list] = {}
+    for rule in wanted:
+        result = compilation.result(rule, name, output_format)
+        if isinstance(result, Refusal):
+            cause = SigmaFeatureNotSupportedByBackendError(result.reason)
+            raise PackError(shown(rule.source), f"{TARGETS[name].title}: {result.reason}") from cause
+        out[rule.id] = list(result.queries)
+    return out

@@ -6,15 +6,12 @@ Backends and pipelines are found the way sigma-cli finds them (pySigma's plugin 
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from functools import cache
 
-from sigma.collection import SigmaCollection
-from sigma.exceptions import SigmaError, SigmaFeatureNotSupportedByBackendError
 from sigma.plugins import InstalledSigmaPlugins
 
-from .pack import Pack, PackError, PackRule
+from .pack import PackError
 
 
 @dataclass(frozen=True)
@@ -54,59 +51,12 @@ def backend_for(target: Target, **options):
     return backend_class(processing_pipeline=pipeline, **{**target.backend_options, **options})
 
 
-def fresh_collection(rules: list[PackRule]) -> SigmaCollection:
-    """Copies of the rules, references resolved: pipelines change rules in place while they convert them."""
-    copies = [copy.deepcopy(r.rule) for r in rules]
-    for rule in copies:
-        if hasattr(rule, "_backreferences"):
-            rule._backreferences = []  # re-derived below, from these rules only
-    collection = SigmaCollection(copies)
-    collection.resolve_rule_references()
-    return collection
-
-
-def compile_rules(
-    pack: Pack, target: Target | str, output_format: str = "default", rules: list[PackRule] | None = None, **options
-) -> dict[str, list]:
+def compile_rules(pack, target, output_format: str = "default", rules=None, **options) -> dict[str, list]:
     """Compile rules (default: the whole pack) for one target: {rule id: [query, ...]}, in pack order.
 
-    A rule is compiled on its own, so it comes out as a finished standalone query even when a correlation
-    references it (pySigma leaves a referenced rule unfinalized, as the correlation's sub-search). A
-    correlation is compiled together with the rules it references. Errors name the rule's file.
-    """
-    target = TARGETS[target] if isinstance(target, str) else target
-    wanted = rules if rules is not None else pack.rules
-    out: dict[str, list] = {}
-    base = [r for r in wanted if not r.is_correlation]
-    if base:
-        out.update(_convert(target, output_format, base, base, options))
-    for correlation in (r for r in wanted if r.is_correlation):
-        out.update(_convert(target, output_format, _with_references(pack, correlation), [correlation], options))
-    return out
+    A convenience over `compilation.compile_pack` for one target and format: a target's refusal is raised as
+    PackError caused by SigmaFeatureNotSupportedByBackendError (with the one reason text), as any other
+    compile error is raised."""
+    from .compilation import compile_rules as compile_for_target
 
-
-def _convert(target: Target, output_format: str, rules: list[PackRule], emit: list[PackRule], options) -> dict[str, list]:
-    backend = backend_for(target, **options)
-    collection = fresh_collection(rules)
-    out: dict[str, list] = {}
-    for pack_rule, rule in zip(rules, collection.rules):
-        try:
-            if pack_rule.is_correlation:
-                try:
-                    queries = backend.convert_correlation_rule(rule, output_format)
-                except NotImplementedError as e:  # pySigma's way of saying a backend has no correlations
-                    raise SigmaFeatureNotSupportedByBackendError(f"{target.title} queries cannot express correlations") from e
-            else:
-                queries = backend.convert_rule(rule, output_format)
-        except SigmaError as e:
-            line = getattr(getattr(e, "source", None), "line", None)
-            raise PackError(pack_rule.path, f"{target.title}: {e}", line) from e
-        if pack_rule in emit:
-            out[pack_rule.id] = list(queries)
-    return out
-
-
-def _with_references(pack: Pack, correlation: PackRule) -> list[PackRule]:
-    """The correlation preceded by the rules it names (base rules come first in a pack)."""
-    ids = {str(ref.rule.id) for ref in correlation.rule.rules} | {correlation.id}
-    return [r for r in pack.rules if r.id in ids]
+    return compile_for_target(pack, target, output_format, rules, **options)

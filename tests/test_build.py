@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -171,3 +174,91 @@ def test_release_does_not_depend_on_the_checkout_location(dist):
                         assert str(ROOT).encode() not in tar.extractfile(member).read(), (path, member.name)
         elif path.is_file():
             assert str(ROOT) not in path.read_text(encoding="utf-8", errors="replace"), path
+
+
+def test_a_build_converts_each_rule_once_per_target_and_format(tmp_path, monkeypatch):
+    """One conversion per rule, target and output format: 7 rules x 5 targets, plus the CloudWatch metric
+    filter format; the writers, the build table and the manifest all read those results."""
+    from cloudtrail_pack.pack import load_pack
+    from cloudtrail_pack.release import build
+    from cloudtrail_pack.release.context import release_formats
+    from cloudtrail_pack.targets import TARGETS, plugins
+
+    calls: list[tuple[str, str]] = []
+    for backend_class in {plugins().backends[t.backend] for t in TARGETS.values()}:
+        for name in ("convert_rule", "convert_correlation_rule"):
+            real = getattr(backend_class, name)
+
+            def counting(self, rule, *args, _real=real, **kwargs):
+                calls.append((type(self).__name__, str(rule.id)))
+                return _real(self, rule, *args, **kwargs)
+
+            monkeypatch.setattr(backend_class, name, counting)
+    pack = load_pack(ROOT / "sigma")
+    build(pack, tmp_path / "dist", log=lambda _: None)
+    assert len(release_formats()) == len(TARGETS) + 1  # + CloudWatch metric filters
+    assert len(calls) == len(pack.rules) * len(release_formats())
+    assert len(set(calls)) == len(pack.rules) * len(TARGETS)  # the metric filter format reuses the CloudWatch backend
+
+
+def _project_copy(folder: Path) -> Path:
+    for name in ("sigma",):
+        shutil.copytree(ROOT / name, folder / name)
+    for name in ("version.lock.json", "validation.yml", "CHANGELOG.md", "pyproject.toml"):
+        shutil.copyfile(ROOT / name, folder / name)
+    return folder
+
+
+def test_another_checkout_path_and_working_directory_build_the_same_bytes(dist, tmp_path, monkeypatch):
+    """The pack has refused rules (EQL, ES|QL, Lucene): their reasons name no path of where the build ran."""
+    copy = _project_copy(tmp_path / "elsewhere" / "checkout")
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert cli.main(["--root", str(copy), "build", "--dist", "out"]) == 0
+    out = elsewhere / "out"
+    assert (out / "SHA256SUMS").read_bytes() == (dist / "SHA256SUMS").read_bytes()
+    for path in out.rglob("*"):
+        if path.is_file() and not path.name.endswith((".gz", ".tgz")):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            assert str(tmp_path) not in text and str(ROOT) not in text, path
+
+
+def test_the_release_folder_is_as_readable_as_any_other(dist):
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(dist.stat().st_mode) == 0o777 & ~mask
+
+
+def test_concurrent_builds_never_leave_dist_missing_or_half_written(dist, tmp_path):
+    """Two builds of one dist/ at once, and a reader looking at it the whole time: both builds succeed (they
+    take turns on the build lock) and the reader always finds a complete release."""
+    import subprocess
+    import threading
+
+    out = tmp_path / "dist"
+    shutil.copytree(dist, out)
+    command = [str(Path(sys.executable).parent / "cloudtrail-pack"), "--root", str(ROOT), "build", "--dist", str(out)]
+    seen_missing = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                sums = (out / "SHA256SUMS").read_text()
+                assert "manifest.json" in sums
+            except (OSError, AssertionError) as e:
+                seen_missing.append(repr(e))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        builds = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+        results = [(b.wait(timeout=300), b.stderr.read().decode()) for b in builds]
+    finally:
+        stop.set()
+        reader.join()
+    assert [code for code, _ in results] == [0, 0], results
+    assert seen_missing == []
+    assert (out / "SHA256SUMS").read_bytes() == (dist / "SHA256SUMS").read_bytes()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".dist-")]

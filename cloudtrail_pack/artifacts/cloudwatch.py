@@ -1,13 +1,13 @@
 """CloudWatch release artifacts: Logs Insights queries, saved query definitions, and the metric filter ->
 alarm -> SNS path, as a CloudFormation template and a small Terraform module.
 
-Everything comes from our CloudWatch Logs Insights backend (`compile_rules(pack, "cloudwatch", fmt)`):
-the `default` format gives each rule's Logs Insights query, the metric filter format its CloudWatch Logs
+Everything comes from our CloudWatch Logs Insights backend, compiled once by the release (`FORMATS`): the
+`default` format gives each rule's Logs Insights query, the metric filter format its CloudWatch Logs
 filter pattern. A rule the filter pattern language cannot express (the backend raises
 SigmaFeatureNotSupportedByBackendError, e.g. for correlations) keeps its query definition and is listed
 with the reason in the template's Metadata.
 
-Files written into `out_dir` (release.py passes dist/cloudwatch/):
+Files written into `out_dir` (the release passes dist/cloudwatch/):
 
     queries/<rule>.logsinsights          readable query per rule, `#` comment header first
     query-definitions.json               list of PutQueryDefinition requests (one per rule)
@@ -65,8 +65,9 @@ from sigma.backends.cloudwatch.query_definition import query_definition
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 
 from ..attack import attack_refs
-from ..pack import PACK_NAME, Pack, PackError, PackRule, pack_version
-from ..targets import compile_rules
+from ..compilation import Refusal
+from ..pack import PACK_NAME, Pack, PackError, PackRule, pack_version, shown  # noqa: F401  (pack_version: tests, until they move to Release)
+from ..release.context import Release, as_release
 
 TARGET = "cloudwatch"
 QUERY_FORMAT = "default"
@@ -177,73 +178,72 @@ def backend_formats() -> set[str]:
     return set(getattr(backend, "formats", {}) or {})
 
 
-def collect(pack: Pack) -> list[Detection]:
-    """Compile every rule with the CloudWatch backend: a query for each, a filter pattern where it fits."""
+#: What the release compiles for this writer.
+NEEDS = ((TARGET, QUERY_FORMAT), (TARGET, METRIC_FILTER_FORMAT))
+
+
+def collect(source: Release | Pack) -> list[Detection]:
+    """Every rule the CloudWatch backend compiles: its query, and its filter pattern where it fits. A rule the
+    backend refuses is not deployed to CloudWatch (the build table gives the reason)."""
     missing = {QUERY_FORMAT, METRIC_FILTER_FORMAT} - backend_formats()
     if missing:
         raise PackError(TARGET, f"the CloudWatch backend has no output format {sorted(missing)}; it offers {sorted(backend_formats())}")
-    queries = compile_rules(pack, TARGET, QUERY_FORMAT)
+    release = as_release(source, NEEDS)
     detections = []
-    for rule in pack.rules:
-        query = _single(rule, queries[rule.id], "Logs Insights query")
-        pattern, reason = metric_filter_pattern(pack, rule)
-        detections.append(Detection(rule, query, pattern, reason))
-    check(detections)
+    for rule in release.pack.rules:
+        queries = release.queries(rule, TARGET, QUERY_FORMAT)
+        if queries is None:
+            continue
+        pattern, reason = metric_filter_pattern(release, rule)
+        detections.append(Detection(rule, _single(rule, list(queries), "Logs Insights query"), pattern, reason))
+    check(detections, release.version)
     return detections
 
 
-def metric_filter_pattern(pack: Pack, rule: PackRule) -> tuple[str | None, str]:
+def metric_filter_pattern(release: Release, rule: PackRule) -> tuple[str | None, str]:
     """(pattern, "") or (None, reason): a rule the filter pattern language cannot express is not an error."""
-    try:
-        compiled = compile_rules(pack, TARGET, METRIC_FILTER_FORMAT, rules=[rule])[rule.id]
-    except PackError as e:
-        if isinstance(e.__cause__, SigmaFeatureNotSupportedByBackendError):
-            return None, _reason(e.__cause__)
-        raise
+    result = release.result(rule, TARGET, METRIC_FILTER_FORMAT)
+    if isinstance(result, Refusal):
+        message = result.reason
+        return None, message if message.lower().startswith("metric filter") else f"metric filter pattern: {message}"
+    compiled = result.queries
     if len(compiled) != 1:
         return None, f"no metric filter: the rule compiles to {len(compiled)} filter patterns, a metric filter takes one"
     pattern = compiled[0]
     if not isinstance(pattern, str):
-        raise PackError(rule.path, f"{TARGET} {METRIC_FILTER_FORMAT}: expected a pattern string, got {type(pattern).__name__}")
+        raise PackError(shown(rule.source), f"{TARGET} {METRIC_FILTER_FORMAT}: expected a pattern string, got {type(pattern).__name__}")
     if len(pattern) > FILTER_PATTERN_MAX_LENGTH:
         return None, f"no metric filter: the pattern has {len(pattern)} characters, over the limit of {FILTER_PATTERN_MAX_LENGTH}"
     return pattern, ""
 
 
-def _reason(error: SigmaFeatureNotSupportedByBackendError) -> str:
-    """The backend's message without the location pySigma appends (an absolute path: not reproducible)."""
-    message = str(error.args[0]) if error.args else str(error)
-    return message if message.lower().startswith("metric filter") else f"metric filter pattern: {message}"
-
-
 def _single(rule: PackRule, items: list, what: str) -> str:
     if len(items) != 1 or not isinstance(items[0], str):
-        raise PackError(rule.path, f"CloudWatch: expected one {what}, got {len(items)}")
+        raise PackError(shown(rule.source), f"CloudWatch: expected one {what}, got {len(items)}")
     return items[0]
 
 
-def check(detections: list[Detection], version: str | None = None) -> None:
+def check(detections: list[Detection], version: str) -> None:
     """The limits the CloudWatch Logs API puts on what we deploy, on the exact texts sent: PackError naming the rule.
 
     The deploy guide sends each `queries/<rule>.logsinsights` file whole (`start-query --query-string file://...`),
     so the file text, comment header included, must fit StartQuery's queryString limit; so must each
     PutQueryDefinition request (the shared builder checks it)."""
-    version = version or pack_version()
     for d in detections:
         if not d.query.strip():
-            raise PackError(d.rule.path, "CloudWatch: empty Logs Insights query")
+            raise PackError(shown(d.rule.source), "CloudWatch: empty Logs Insights query")
         query_definition_request(d)  # name, queryString and log group limits
         text = query_file_text(d, version)
         if len(text) > QUERY_STRING_MAX_LENGTH:
             raise PackError(
-                d.rule.path,
+                shown(d.rule.source),
                 f"CloudWatch: queries/{d.rule.slug}.logsinsights is {len(text)} characters; start-query accepts a "
                 f"queryString of at most {QUERY_STRING_MAX_LENGTH}",
             )
         if d.filter_pattern is not None and len(d.filter_pattern) > FILTER_PATTERN_MAX_LENGTH:
-            raise PackError(d.rule.path, f"CloudWatch: filter pattern is over {FILTER_PATTERN_MAX_LENGTH} characters")
+            raise PackError(shown(d.rule.source), f"CloudWatch: filter pattern is over {FILTER_PATTERN_MAX_LENGTH} characters")
         if d.filter_pattern is None and not d.no_filter_reason:
-            raise PackError(d.rule.path, "CloudWatch: a rule without a metric filter needs the reason")
+            raise PackError(shown(d.rule.source), "CloudWatch: a rule without a metric filter needs the reason")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -301,7 +301,7 @@ def query_definition_request(d: Detection, log_group_names: list[str] | None = N
     try:
         return query_definition(d.name, d.query, [LOG_GROUP_PLACEHOLDER] if log_group_names is None else log_group_names)
     except SigmaFeatureNotSupportedByBackendError as e:
-        raise PackError(d.rule.path, f"CloudWatch: {e.args[0]}") from None
+        raise PackError(shown(d.rule.source), f"CloudWatch: {e.args[0]}") from None
 
 
 def _json(obj) -> str:
@@ -317,7 +317,7 @@ def _alarm_description(d: Detection) -> str:
     sentences of the description as PutMetricAlarm's AlarmDescription limit leaves room for."""
     text = f"{d.rule.title} | level: {d.rule.level} | Sigma rule id: {d.rule.id} | saved query: {d.name}"
     if len(text) > ALARM_DESCRIPTION_MAX_LENGTH:
-        raise PackError(d.rule.path, f"CloudWatch: the alarm description is over {ALARM_DESCRIPTION_MAX_LENGTH} characters")
+        raise PackError(shown(d.rule.source), f"CloudWatch: the alarm description is over {ALARM_DESCRIPTION_MAX_LENGTH} characters")
     description = whole_sentences(d.description, ALARM_DESCRIPTION_MAX_LENGTH - len(text) - len(" | "))
     return f"{text} | {description}" if description else text
 
@@ -810,6 +810,7 @@ def write_detections(detections: list[Detection], out_dir: Path, version: str) -
     return written
 
 
-def write(pack: Pack, out_dir: Path) -> list[Path]:
-    """Compile the pack with the CloudWatch backend and write every CloudWatch artifact into out_dir."""
-    return write_detections(collect(pack), out_dir, pack_version())
+def write(source: Release | Pack, out_dir: Path) -> list[Path]:
+    """Every CloudWatch artifact of the release into out_dir (a Pack is compiled for this writer alone)."""
+    release = as_release(source, NEEDS)
+    return write_detections(collect(release), out_dir, release.version)

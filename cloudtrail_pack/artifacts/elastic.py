@@ -4,7 +4,11 @@ detection-engine create-rule request body.
 
 Every Sigma rule is shipped in up to three languages, each its own Kibana rule:
 
-* Lucene: a `query` rule; correlations are not shipped as threshold rules (THRESHOLD_NOT_SHIPPED);
+* Lucene: a `query` rule. Lucene cannot express a correlation, and the pack ships no Kibana threshold rule
+  instead: scheduled on event.ingested, a threshold rule counts the events of one run's look-back and cannot
+  bound the events' own time span, so it alerts on events spread over up to look-back + delivery delay or
+  misses bursts delivered over more than its look-back (docs/elastic.md, "Schedules"); the EQL sequence
+  (exact window) and the ES|QL rule (counted events within the timespan) are shipped instead;
 * EQL: an `eql` rule; an event_count correlation becomes a `sequence by <group> with maxspan=<timespan>
   [...] with runs=<n>` rule;
 * ES|QL: an `esql` rule; a correlation becomes `... | stats event_count=count(), first_seen, last_seen by
@@ -13,10 +17,11 @@ Every Sigma rule is shipped in up to three languages, each its own Kibana rule:
 Every rule is scheduled on event.ingested (see "schedules" below, with the Kibana source it is derived
 from); correlations carry alert suppression; `note` is an investigation guide built from the Sigma rule.
 
-Queries come from `targets.compile_rules` (pySigma's Elasticsearch backends + the `ecs_cloudtrail`
-pipeline), so they are the same text `sigma convert` prints. A rule a language cannot express as Sigma
-means it is not shipped in that language; the reason is recorded (`ElasticBuild.skipped`, and
-`elastic-rules-skipped.json` next to the NDJSON).
+Queries are the release's compiled results (pySigma's Elasticsearch backends + the `ecs_cloudtrail`
+pipeline, compiled once for the whole release), the same text `sigma convert` prints. A rule a language
+cannot express as Sigma means it is not shipped in that language; the compiler's reason is recorded, in the
+same words as in the build table and the manifest (`ElasticBuild.skipped`, and `elastic-rules-skipped.json`
+next to the NDJSON).
 
 rule_id: uuid5(namespace=<Sigma rule id>, name=<language>) with language "lucene", "eql" or "esql": stable
 across builds, distinct per language, and derivable by anyone holding the Sigma id. version: the rule's
@@ -37,7 +42,6 @@ from pathlib import Path
 
 import yaml
 
-from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.pipelines.cloudtrail.common import detection_fields
 from sigma.pipelines.cloudtrail.ecs import INDEX
 from sigma.pipelines.cloudtrail.schema import (
@@ -50,14 +54,16 @@ from sigma.pipelines.cloudtrail.schema import (
 )
 
 from ..attack import attack_data, attack_refs, use_local_attack_data
-from ..lock import locked_versions
-from ..pack import PACK_NAME, Pack, PackError, PackRule, pack_version
-from ..targets import compile_rules
+from ..compilation import Refusal
+from ..pack import PACK_NAME, Pack, PackRule
+from ..release.context import DEFAULT_ELASTIC_INDEX, Release, as_release
 
 NDJSON_NAME = "cloudtrail-detection-pack-elastic-rules.ndjson"
 SKIPPED_NAME = "elastic-rules-skipped.json"
 
 LANGUAGES = ("lucene", "eql", "esql")
+#: What the release compiles for this writer: each language's queries.
+NEEDS = tuple((language, "default") for language in LANGUAGES)
 LANGUAGE_TITLES = {"lucene": "Lucene", "eql": "EQL", "esql": "ES|QL"}
 
 #: Sigma level -> (Kibana severity, risk_score). Kibana's bands: low 0-21, medium 22-47, high 48-73,
@@ -140,7 +146,7 @@ def _suppression(group_by: list[str], seconds: int) -> dict:
 
 # ---------------------------------------------------------------------------------- index patterns
 #: Where the AWS integration writes CloudTrail; users of the Filebeat AWS module add `filebeat-*`.
-DEFAULT_INDEX_PATTERNS: tuple[str, ...] = (INDEX,)
+DEFAULT_INDEX_PATTERNS: tuple[str, ...] = DEFAULT_ELASTIC_INDEX
 #: An Elasticsearch index pattern (index names: lower case, not starting with - _ +, none of \ / ? " < > | , #
 #: or space; `*` for patterns; an optional `cluster:` prefix), so that a pattern can neither break out of
 #: ES|QL's FROM nor of the rule's JSON.
@@ -451,21 +457,23 @@ def _common(pack: Pack, pack_rule: PackRule, language: str, version: str, rule_v
     }
 
 
-def _language_rule(pack: Pack, pack_rule: PackRule, language: str, version: str, rule_version: int, patterns: tuple[str, ...]) -> dict:
-    rule = dict(_common(pack, pack_rule, language, version, rule_version, patterns))
+def _language_rule(release: Release, pack_rule: PackRule, language: str, patterns: tuple[str, ...]) -> dict:
+    """The Kibana rule of one Sigma rule in one language; Refusal if the language cannot express it."""
+    pack = release.pack
+    result = release.result(pack_rule, language)
+    if isinstance(result, Refusal):
+        return result
+    (query,) = result.queries
+    rule = dict(_common(pack, pack_rule, language, release.version, release.rule_versions[pack_rule.id], patterns))
     kind = {"lucene": "query", "eql": "eql", "esql": "esql"}[language]
     if pack_rule.is_correlation:
-        if language == "lucene":
-            raise ValueError(THRESHOLD_NOT_SHIPPED)
         group_by = [ecs_field(name) for name in pack_rule.rule.group_by or []]
         if not 1 <= len(group_by) <= 3:
-            raise ValueError("alert suppression groups by 1 to 3 fields; this correlation groups by "
-                             f"{len(group_by)}, so one burst would raise several alerts")
-        (query,) = compile_rules(pack, language, rules=[pack_rule])[pack_rule.id]
+            return Refusal("alert suppression groups by 1 to 3 fields; this correlation groups by "
+                           f"{len(group_by)}, so one burst would raise several alerts")
         rule.update(_schedule(_correlation_lookback_s(pack_rule.rule)))
         rule.update(alert_suppression=_suppression(group_by, _suppression_s(pack_rule.rule)))
     else:
-        (query,) = compile_rules(pack, language, rules=[pack_rule])[pack_rule.id]
         rule.update(_schedule(INTERVAL_S + OVERLAP_S))
     if language == "esql":
         rule.update(type="esql", language="esql", query=_esql_from(query, patterns))
@@ -474,33 +482,20 @@ def _language_rule(pack: Pack, pack_rule: PackRule, language: str, version: str,
     return rule
 
 
-#: Why the correlation is not shipped as a Kibana threshold rule (elastic-rules-skipped.json).
-THRESHOLD_NOT_SHIPPED = (
-    "Elastic Lucene: a threshold rule counts the events of one run's look-back and cannot bound the events' own "
-    "time span: scheduled on event.ingested it alerts on events spread over up to look-back + delivery delay "
-    "(25 min for a 10 min correlation) or misses bursts delivered over more than its look-back; the EQL "
-    "sequence (exact window) and ES|QL rule (counted events within the timespan) are shipped instead"
-)
-
-
-def build_kibana_rules(pack: Pack, index_patterns: tuple[str, ...] | list[str] | None = None) -> ElasticBuild:
-    """All rules of the pack in every language that can express them, in pack order then language order."""
+def build_kibana_rules(source: Release | Pack, index_patterns: tuple[str, ...] | list[str] | None = None) -> ElasticBuild:
+    """All rules of the pack in every language that can express them, in pack order then language order.
+    A language's refusal is recorded with the compiler's reason, word for word as in the build table."""
     use_local_attack_data()
-    patterns = checked_index_patterns(index_patterns)
-    version = pack_version()
-    rule_versions = locked_versions(pack)
+    release = as_release(source, NEEDS)
+    patterns = checked_index_patterns(index_patterns if index_patterns is not None else release.options.elastic_index)
     build = ElasticBuild()
-    for pack_rule in pack.rules:
+    for pack_rule in release.pack.rules:
         for language in LANGUAGES:
-            try:
-                build.rules.append(_language_rule(pack, pack_rule, language, version, rule_versions[pack_rule.id], patterns))
-            except (PackError, ValueError) as e:
-                if isinstance(e, PackError) and not isinstance(e.__cause__, SigmaFeatureNotSupportedByBackendError):
-                    raise  # not a limit of the language: a broken rule or an unmapped field fails the build
-                reason = getattr(e, "message", None) or str(e)
-                # drop the rule file's absolute path that pySigma appends: the report must not depend on the checkout
-                reason = reason.replace(f" in {pack.root.parent}/", " in ").replace(f"{pack.root.parent}/", "")
-                build.skipped.append(Skipped(pack_rule.id, language, reason))
+            rule = _language_rule(release, pack_rule, language, patterns)
+            if isinstance(rule, Refusal):
+                build.skipped.append(Skipped(pack_rule.id, language, rule.reason))
+            else:
+                build.rules.append(rule)
     return build
 
 
@@ -508,12 +503,13 @@ def dumps(obj) -> str:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def write_kibana_rules(pack: Pack, out_dir: Path, index_patterns: tuple[str, ...] | list[str] | None = None) -> Path:
+def write_kibana_rules(source: Release | Pack, out_dir: Path, index_patterns: tuple[str, ...] | list[str] | None = None) -> Path:
     """Write the import file (and the skipped-language report beside it); returns the NDJSON path.
-    `index_patterns` (default DEFAULT_INDEX_PATTERNS) sets the query/eql rules' `index` and ES|QL's FROM."""
+    `index_patterns` (default: the release's `elastic_index` option) sets the query/eql rules' `index` and
+    ES|QL's FROM."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    build = build_kibana_rules(pack, index_patterns)
+    build = build_kibana_rules(source, index_patterns)
     path = out_dir / NDJSON_NAME
     path.write_text("".join(dumps(rule) + "\n" for rule in build.rules), encoding="utf-8")
     skipped = [
@@ -522,6 +518,12 @@ def write_kibana_rules(pack: Pack, out_dir: Path, index_patterns: tuple[str, ...
     ]
     (out_dir / SKIPPED_NAME).write_text(json.dumps(skipped, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
+
+
+def write(release: Release, out_dir: Path) -> list[Path]:
+    """The release writer (artifacts.WRITERS)."""
+    path = write_kibana_rules(release, out_dir)
+    return [path, path.parent / SKIPPED_NAME]
 
 
 def read_kibana_rules(path: Path) -> list[dict]:

@@ -13,7 +13,7 @@ import json
 import re
 from pathlib import Path
 
-from ..pack import Pack, PackError
+from ..pack import PackError, shown
 
 SOURCE_DIR = Path(__file__).resolve().parents[1] / "data" / "mitigations"
 README = "README.md"
@@ -25,6 +25,10 @@ _TOP_KEYS = {"Version", "Id", "Statement"}
 _STATEMENT_KEYS = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition"}
 _ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")
 _SID = re.compile(r"^[A-Za-z0-9]+$")
+
+
+#: What the release compiles for this writer: nothing (it reads the rules' tags only).
+NEEDS: tuple = ()
 
 
 def policy_files(source: Path = SOURCE_DIR) -> list[Path]:
@@ -102,13 +106,13 @@ def load_policies(source: Path = SOURCE_DIR) -> dict[str, dict]:
     """{file name: policy document} for every shipped SCP, each checked; PackError on the first bad one."""
     files = policy_files(source)
     if not files:
-        raise PackError(source, "no service control policies (scp-*.json) found")
+        raise PackError(shown(source), "no service control policies (scp-*.json) found")
     out = {}
     for path in files:
         text = path.read_bytes().decode("utf-8")
         problems = policy_problems(text)
         if problems:
-            raise PackError(path, "; ".join(problems))
+            raise PackError(shown(path), "; ".join(problems))
         out[path.name] = json.loads(text)
     return out
 
@@ -120,9 +124,9 @@ def denied_actions(policy: dict) -> set[str]:
     }
 
 
-def write(pack: Pack, out_dir: Path, source: Path = SOURCE_DIR) -> list[Path]:
+def write(release, out_dir: Path, source: Path = SOURCE_DIR) -> list[Path]:
     """Check and copy the SCPs and their README into out_dir; files in name order."""
-    del pack  # the policies do not depend on the rules' text; tests check they cover the rules' actions
+    del release  # the policies do not depend on the rules' text; tests check they cover the rules' actions
     load_policies(source)
     target = Path(out_dir)
     target.mkdir(parents=True, exist_ok=True)

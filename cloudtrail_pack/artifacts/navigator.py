@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..attack import AttackRef, attack_data, attack_refs
 from ..pack import PACK_NAME, Pack, PackRule, pack_version
+from ..release.context import Release
 
 LAYER_FORMAT = "4.5"
 # The Navigator release the layer was checked against; the format requires "at least 4.9.0".
@@ -25,8 +26,12 @@ FILE_NAME = "cloudtrail-detection-pack.layer.json"
 GRADIENT = ["#ffffff", "#66b1ff", "#1f5fbf"]
 
 
+#: What the release compiles for this writer: nothing (it reads the rules' tags only).
+NEEDS: tuple = ()
+
+
 def build_layer(pack: Pack, version: str | None = None) -> dict:
-    version = version or pack_version()
+    version = version or (pack.project.version if pack.project is not None else pack_version())
     attack_version, _, _, _ = attack_data()
     cells: dict[tuple[str, str | None], list[PackRule]] = defaultdict(list)
     refs: dict[tuple[str, str | None], AttackRef] = {}
@@ -93,9 +98,10 @@ def dumps(layer: dict) -> str:
     return json.dumps(layer, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def write(pack: Pack, out_dir: Path) -> list[Path]:
+def write(source: "Release | Pack", out_dir: Path) -> list[Path]:
     """Write the layer as `<out_dir>/cloudtrail-detection-pack.layer.json`."""
+    pack, version = (source.pack, source.version) if isinstance(source, Release) else (source, None)
     path = Path(out_dir) / FILE_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(dumps(build_layer(pack)).encode("utf-8"))
+    path.write_bytes(dumps(build_layer(pack, version)).encode("utf-8"))
     return [path]

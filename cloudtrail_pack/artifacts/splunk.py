@@ -1,6 +1,6 @@
 """The Splunk release artifact: a Splunk app of scheduled alerts, one per rule, as a deterministic .tgz.
 
-Every search is the Splunk target's compiled query (`compile_rules(pack, "splunk")`: the pySigma Splunk
+Every search is the Splunk target's compiled query (the release's compiled `splunk` results: the pySigma Splunk
 backend with our `splunk_cloudtrail` pipeline), written unchanged into savedsearches.conf. The pipeline
 already gives each search its shape, `` `cloudtrail_detection_pack_cloudtrail` (<query>) ... |
 `<slug>_filter` ``; this module adds what Splunk and Splunk Enterprise Security need around it:
@@ -45,7 +45,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sigma.correlations import SigmaCorrelationRule
-from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.pipelines.cloudtrail.splunk import (
     FILTER_DEFINITION,
     SCOPE_DEFINITION,
@@ -53,11 +52,14 @@ from sigma.pipelines.cloudtrail.splunk import (
     filter_macro,
 )
 
-from ..archive import tgz_bytes
+from ..release.archive import tgz_bytes
 from ..attack import attack_refs
-from ..pack import Pack, PackError, PackRule, pack_version
-from ..targets import compile_rules
+from ..compilation import Refusal
+from ..pack import Pack, PackError, PackRule, shown
+from ..release.context import Release, as_release
 
+TARGET = "splunk"  # the compiled target (targets.TARGETS) whose searches the app ships
+NEEDS = ((TARGET, "default"),)  # what the release compiles for this writer
 APP_ID = "cloudtrail_detection_pack"
 APP_LABEL = "CloudTrail Detection Pack"
 APP_DESCRIPTION = (
@@ -126,21 +128,18 @@ class SavedSearch:
 # --- compiling ---------------------------------------------------------------------------------------
 
 
-def compile_searches(pack: Pack) -> tuple[dict[str, str], dict[str, str]]:
+def compile_searches(release: Release) -> tuple[dict[str, str], dict[str, str]]:
     """({rule id: search}, {rule id: why the Splunk target cannot express it}), in pack order."""
     searches: dict[str, str] = {}
     skipped: dict[str, str] = {}
-    for rule in pack.rules:
-        try:
-            queries = compile_rules(pack, "splunk", rules=[rule])[rule.id]
-        except PackError as e:
-            if isinstance(e.__cause__, SigmaFeatureNotSupportedByBackendError):
-                skipped[rule.id] = str(e.__cause__)
-                continue
-            raise
-        if len(queries) != 1:
-            raise PackError(rule.path, f"Splunk SPL: rule {rule.id} compiles to {len(queries)} searches; expected one")
-        searches[rule.id] = queries[0]
+    for rule in release.pack.rules:
+        result = release.result(rule, TARGET)
+        if isinstance(result, Refusal):
+            skipped[rule.id] = result.reason
+            continue
+        if len(result.queries) != 1:
+            raise PackError(shown(rule.source), f"Splunk SPL: rule {rule.id} compiles to {len(result.queries)} searches; expected one")
+        searches[rule.id] = result.queries[0]
     return searches, skipped
 
 
@@ -251,7 +250,7 @@ def es_settings(rule: PackRule, title: str) -> dict[str, str]:
     texts = {"title": title, "description": _one_line(rule.rule.description)}
     for what, text in texts.items():
         if "$" in text:
-            raise PackError(rule.path, f"Splunk ES: the rule's {what} holds '$', which ES reads as a field token")
+            raise PackError(shown(rule.source), f"Splunk ES: the rule's {what} holds '$', which ES reads as a field token")
     objects = risk_objects(rule, e)
     if not objects:
         raise PackError(
@@ -290,12 +289,12 @@ def _description(rule: PackRule) -> str:
 
 def saved_search(rule: PackRule, search: str) -> SavedSearch:
     if rule.level not in SEVERITY:
-        raise PackError(rule.path, f"Splunk: no alert severity for Sigma level {rule.level!r}")
+        raise PackError(shown(rule.source), f"Splunk: no alert severity for Sigma level {rule.level!r}")
     macro = filter_macro(rule.rule)
     if macro != f"{rule.slug}_filter" or not search.startswith(f"`{SCOPE_MACRO}` ") or not search.endswith(
         f"| `{macro}`"
     ):
-        raise PackError(rule.path, f"Splunk: search of {rule.id} does not have the `{SCOPE_MACRO}` ... `{macro}` shape")
+        raise PackError(shown(rule.source), f"Splunk: search of {rule.id} does not have the `{SCOPE_MACRO}` ... `{macro}` shape")
     title = rule.title.translate({ord(c): None for c in "[]"})
     lookback = LOOKBACK_SECONDS
     if isinstance(rule.rule, SigmaCorrelationRule):
@@ -329,14 +328,15 @@ def saved_search(rule: PackRule, search: str) -> SavedSearch:
     return SavedSearch(rule, STANZA.format(title=_one_line(title)), search, settings)
 
 
-def saved_searches(pack: Pack) -> tuple[list[SavedSearch], dict[str, str]]:
-    searches, skipped = compile_searches(pack)
-    out = [saved_search(pack.by_id(rule_id), search) for rule_id, search in searches.items()]
+def saved_searches(source: Release | Pack) -> tuple[list[SavedSearch], dict[str, str]]:
+    release = as_release(source, NEEDS)
+    searches, skipped = compile_searches(release)
+    out = [saved_search(release.pack.by_id(rule_id), search) for rule_id, search in searches.items()]
     for what, key in (("stanza", lambda s: s.name), ("tuning macro", lambda s: filter_macro(s.rule.rule))):
         seen: dict[str, SavedSearch] = {}
         for s in out:
             if key(s) in seen:
-                raise PackError(s.rule.path, f"Splunk: {what} {key(s)!r} also used by {seen[key(s)].rule.path}")
+                raise PackError(shown(s.rule.source), f"Splunk: {what} {key(s)!r} also used by {seen[key(s)].rule.path}")
             seen[key(s)] = s
     return out, skipped
 
@@ -519,12 +519,13 @@ def readme(searches: list[SavedSearch], skipped: dict[str, str], pack: Pack, ver
 # --- the app ------------------------------------------------------------------------------------------
 
 
-def app_files(pack: Pack, version: str | None = None) -> dict[str, bytes]:
-    """The app's files by path inside the app folder."""
-    version = version or pack_version()
-    searches, skipped = saved_searches(pack)
+def app_files(source: Release | Pack, version: str | None = None) -> dict[str, bytes]:
+    """The app's files by path inside the app folder (`version`: the release's unless given)."""
+    release = as_release(source, NEEDS)
+    version = version or release.version
+    searches, skipped = saved_searches(release)
     texts = {
-        "README.md": readme(searches, skipped, pack, version),
+        "README.md": readme(searches, skipped, release.pack, version),
         "app.manifest": app_manifest(version),
         "default/app.conf": app_conf(version),
         "default/macros.conf": macros_conf(searches, version),
@@ -534,16 +535,16 @@ def app_files(pack: Pack, version: str | None = None) -> dict[str, bytes]:
     return {path: text.encode("utf-8") for path, text in texts.items()}
 
 
-def write_splunk_app(pack: Pack, out_dir: Path) -> Path:
+def write_splunk_app(source: Release | Pack, out_dir: Path) -> Path:
     """Write `<out_dir>/cloudtrail_detection_pack-<version>.tgz`; returns its path."""
-    version = pack_version()
+    release = as_release(source, NEEDS)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{APP_ID}-{version}.tgz"
-    path.write_bytes(tgz_bytes(app_files(pack, version), APP_ID))
+    path = out_dir / f"{APP_ID}-{release.version}.tgz"
+    path.write_bytes(tgz_bytes(app_files(release), APP_ID))
     return path
 
 
-def write(pack: Pack, out_dir: Path) -> list[Path]:
-    """The `WRITERS` signature of the other artifact modules."""
-    return [write_splunk_app(pack, out_dir)]
+def write(release: Release, out_dir: Path) -> list[Path]:
+    """The release writer (artifacts.WRITERS)."""
+    return [write_splunk_app(release, out_dir)]

@@ -11,17 +11,32 @@ from .output import print_matrix
 
 @click.command("build", short_help="check, compile every rule for every target, write dist/ atomically")
 @click.option("--dist", type=click.Path(file_okay=False, path_type=Path), help="Release folder (default: <root>/dist).")
+@click.option(
+    "--elastic-index",
+    "elastic_index",
+    multiple=True,
+    metavar="PATTERN",
+    help="Index pattern the Elastic rules search; repeat for several. Giving any replaces the default "
+    "logs-aws.cloudtrail-* (Filebeat AWS module: --elastic-index logs-aws.cloudtrail-* --elastic-index filebeat-*).",
+)
 @click.pass_obj
-def command(project, dist: Path | None) -> int:
+def command(project, dist: Path | None, elastic_index: tuple[str, ...]) -> int:
     """Check, compile every rule for every target, write dist/ atomically."""
+    from ..artifacts.elastic import checked_index_patterns
     from ..attack import use_local_attack_data
     from ..pack import load_pack
-    from ..release import build
+    from ..release import ReleaseOptions, build
 
+    options = ReleaseOptions()
+    if elastic_index:
+        try:
+            options = ReleaseOptions(elastic_index=checked_index_patterns(elastic_index))
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--elastic-index") from None
     use_local_attack_data()
     pack = load_pack(project.rules_dir, project)
     dist = dist or project.dist
-    result = build(pack, dist)
+    result = build(pack, dist, options)
     print_matrix(pack, result.matrix)
     click.echo(f"\nbuilt {len(result.files)} files into {_shown(dist)}/ (pack version {result.version})")
     return 0

@@ -12,9 +12,8 @@ from .output import print_matrix
 def command(project) -> int:
     """Run the rule checks, the version lock and every compilation; write nothing."""
     from ..attack import use_local_attack_data
-    from ..lock import locked_versions
     from ..pack import load_pack
-    from ..release import compile_matrix
+    from ..release import prepare
     from ..validation import findings
 
     use_local_attack_data()
@@ -24,8 +23,7 @@ def command(project) -> int:
         click.echo(line)
     if problems:
         return 1
-    matrix = compile_matrix(pack)
-    locked_versions(pack)
-    print_matrix(pack, matrix)
+    release = prepare(pack)  # compiles every rule for every target once, then checks the version lock
+    print_matrix(pack, release.matrix())
     click.echo(f"\n{len(pack.rules)} rules: rule checks clean, versions locked, every target compiles")
     return 0

@@ -1,4 +1,5 @@
-"""The release pipeline: check, compile every rule for every target, write `dist/` atomically.
+"""The release pipeline: check, compile every rule for every target once, let the writers write, and put
+the result in place of `dist/` atomically.
 
 Everything lands in a staging folder beside `dist/`, which replaces `dist/` only when the whole build
 succeeded, so a failed build leaves the previous release untouched.
@@ -16,20 +17,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
-from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
-
+from ..lock import logic_hash
+from ..pack import PACK_NAME, Pack, PackError, shown
+from ..targets import TARGETS
+from ..validation import findings
 from .archive import tgz_bytes
-from .lock import locked_versions, logic_hash
-from .pack import PACK_NAME, Pack, PackError, shown
+from .context import Cell, Release, ReleaseOptions, prepare
 from .publish import build_lock, replace_folder
-from .targets import TARGETS, compile_rules
-from .validation import findings
-@dataclass
-class Cell:
-    """One rule on one target: compiled, or not applicable with the backend's reason."""
-
-    ok: bool
-    reason: str = ""
 
 
 @dataclass
@@ -39,30 +33,10 @@ class BuildResult:
     files: list[str] = field(default_factory=list)
 
 
-def compile_matrix(pack: Pack, targets=TARGETS) -> dict[str, dict[str, Cell]]:
-    """Compile each rule for each target. A construct a target cannot express is recorded (the SIEM
-    writers leave that rule out of that language); any other error — an unmapped field, a broken
-    value — fails the build."""
-    matrix: dict[str, dict[str, Cell]] = {r.id: {} for r in pack.rules}
-    for target in targets.values():
-        for rule in pack.rules:
-            try:
-                compile_rules(pack, target, rules=[rule])
-                matrix[rule.id][target.name] = Cell(True)
-            except PackError as e:
-                cause = e.__cause__
-                if isinstance(cause, SigmaFeatureNotSupportedByBackendError):
-                    # args[0] is the message without the absolute path pySigma appends to str(error)
-                    matrix[rule.id][target.name] = Cell(False, str(cause.args[0] if cause.args else cause))
-                else:
-                    raise
-    return matrix
-
-
-def write_rules(pack: Pack, out: Path) -> list[Path]:
+def write_rules(release: Release, out: Path) -> list[Path]:
     """The Sigma rules as released, byte for byte as in the rules folder, under sigma/."""
     written = []
-    for path, source in sorted({(r.path, r.source) for r in pack.rules}):
+    for path, source in sorted({(r.path, r.source) for r in release.pack.rules}):
         dest = out / path
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, dest)
@@ -105,50 +79,33 @@ def tool_versions() -> dict[str, str]:
     return {n: metadata.version(n) for n in names}
 
 
-def build(pack: Pack, dist: Path | None = None, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> BuildResult:
-    project = pack.project
-    dist = Path(dist) if dist is not None else project.dist
-    version = project.version
+def build(
+    pack: Pack,
+    dist: Path | None = None,
+    options: ReleaseOptions | None = None,
+    log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+) -> BuildResult:
+    dist = Path(dist) if dist is not None else pack.project.dist
     log(f"[1/5] checking {len(pack.rules)} rules (pySigma + SigmaHQ validators)")
     problems = findings(pack)
     if problems:
         raise PackError(problems[0].split(":")[0], "rule checks failed:\n  " + "\n  ".join(problems))
     log(f"[2/5] compiling for {', '.join(t.title for t in TARGETS.values())}")
-    result = BuildResult(version, compile_matrix(pack))
-    versions = locked_versions(pack)  # after compiling: a rule that cannot compile is the first thing to fix
+    release = prepare(pack, options)
+    result = BuildResult(release.version, release.matrix())
     with build_lock(dist):
-        return _write_release(pack, dist, version, versions, result, log)
+        return _write_release(release, dist, result, log)
 
 
-def _write_release(pack: Pack, dist: Path, version: str, versions: dict[str, int], result: BuildResult, log) -> BuildResult:
+def _write_release(release: Release, dist: Path, result: BuildResult, log) -> BuildResult:
+    version = release.version
     staging = Path(tempfile.mkdtemp(prefix=".dist-", dir=dist.parent))
     try:
         log("[3/5] writing artifacts")
-        groups = write_artifacts(pack, staging)
+        groups = write_artifacts(release, staging)
         log("[4/5] writing manifest, changelog, archives")
-        (staging / "CHANGELOG.md").write_text(changelog_section(version, pack.project.changelog), encoding="utf-8")
-        manifest = {
-            "pack": PACK_NAME,
-            "version": version,
-            "rules": [
-                {
-                    "id": r.id,
-                    "name": r.name,
-                    "title": r.title,
-                    "level": r.level,
-                    "version": versions[r.id],
-                    "sha256": logic_hash(r),
-                    "file": r.path.as_posix(),
-                    "targets": {t: (c.ok or c.reason) for t, c in sorted(result.matrix[r.id].items())},
-                }
-                for r in pack.rules
-            ],
-            "artifacts": {
-                name: sorted(p.relative_to(staging).as_posix() for p in paths) for name, paths in sorted(groups.items())
-            },
-            "tools": tool_versions(),
-        }
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        (staging / "CHANGELOG.md").write_text(changelog_section(version, release.pack.project.changelog), encoding="utf-8")
+        (staging / "manifest.json").write_text(json.dumps(manifest(release, result, groups, staging), indent=2, sort_keys=True) + "\n", encoding="utf-8")
         archives = staging / "archives"
         archives.mkdir()
         for name, paths in sorted(groups.items()):
@@ -159,7 +116,7 @@ def _write_release(pack: Pack, dist: Path, version: str, versions: dict[str, int
         sums = "".join(f"{_sha256(p)}  {p.relative_to(staging).as_posix()}\n" for p in files)
         (staging / "SHA256SUMS").write_text(sums, encoding="utf-8")
         result.files = [p.relative_to(staging).as_posix() for p in files] + ["SHA256SUMS"]
-        log(f"[5/5] replacing {dist}")
+        log(f"[5/5] replacing {shown(dist)}")
         replace_folder(staging, dist)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -167,14 +124,37 @@ def _write_release(pack: Pack, dist: Path, version: str, versions: dict[str, int
     return result
 
 
-def write_artifacts(pack: Pack, out: Path) -> dict[str, list[Path]]:
-    """Every artifact, grouped by the archive it goes into."""
-    from .artifacts import WRITERS
+def manifest(release: Release, result: BuildResult, groups: dict[str, list[Path]], staging: Path) -> dict:
+    return {
+        "pack": PACK_NAME,
+        "version": release.version,
+        "rules": [
+            {
+                "id": r.id,
+                "name": r.name,
+                "title": r.title,
+                "level": r.level,
+                "version": release.rule_versions[r.id],
+                "sha256": logic_hash(r),
+                "file": r.path.as_posix(),
+                "targets": {t: (c.ok or c.reason) for t, c in sorted(result.matrix[r.id].items())},
+            }
+            for r in release.pack.rules
+        ],
+        "artifacts": {name: sorted(p.relative_to(staging).as_posix() for p in paths) for name, paths in sorted(groups.items())},
+        "options": {"elastic_index": list(release.options.elastic_index)},
+        "tools": tool_versions(),
+    }
 
-    groups: dict[str, list[Path]] = {"sigma": write_rules(pack, out)}
+
+def write_artifacts(release: Release, out: Path) -> dict[str, list[Path]]:
+    """Every artifact, grouped by the archive it goes into."""
+    from ..artifacts import WRITERS
+
+    groups: dict[str, list[Path]] = {"sigma": write_rules(release, out)}
     for name, writer in WRITERS.items():
         folder = out / name
         folder.mkdir(parents=True, exist_ok=True)
-        writer(pack, folder)
+        writer.write(release, folder)
         groups[name] = sorted(p for p in folder.rglob("*") if p.is_file())
     return groups

@@ -1,0 +1,105 @@
+"""What a release writer receives: the pack, its version, each rule's locked version, the release options
+and every compiled result. Writers only write; nothing downstream compiles again or re-reads the lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from sigma.pipelines.cloudtrail.ecs import INDEX as ECS_INDEX
+
+from ..compilation import Compilation, Output, Refusal, Result, compile_pack
+from ..lock import locked_versions
+from ..pack import Pack, PackError, PackRule
+from ..targets import TARGETS
+
+#: Elastic index patterns searched when no build option says otherwise (Elastic's AWS integration).
+DEFAULT_ELASTIC_INDEX: tuple[str, ...] = (ECS_INDEX,)
+
+
+@dataclass(frozen=True)
+class ReleaseOptions:
+    """Choices a user makes at build time (`build --elastic-index ...`)."""
+
+    elastic_index: tuple[str, ...] = DEFAULT_ELASTIC_INDEX
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One rule on one target in the build table: compiled, or not applicable with the one reason."""
+
+    ok: bool
+    reason: str = ""
+
+
+@dataclass
+class Release:
+    pack: Pack
+    version: str
+    rule_versions: dict[str, int]
+    compiled: Compilation
+    options: ReleaseOptions = field(default_factory=ReleaseOptions)
+
+    def result(self, rule: PackRule | str, target: str, output_format: str = "default") -> Result:
+        return self.compiled.result(rule, target, output_format)
+
+    def queries(self, rule: PackRule | str, target: str, output_format: str = "default") -> tuple | None:
+        return self.compiled.queries(rule, target, output_format)
+
+    def matrix(self) -> dict[str, dict[str, Cell]]:
+        """rule id -> target -> Cell, from the default output format of every target."""
+        return {r.id: {t: _cell(self.result(r, t)) for t in TARGETS} for r in self.pack.rules}
+
+
+def _cell(result: Result) -> Cell:
+    return Cell(True) if isinstance(result, Output) else Cell(False, result.reason)
+
+
+def release_formats() -> list[tuple[str, str]]:
+    """Every (target, output format) a release compiles: each target's default format (the build table),
+    then what the writers read (each writer module's `NEEDS`)."""
+    from ..artifacts import WRITERS
+
+    formats = [(t, "default") for t in TARGETS]
+    for writer in WRITERS.values():
+        formats += list(writer.NEEDS)
+    return list(dict.fromkeys(formats))
+
+
+def compile_release(pack: Pack, formats: Iterable[tuple[str, str]] | None = None) -> Compilation:
+    return compile_pack(pack, formats if formats is not None else release_formats())
+
+
+def prepare(pack: Pack, options: ReleaseOptions | None = None, compiled: Compilation | None = None) -> Release:
+    """Compile (unless given the compiled results), then read the lock: a rule that cannot compile is the first
+    thing to fix. Raises PackError for a compile error or a lock mismatch."""
+    compiled = compiled if compiled is not None else compile_release(pack)
+    versions = locked_versions(pack)
+    version = pack.project.version if pack.project is not None else _installed_version()
+    return Release(pack, version, versions, compiled, options or ReleaseOptions())
+
+
+def as_release(source: "Release | Pack", needs: Iterable[tuple[str, str]], options: ReleaseOptions | None = None) -> "Release":
+    """A writer's input. The build hands every writer its Release. A test or a script may hand a writer a
+    Pack: it is compiled here for that writer's `needs` alone, and a rule not in the version lock gets
+    version 1 (the build itself always checks the lock, see `prepare`)."""
+    if isinstance(source, Release):
+        return source if options is None else Release(source.pack, source.version, source.rule_versions, source.compiled, options)
+    compiled = compile_pack(source, needs)
+    try:
+        versions = locked_versions(source)
+    except PackError:
+        versions = {}
+    versions = {r.id: versions.get(r.id, 1) for r in source.rules}
+    version = source.project.version if source.project is not None else _installed_version()
+    return Release(source, version, versions, compiled, options or ReleaseOptions())
+
+
+def _installed_version() -> str:
+    from ..pack import pack_version
+
+    return pack_version()
+
+
+__all__ = ["Cell", "Output", "Refusal", "Release", "ReleaseOptions", "as_release", "prepare", "release_formats"]
