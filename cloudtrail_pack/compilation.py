@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Iterable, Union
+from typing import Callable, Iterable, Union
 
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaError, SigmaFeatureNotSupportedByBackendError
@@ -87,14 +87,16 @@ def compile_pack(
     formats: Iterable[tuple[str, str]],
     rules: list[PackRule] | None = None,
     options: dict[str, dict] | None = None,
+    on_error: Callable[[PackRule, str, PackError], None] | None = None,
 ) -> Compilation:
     """Compile `rules` (default: the pack; a correlation brings the rules it counts) for each
-    (target, output format); `options[target]` are backend options (e.g. the Elastic index)."""
+    (target, output format); `options[target]` are backend options. A compile error raises PackError, or,
+    with `on_error(rule, target, error)`, is reported there and the rule left without a result (benchmarks)."""
     compilation = Compilation()
     wanted = _with_references(pack, rules if rules is not None else pack.rules)
     for target_name, output_format in dict.fromkeys(formats):
         target = TARGETS[target_name]
-        _compile_target(compilation, target, output_format, wanted, (options or {}).get(target_name, {}))
+        _compile_target(compilation, target, output_format, wanted, (options or {}).get(target_name, {}), on_error)
     if rules is not None:
         ids = {r.id for r in rules}
         compilation.results = {k: v for k, v in compilation.results.items() if k[0] in ids}
@@ -109,7 +111,7 @@ def _with_references(pack: Pack, rules: list[PackRule]) -> list[PackRule]:
     return [r for r in pack.rules if r.id in ids]
 
 
-def _compile_target(compilation: Compilation, target: Target, output_format: str, rules: list[PackRule], options: dict) -> None:
+def _compile_target(compilation: Compilation, target: Target, output_format: str, rules: list[PackRule], options: dict, on_error) -> None:
     backend = backend_for(target, **options)
     backend.init_processing_pipeline(output_format)
     collection = fresh_collection(rules)
@@ -117,6 +119,8 @@ def _compile_target(compilation: Compilation, target: Target, output_format: str
     for pack_rule, rule in zip(rules, collection.rules):
         key = (pack_rule.id, target.name, output_format)
         if pack_rule.is_correlation:
+            if any(compilation.results.get((str(ref.rule.id), target.name, output_format)) is None for ref in rule.rules):
+                continue  # a rule it counts failed (reported to on_error): nothing to correlate
             refused = [
                 compilation.results[(str(ref.rule.id), target.name, output_format)]
                 for ref in rule.rules
@@ -145,7 +149,11 @@ def _compile_target(compilation: Compilation, target: Target, output_format: str
             continue
         except SigmaError as e:
             line = getattr(getattr(e, "source", None), "line", None)
-            raise PackError(shown(by_id[pack_rule.id].source), f"{target.title}: {message(e)}", line) from e
+            error = PackError(shown(by_id[pack_rule.id].source), f"{target.title}: {message(e)}", line)
+            if on_error is None:
+                raise error from e
+            on_error(pack_rule, target.name, error)
+            continue
         compilation.results[key] = Output(tuple(queries))
 
 

@@ -45,6 +45,7 @@ import yaml
 from sigma.pipelines.cloudtrail.common import detection_fields
 from sigma.pipelines.cloudtrail.ecs import INDEX
 from sigma.pipelines.cloudtrail.schema import (
+    CANONICAL_CASE,
     ECS_DEFINED_FIELDS,
     ECS_INTEGRATION_COMMIT,
     ECS_PIPELINE_PATH,
@@ -394,11 +395,27 @@ def _note(pack: Pack, pack_rule: PackRule, language: str, version: str, patterns
         "",
         f"Sigma rule {rule.title}, `{pack_rule.path}` (id `{pack_rule.id}`), converted to {LANGUAGE_TITLES[language]} by "
         f"{PACK_NAME} {version} with pySigma's Elasticsearch backend and the `ecs_cloudtrail` pipeline. Fields are "
-        f"read where Elastic's AWS integration indexes them (elastic/integrations {ECS_PIPELINE_PATH} @ {ECS_INTEGRATION_COMMIT[:12]}); "
-        "keyword matches are case-sensitive in Lucene and ES|QL.",
+        f"read where Elastic's AWS integration indexes them (elastic/integrations {ECS_PIPELINE_PATH} @ {ECS_INTEGRATION_COMMIT[:12]}). "
+        + _case_note(pack, pack_rule, language),
         "",
     ]
     return "\n".join(lines)
+
+
+def _case_note(pack: Pack, pack_rule: PackRule, language: str) -> str:
+    """What case-sensitive keyword matching means for this rule, from the schema's CANONICAL_CASE: Sigma
+    compares case-insensitively; EQL's `:` does too, Lucene and ES|QL do not."""
+    if language == "eql":
+        return "EQL compares strings case-insensitively, as Sigma does."
+    names = list(dict.fromkeys(_rule_fields(pack, pack_rule)))
+    canonical = [n for n in names if n in CANONICAL_CASE]
+    other = [n for n in names if n not in CANONICAL_CASE]
+    text = f"{LANGUAGE_TITLES[language]} compares keywords case-sensitively, where Sigma does not."
+    if canonical:
+        text += f" Still exact for {', '.join(canonical)}: CloudTrail writes their values in one letter case."
+    if other:
+        text += f" The rule's values for {', '.join(other)} match only as spelled in the rule (as AWS writes them)."
+    return text
 
 
 # -------------------------------------------------------------------------------------- rule text
