@@ -1,3 +1,5 @@
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import network_guard
@@ -9,6 +11,10 @@ from cloudtrail_pack.attack import use_local_attack_data
 # attempt to connect anywhere but this machine fails the test that made it.
 use_local_attack_data()
 network_guard.install()
+
+# For the `sigma` fixture, imported here rather than in the first test that runs it: sigma-cli binds sys.stderr
+# when imported (sigma/cli/rules.py, `from sys import stderr`), and a test's capsys stream is closed after it.
+from sigma.cli.main import main as sigma_cli_main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,3 +31,39 @@ def reference(pack):
     from cloudtrail_pack.engine.reference import ReferenceEngine
 
     return ReferenceEngine(pack)
+
+
+@pytest.fixture(scope="session")
+def tree_bytes():
+    """{relative path: bytes} of every file under a folder (the writers' determinism tests compare two)."""
+
+    def read(root: Path) -> dict[str, bytes]:
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    return read
+
+
+@dataclass
+class SigmaRun:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture
+def sigma(monkeypatch, capsys):
+    """sigma-cli through its real entry point (`sigma.cli.main.main`, the `sigma` console script), run in this
+    process with its arguments in sys.argv, so that the network guard applies: `sigma("convert", ...)`."""
+
+    def run(*args: str) -> SigmaRun:
+        monkeypatch.setattr(sys, "argv", ["sigma", *args])
+        with pytest.raises(SystemExit) as exited:
+            sigma_cli_main()
+        out = capsys.readouterr()
+        return SigmaRun(exited.value.code or 0, out.out, out.err)
+
+    return run

@@ -38,8 +38,8 @@ from cloudtrail_pack.engine.matcher import MatcherUnsupported, _nocase_cmp, comp
 from cloudtrail_pack.pack import Pack, PackRule, load_pack
 from cloudtrail_pack.engine.reference import ReferenceEngine
 from fixture_corpus import FIXTURE_FILES
+from sigmahq_corpus import CORPUS as SIGMAHQ
 
-SIGMAHQ = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "sigmahq-aws"
 FIXTURE_RECORDS = [r for f in FIXTURE_FILES for r in f.records]
 
 # The SigmaHQ AWS rules the matcher refuses, and why. Today: only the rule the reference cannot run

@@ -66,7 +66,7 @@ from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 
 from ..attack import attack_refs
 from ..compilation import Refusal
-from ..pack import PACK_NAME, Pack, PackError, PackRule, pack_version, shown  # noqa: F401  (pack_version: tests, until they move to Release)
+from ..pack import PACK_NAME, Pack, PackError, PackRule, shown
 from ..release.context import Release, as_release
 
 TARGET = "cloudwatch"

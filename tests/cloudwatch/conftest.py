@@ -1,5 +1,6 @@
-"""Shared helpers for the CloudWatch Logs Insights backend tests: backends with and without the CloudTrail
-pipeline, and a one-line way to build a rule around a detection."""
+"""Shared helpers for the CloudWatch target's tests: backends with and without the CloudTrail pipeline, a
+one-line way to build a rule around a detection, and the detections the artifact writers write (hand-written
+stand-ins and the backend's own output) with the folder they write."""
 
 from __future__ import annotations
 
@@ -59,3 +60,111 @@ def convert_bare(bare_backend):
         return bare_backend.convert(SigmaCollection.from_yaml(rule_yaml(detection, fields)), fmt)
 
     return run
+
+
+# What the CloudWatch backend gives for each rule, written by hand: the writers' tests run on these whether
+# or not the backend is installed; tests marked with `real_detections` use the backend's own output.
+HAND_QUERIES = {
+    "aws_iam_user_access_key_removed": (
+        'fields @timestamp, eventName, userIdentity.arn, requestParameters.userName\n'
+        '| filter eventSource = "iam.amazonaws.com" and (eventName = "DeleteAccessKey" or '
+        '(eventName = "UpdateAccessKey" and requestParameters.status = "Inactive"))',
+        '{ ($.eventSource = "iam.amazonaws.com") && (($.eventName = "DeleteAccessKey") || '
+        '(($.eventName = "UpdateAccessKey") && ($.requestParameters.status = "Inactive"))) }',
+    ),
+    "aws_iam_user_deleted": (
+        'fields @timestamp, userIdentity.arn, requestParameters.userName\n'
+        '| filter eventSource = "iam.amazonaws.com" and eventName = "DeleteUser"',
+        '{ ($.eventSource = "iam.amazonaws.com") && ($.eventName = "DeleteUser") }',
+    ),
+    "aws_iam_user_login_profile_removed_or_changed": (
+        'fields @timestamp, eventName, userIdentity.arn\n'
+        '| filter eventSource = "iam.amazonaws.com" and eventName in ["DeleteLoginProfile", "UpdateLoginProfile"]',
+        '{ ($.eventSource = "iam.amazonaws.com") && (($.eventName = "DeleteLoginProfile") || '
+        '($.eventName = "UpdateLoginProfile")) }',
+    ),
+    "aws_iam_user_mfa_deactivated": (
+        'fields @timestamp, userIdentity.arn, requestParameters.serialNumber\n'
+        '| filter eventSource = "iam.amazonaws.com" and eventName = "DeactivateMFADevice"',
+        '{ ($.eventSource = "iam.amazonaws.com") && ($.eventName = "DeactivateMFADevice") }',
+    ),
+    "aws_organizations_account_removed": (
+        'fields @timestamp, userIdentity.arn, requestParameters.accountId\n'
+        '| filter eventSource = "organizations.amazonaws.com" and eventName = "RemoveAccountFromOrganization"',
+        '{ ($.eventSource = "organizations.amazonaws.com") && ($.eventName = "RemoveAccountFromOrganization") }',
+    ),
+    "aws_organizations_leave_organization": (
+        'fields @timestamp, userIdentity.arn, recipientAccountId\n'
+        '| filter eventSource = "organizations.amazonaws.com" and eventName = "LeaveOrganization"',
+        '{ ($.eventSource = "organizations.amazonaws.com") && ($.eventName = "LeaveOrganization") }',
+    ),
+    "aws_iam_user_deleted_mass": (
+        'filter eventSource = "iam.amazonaws.com" and eventName = "DeleteUser"\n'
+        '| stats count(*) as event_count by userIdentity.arn, bin(10m)\n'
+        '| filter event_count >= 3',
+        None,
+    ),
+}
+
+
+def cloudwatch_formats() -> set[str]:
+    """Output formats of the installed CloudWatch backend (empty: not installed yet)."""
+    from cloudtrail_pack.artifacts.cloudwatch import backend_formats
+    from cloudtrail_pack.pack import PackError
+
+    try:
+        return backend_formats()
+    except (ImportError, PackError):  # not installed, or still being written (its own tests report that)
+        return set()
+
+
+def backend_ready() -> tuple[bool, str]:
+    from cloudtrail_pack.artifacts.cloudwatch import METRIC_FILTER_FORMAT, QUERY_FORMAT
+
+    formats = cloudwatch_formats()
+    if not formats:
+        return False, "the CloudWatch backend (sigma.backends.cloudwatch) is not installed or does not import yet"
+    missing = {QUERY_FORMAT, METRIC_FILTER_FORMAT} - formats
+    if missing:
+        return False, f"the CloudWatch backend has no output format(s) {sorted(missing)} (it offers {sorted(formats)})"
+    return True, ""
+
+
+@pytest.fixture(scope="session")
+def hand_detections(pack):
+    from cloudtrail_pack.artifacts.cloudwatch import Detection
+
+    out = []
+    for rule in pack.rules:
+        query, pattern = HAND_QUERIES[rule.slug]
+        reason = "" if pattern else "metric filter pattern: correlation rules are not supported (hand-written)"
+        out.append(Detection(rule, query, pattern, reason))
+    return out
+
+
+@pytest.fixture(scope="session")
+def real_detections(pack):
+    ready, why = backend_ready()
+    if not ready:
+        pytest.fail(why)  # the backend is part of this project: its absence is a failure
+    from cloudtrail_pack.artifacts.cloudwatch import collect
+
+    return collect(pack)
+
+
+@pytest.fixture(scope="session", params=["hand", "backend"])
+def detections(request, pack):
+    """Both sources: hand-written stand-ins (the writers alone), and the backend's real output."""
+    if request.param == "hand":
+        return request.getfixturevalue("hand_detections")
+    return request.getfixturevalue("real_detections")
+
+
+@pytest.fixture(scope="session")
+def cloudwatch_dir(tmp_path_factory, detections):
+    from cloudtrail_pack.artifacts.cloudwatch import write_detections
+    from cloudtrail_pack.pack import pack_version
+
+    out = tmp_path_factory.mktemp("cloudwatch")
+    write_detections(detections, out, pack_version())
+    return out

@@ -1,27 +1,21 @@
-"""The SigmaHQ AWS CloudTrail rules (a shared, read-only corpus beside the project): how many convert, and the exact
-set of refusals with their reasons, so that a regression - a new refusal, or a refusal silently turned into a
-query - fails.
-
-Corpus: `<repo>/../shared/corpus/sigmahq-aws/*.yml` (SigmaHQ/sigma rules/cloud/aws/cloudtrail, DRL 1.1); read in
-place, never copied into the project.
+"""The SigmaHQ AWS CloudTrail rules (a shared, read-only corpus beside the project: tests/sigmahq_corpus.py): how
+many convert, and the exact set of refusals with their reasons, so that a regression - a new refusal, or a refusal
+silently turned into a query - fails.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+from evaluators import logs_insights as li
+from evaluators import metric_filter as mf
 from sigma.backends.cloudwatch import CloudWatchLogsInsightsBackend
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaError
 from sigma.pipelines.cloudtrail import cloudwatch_cloudtrail_pipeline
+from sigmahq_corpus import RULE_FILES, needs_corpus
 
-from evaluators import logs_insights as li
-from evaluators import metric_filter as mf
-
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "sigmahq-aws"
-RULE_FILES = sorted(CORPUS.glob("*.yml")) if CORPUS.is_dir() else []
-pytestmark = pytest.mark.skipif(not RULE_FILES, reason=f"SigmaHQ corpus not found at {CORPUS}")
+pytestmark = needs_corpus
 
 #: Rules the Logs Insights query cannot be written for, with the reason (a substring of the error).
 QUERY_REFUSALS = {

@@ -110,8 +110,8 @@ def test_string_values_round_trip_and_match_exactly_what_sigma_matches(value, ki
 
     # parsed back to exactly the rule's value
     if isinstance(node, li.Compare):
-        assert kind == "exact" and node.op == "=" and node.right == li.StrLit(value) and not fold
-    elif isinstance(node, li.Like) and isinstance(node.pattern, li.StrLit):
+        assert kind == "exact" and node.op == "=" and node.right == li.Lit(value) and not fold
+    elif isinstance(node, li.Like) and isinstance(node.pattern, li.Lit):
         assert kind == "contains" and node.pattern.value == value and not fold
     else:
         assert isinstance(node, li.Like) and isinstance(node.pattern, li.RegexLit)
@@ -121,7 +121,7 @@ def test_string_values_round_trip_and_match_exactly_what_sigma_matches(value, ki
         assert len(parts) == len(value)
         for part, char in zip(parts, value):
             assert part == char or (isinstance(part, frozenset) and char in part and fold)
-    assert node.operand == li.FieldRef("requestParameters.name") if isinstance(node, li.Like) else True
+    assert node.operand == li.Field("requestParameters.name") if isinstance(node, li.Like) else True
 
     # matches the record holding the value, and no near miss
     for text in candidates(value):
@@ -178,7 +178,7 @@ field_names = st.from_regex(r"[A-Za-z][A-Za-z0-9_$@-]{0,8}(\.[A-Za-z0-9_$@-]{1,8
 def test_field_names_round_trip(name):
     query = compile_rule(name, "|cased", "v")
     node = predicate(query)
-    assert node == li.Compare("=", li.FieldRef(name), li.StrLit("v"))
+    assert node == li.Compare("=", li.Field(name), li.Lit("v"))
 
 
 # ---- metric filter patterns -----------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The cloudwatch backend and its pipeline through sigma-cli's real entry point (`sigma.cli.main.main`, the `sigma`
-console script, run in this process with its arguments in sys.argv, so the network guard applies).
+"""The cloudwatch backend and its pipeline through sigma-cli's real entry point (the `sigma` fixture of
+tests/conftest.py: `sigma.cli.main.main` run in this process, so the network guard applies).
 
 * The `cloudwatch_cloudtrail` pipeline serves the `cloudwatch` target only, and `cloudwatch` takes no other
   CloudTrail pipeline (each declares `allowed_backends`).
@@ -11,35 +11,10 @@ console script, run in this process with its arguments in sys.argv, so the netwo
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass
-
-import pytest
-from sigma.cli.main import main
-
 from cloudtrail_pack.pack import load_pack
 
 RULES_DIR = load_pack().root
 DELETE_USER = RULES_DIR / "iam" / "aws_iam_user_deleted.yml"  # the base rule, then the mass-deletion correlation
-
-
-@dataclass
-class Run:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-@pytest.fixture
-def sigma(monkeypatch, capsys):
-    def run(*args: str) -> Run:
-        monkeypatch.setattr(sys, "argv", ["sigma", *args])
-        with pytest.raises(SystemExit) as exited:
-            main()
-        out = capsys.readouterr()
-        return Run(exited.value.code or 0, out.out, out.err)
-
-    return run
 
 
 def test_the_pipeline_is_refused_with_another_target(sigma):

@@ -22,13 +22,12 @@ import re
 from datetime import datetime
 
 import eql
+from elastic_ingest import ecs_field_values
 from eql import PythonEngine
 from eql.ast import Field, String
 from eql.events import Event
 from eql.parser import elasticsearch_syntax, ignore_missing_functions
 from eql.walkers import DepthFirstWalker
-
-from cloudtrail_pack.ecs import ecs_field_values
 
 
 class UnsupportedQuery(Exception):

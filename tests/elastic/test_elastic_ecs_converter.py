@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from cloudtrail_pack.ecs import ecs_field_values, java_double, java_to_string, JMap, to_ecs
+from elastic_ingest import ecs_field_values, java_double, java_to_string, JMap, to_ecs
 
 CASES = json.loads((Path(__file__).parent / "data" / "integration_pipeline_cases.json").read_text(encoding="utf-8"))["cases"]
 
-#: Fields the converter does not produce (module docstring of cloudtrail_pack.ecs) or that the
+#: Fields the converter does not produce (module docstring of elastic_ingest) or that the
 #: integration added after the pipeline version the expectation was written with.
 NOT_COMPARED = ("related", "tags", "event.created", "event.original")
 #: The grok extract_user_name_from_arn (user.changes.name of assumed roles) is newer than commit 0046748f.

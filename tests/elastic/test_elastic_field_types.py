@@ -9,7 +9,7 @@ from importlib.resources import files
 
 import pytest
 
-from cloudtrail_pack.ecs import to_ecs
+from elastic_ingest import to_ecs
 from fixture_corpus import FIXTURE_FILES
 from sigma.pipelines.cloudtrail.schema import (
     ECS_FIELD_TYPES,

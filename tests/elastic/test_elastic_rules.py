@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from importlib import metadata
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -17,7 +17,9 @@ from cloudtrail_pack.artifacts.elastic import (
     rule_uuid,
     write_kibana_rules,
 )
+from cloudtrail_pack.project import Project
 
+PROJECT_VERSION = Project.find(Path(__file__)).version
 DELETE_USER = "0b40a563-9611-430c-ac03-6536096733f9"
 MASS_DELETION = "d7e97f60-0265-437d-82c5-a8489994eda7"
 ACCESS_KEY = "4b9e1931-380b-48fe-beb5-ee3c4a2edb4d"
@@ -113,8 +115,9 @@ def test_rule_version_is_the_locked_version(pack, shipped_rules):
     assert all(r["version"] == versions[r["meta"]["sigma_id"]] for r in shipped_rules)
 
 
-def test_pack_version_comes_from_the_installed_distribution(shipped_rules):
-    version = metadata.version("cloudtrail-detection-pack")
+def test_pack_version_is_the_projects(shipped_rules, pack):
+    """The version being released: pyproject.toml's, even before the project is reinstalled."""
+    version = pack.project.version
     assert all(r["meta"]["pack_version"] == version and f"Pack: cloudtrail-detection-pack {version}" in r["tags"] for r in shipped_rules)
 
 
@@ -190,7 +193,7 @@ def test_one_rule_object_spelled_out(shipped_rules):
         "language": "lucene",
         "license": "MIT",
         "max_signals": 100,
-        "meta": {"pack_version": metadata.version("cloudtrail-detection-pack"), "sigma_id": DELETE_USER, "sigma_path": "sigma/iam/aws_iam_user_deleted.yml"},
+        "meta": {"pack_version": PROJECT_VERSION, "sigma_id": DELETE_USER, "sigma_path": "sigma/iam/aws_iam_user_deleted.yml"},
         "name": "AWS IAM User Deleted (Lucene)",
         "note": rule["note"],
         "query": "event.provider:iam.amazonaws.com AND event.action:DeleteUser",
@@ -221,7 +224,7 @@ def test_one_rule_object_spelled_out(shipped_rules):
             "Language: Lucene",
             "Sigma",
             f"Sigma: {DELETE_USER}",
-            f"Pack: cloudtrail-detection-pack {metadata.version('cloudtrail-detection-pack')}",
+            f"Pack: cloudtrail-detection-pack {PROJECT_VERSION}",
             "attack.impact",
             "attack.t1531",
         ],

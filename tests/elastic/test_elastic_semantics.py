@@ -1,6 +1,6 @@
 """Proof of meaning: every query shipped in the Kibana import file (read back from the NDJSON) agrees with
 the reference engine on every fixture record, evaluated over the records as the AWS integration indexes them
-(`cloudtrail_pack.ecs.to_ecs`).
+(`elastic_ingest.to_ecs`, tests/elastic_ingest.py).
 
 * Lucene query rules: tests/evaluators/lucene.py (luqum, Elasticsearch keyword/flattened semantics);
 * EQL rules: the `eql` package's PythonEngine (tests/elastic/elastic_eql.py);
@@ -19,8 +19,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from cloudtrail_pack.ecs import ecs_field_values, to_ecs
 from sigma.pipelines.cloudtrail.schema import ecs_field
+
+from elastic_ingest import ecs_field_values, to_ecs
 from evaluators import esql, lucene
 from fixture_corpus import FIXTURE_FILES
 

@@ -27,8 +27,12 @@ from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from cloudtrail_pack.ecs import ecs_field_values
 from sigma.pipelines.cloudtrail.schema import ECS_FIELD_TYPES, ecs_field_type
+
+from elastic_ingest import ecs_field_values
+
+from .syntax import And, Call, Compare, Field, In, Lit, Not, Or, TokenCursor, Wildcards, and3, compare, not3, or3
+from .values import iso_datetime
 
 
 class EsqlError(Exception):
@@ -93,44 +97,12 @@ def tokenize(text: str) -> list[Tok]:
 
 
 # ------------------------------------------------------------------------------------------- AST
-@dataclass
-class Field:
-    name: str
-
-
-@dataclass
-class Lit:
-    value: Any
+# The nodes below, and Field, Lit, Call, Compare (== != < <= > >=), In, Not, And, Or from .syntax
 
 
 @dataclass
 class Span:
     seconds: int
-
-
-@dataclass
-class Call:
-    name: str
-    args: list
-
-
-@dataclass
-class Bin:
-    op: str
-    left: Any
-    right: Any
-
-
-@dataclass
-class Not:
-    expr: Any
-
-
-@dataclass
-class In:
-    expr: Any
-    items: list
-    negated: bool = False
 
 
 @dataclass
@@ -167,7 +139,10 @@ _SOURCE = re.compile(
 )
 
 
-class Parser:
+class Parser(TokenCursor):
+    error = EsqlError
+    input_name = "query"
+
     def __init__(self, text: str):
         m = _SOURCE.match(text)
         if not m:
@@ -179,34 +154,19 @@ class Parser:
                 "metadata": [f.strip() for f in (m.group("metadata") or "").split(",") if f.strip()],
             },
         )
-        self.toks = tokenize(text[m.end():])
-        self.i = 0
+        super().__init__(tokenize(text[m.end():]))
 
-    def peek(self, k: int = 0) -> Tok | None:
-        return self.toks[self.i + k] if self.i + k < len(self.toks) else None
+    def same_text(self, tok: Tok, text: str) -> bool:
+        return tok.text.lower() == text  # keywords are case-insensitive
 
     def word(self, k: int = 0) -> str:
         t = self.peek(k)
         return t.text.lower() if t and t.kind in ("ident", "pattern") else ""
 
-    def take(self, kind: str | None = None, text: str | None = None) -> Tok:
-        t = self.peek()
-        if t is None or (kind and t.kind != kind) or (text and t.text.lower() != text):
-            raise EsqlError(f"expected {text or kind}, found {t.text if t else 'end of query'!r}")
-        self.i += 1
-        return t
-
-    def accept(self, text: str) -> bool:
-        t = self.peek()
-        if t and t.text.lower() == text:
-            self.i += 1
-            return True
-        return False
-
     # commands
     def query(self) -> list[Command]:
         commands = [self.source_command]
-        while self.accept("|"):
+        while self.accept(text="|"):
             commands.append(self.processing())
         if self.peek() is not None:
             raise EsqlError(f"unexpected {self.peek().text!r}")
@@ -222,23 +182,23 @@ class Parser:
         if name == "stats":
             aggs = self.assignments()
             by = []
-            if self.accept("by"):
+            if self.accept(text="by"):
                 by.append(self.expr())
-                while self.accept(","):
+                while self.accept(text=","):
                     by.append(self.expr())
             return Command("stats", {"aggs": aggs, "by": by})
         if name == "keep":
-            names = [self.take("ident").value]
-            while self.accept(","):
-                names.append(self.take("ident").value)
+            names = [self.expect("ident").value]
+            while self.accept(text=","):
+                names.append(self.expect("ident").value)
             return Command("keep", {"names": names})
         if name == "limit":
-            return Command("limit", {"n": self.take("number").value})
+            return Command("limit", {"n": self.expect("number").value})
         raise EsqlError(f"unsupported command {name!r}")
 
     def assignments(self) -> list[tuple[str, Any]]:
         out = [self.assignment()]
-        while self.accept(","):
+        while self.accept(text=","):
             out.append(self.assignment())
         return out
 
@@ -249,23 +209,23 @@ class Parser:
             return t.value, self.expr()
         start = self.i
         expr = self.expr()
-        return " ".join(tok.text for tok in self.toks[start : self.i]), expr
+        return " ".join(tok.text for tok in self.tokens[start : self.i]), expr
 
     # expressions
     def expr(self):
-        left = self.and_expr()
-        while self.accept("or"):
-            left = Bin("or", left, self.and_expr())
-        return left
+        args = [self.and_expr()]
+        while self.accept(text="or"):
+            args.append(self.and_expr())
+        return Or.of(args)
 
     def and_expr(self):
-        left = self.not_expr()
-        while self.accept("and"):
-            left = Bin("and", left, self.not_expr())
-        return left
+        args = [self.not_expr()]
+        while self.accept(text="and"):
+            args.append(self.not_expr())
+        return And.of(args)
 
     def not_expr(self):
-        if self.accept("not"):
+        if self.accept(text="not"):
             return Not(self.not_expr())
         return self.predicate()
 
@@ -276,7 +236,7 @@ class Parser:
             return left
         if t.kind == "op" and t.text in ("==", "!=", "<", "<=", ">", ">="):
             self.i += 1
-            return Bin(t.text, left, self.primary())
+            return Compare(t.text, left, self.primary())
         negated = False
         if self.word() == "not" and self.word(1) in ("in", "like", "rlike"):
             self.i += 1
@@ -284,24 +244,24 @@ class Parser:
         w = self.word()
         if w == "in":
             self.i += 1
-            self.take(text="(")
+            self.expect(text="(")
             items = [self.expr()]
-            while self.accept(","):
+            while self.accept(text=","):
                 items.append(self.expr())
-            self.take(text=")")
-            return In(left, items, negated)
+            self.expect(text=")")
+            return In(left, tuple(items), negated)
         if w in ("like", "rlike"):
             self.i += 1
-            return Like(left, self.take("string").value, regex=w == "rlike", negated=negated)
+            return Like(left, self.expect("string").value, regex=w == "rlike", negated=negated)
         if w == "is":
             self.i += 1
-            neg = self.accept("not")
-            self.take(text="null")
+            neg = self.accept(text="not") is not None
+            self.expect(text="null")
             return IsNull(left, neg)
         return left
 
     def primary(self):
-        t = self.take()
+        t = self.next()
         if t.kind == "string":
             return Lit(t.value)
         if t.kind == "number":
@@ -317,7 +277,7 @@ class Parser:
             raise EsqlError(f"unexpected {t.text!r}")
         if t.text == "(":
             e = self.expr()
-            self.take(text=")")
+            self.expect(text=")")
             return e
         if t.kind == "ident":
             low = t.text.lower()
@@ -328,12 +288,12 @@ class Parser:
             if self.peek() and self.peek().text == "(" and not t.text.startswith("`"):
                 self.i += 1
                 args = []
-                if not self.accept(")"):
+                if not self.accept(text=")"):
                     args.append(self.expr())
-                    while self.accept(","):
+                    while self.accept(text=","):
                         args.append(self.expr())
-                    self.take(text=")")
-                return Call(low, args)
+                    self.expect(text=")")
+                return Call(low, tuple(args))
             return Field(t.value)
         raise EsqlError(f"unexpected {t.text!r}")
 
@@ -358,27 +318,15 @@ def _scalar(value):
     return value
 
 
-def _like(pattern: str) -> re.Pattern:
-    out, i = [], 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        out.append(".*" if c == "*" else "." if c == "?" else re.escape(c))
-        i += 1
-    return re.compile("".join(out), re.S)
+#: LIKE: `*` any characters, `?` one character, `\\` escapes; the whole value must match.
+LIKE_WILDCARDS = Wildcards(many="*", one="?", escape="\\")
 
 
 def _date(value) -> datetime | None:
     if isinstance(value, datetime):
         return value
     if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
+        return iso_datetime(value)
     return None
 
 
@@ -403,6 +351,11 @@ def _truth(value) -> bool | None:
     return None if value is None else bool(value)
 
 
+def _kind(value) -> str:
+    """What ES|QL compares a value with: numbers with numbers, otherwise values of one type."""
+    return "number" if isinstance(value, (int, float)) else type(value).__name__
+
+
 def evaluate(node, row: Row):
     if isinstance(node, Lit):
         return node.value
@@ -411,35 +364,34 @@ def evaluate(node, row: Row):
     if isinstance(node, Field):
         return _column(row, node.name)
     if isinstance(node, Not):
-        v = _truth(_scalar(evaluate(node.expr, row)))
-        return None if v is None else not v
-    if isinstance(node, Bin):
-        if node.op in ("and", "or"):
-            a = _truth(_scalar(evaluate(node.left, row)))
-            b = _truth(_scalar(evaluate(node.right, row)))
-            if node.op == "and":
-                return False if a is False or b is False else None if a is None or b is None else True
-            return True if a is True or b is True else None if a is None or b is None else False
+        return not3(_truth(_scalar(evaluate(node.arg, row))))
+    if isinstance(node, And):
+        return and3([_truth(_scalar(evaluate(a, row))) for a in node.args])
+    if isinstance(node, Or):
+        return or3([_truth(_scalar(evaluate(a, row))) for a in node.args])
+    if isinstance(node, Compare):
         a, b = _scalar(evaluate(node.left, row)), _scalar(evaluate(node.right, row))
         if a is None or b is None:
             return None
         if isinstance(a, str) and isinstance(b, str) and (_date(a) and _date(b)) and node.op not in ("==", "!="):
             a, b = _date(a), _date(b)
+        if _kind(a) != _kind(b):  # a verification error in ES|QL, == and != included
+            raise EsqlError(f"cannot compare {a!r} {node.op} {b!r}")
         try:
-            return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[node.op]
+            return compare(node.op, a, b)
         except TypeError as e:
             raise EsqlError(f"cannot compare {a!r} {node.op} {b!r}") from e
     if isinstance(node, In):
-        v = _scalar(evaluate(node.expr, row))
+        v = _scalar(evaluate(node.operand, row))
         if v is None:
             return None
-        hit = any(v == _scalar(evaluate(item, row)) for item in node.items)
+        hit = any(v == _scalar(evaluate(item, row)) for item in node.values)
         return not hit if node.negated else hit
     if isinstance(node, Like):
         v = _scalar(evaluate(node.expr, row))
         if v is None:
             return None
-        hit = bool((re.compile(node.pattern, re.S) if node.regex else _like(node.pattern)).fullmatch(str(v)))
+        hit = bool((re.compile(node.pattern, re.S) if node.regex else LIKE_WILDCARDS.regex(node.pattern, re.S)).fullmatch(str(v)))
         return not hit if node.negated else hit
     if isinstance(node, IsNull):
         v = evaluate(node.expr, row)
@@ -573,16 +525,16 @@ def compared_values(query: str) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
 
     def walk(node):
-        if isinstance(node, Bin):
-            if node.op in ("and", "or"):
-                walk(node.left)
-                walk(node.right)
-            elif isinstance(node.left, Field) and isinstance(node.right, Lit):
+        if isinstance(node, (And, Or)):
+            for arg in node.args:
+                walk(arg)
+        elif isinstance(node, Compare):
+            if isinstance(node.left, Field) and isinstance(node.right, Lit):
                 out.append((node.left.name, node.right.value))
         elif isinstance(node, Not):
-            walk(node.expr)
-        elif isinstance(node, In) and isinstance(node.expr, Field):
-            out.extend((node.expr.name, item.value) for item in node.items if isinstance(item, Lit))
+            walk(node.arg)
+        elif isinstance(node, In) and isinstance(node.operand, Field):
+            out.extend((node.operand.name, item.value) for item in node.values if isinstance(item, Lit))
         elif isinstance(node, Like) and isinstance(node.expr, Field):
             out.append((node.expr.name, ("like" if not node.regex else "rlike", node.pattern)))
         elif isinstance(node, Call) and node.name in ("starts_with", "ends_with") and isinstance(node.args[0], Field):

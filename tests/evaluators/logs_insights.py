@@ -56,8 +56,26 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Iterable, Union
+
+from .syntax import (
+    And,
+    Call,
+    Compare,
+    Field,
+    In,
+    Lit,
+    Not,
+    Or,
+    TokenCursor,
+    and3,
+    compare,
+    not3,
+    or3,
+    pcre_class_start,
+    pcre_named_group,
+)
+from .values import finite_number, iso_datetime, leaves
 
 QUERY_STRING_MAX_LENGTH = 10_000
 MAX_DISCOVERED_FIELDS = 200
@@ -76,30 +94,14 @@ class LogsInsightsError(Exception):
 
 def flatten(record: dict) -> dict[str, object]:
     """[FIELDS] Leaf fields in dot notation, array elements by index; JSON null means absent."""
-    out: dict[str, object] = {}
-
-    def walk(value, name: str) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(v, f"{name}.{k}" if name else str(k))
-        elif isinstance(value, list):
-            for i, v in enumerate(value):
-                walk(v, f"{name}.{i}")
-        elif value is not None:
-            out[name] = value
-
-    walk(record, "")
-    return out
+    return dict(leaves(record, lambda name, i: f"{name}.{i}"))
 
 
 def timestamp_ms(record: dict) -> int:
     text = str(record.get("eventTime", ""))
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as e:
-        raise LogsInsightsError(f"record has no usable eventTime for @timestamp: {text!r}") from e
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+    when = iso_datetime(text)
+    if when is None:
+        raise LogsInsightsError(f"record has no usable eventTime for @timestamp: {text!r}")
     return int(when.timestamp() * 1000)
 
 
@@ -210,23 +212,8 @@ def tokenize(query: str) -> list[Token]:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# AST
-
-
-@dataclass(frozen=True)
-class FieldRef:
-    name: str
-
-
-@dataclass(frozen=True)
-class StrLit:
-    value: str
-
-
-@dataclass(frozen=True)
-class NumLit:
-    value: float
-    text: str
+# AST: the nodes below, and Field, Lit (a str, or a float for a number), Compare, In, Call, Not, And, Or
+# from .syntax
 
 
 @dataclass(frozen=True)
@@ -236,45 +223,15 @@ class RegexLit:
 
 
 @dataclass(frozen=True)
-class Compare:
-    op: str
-    left: object
-    right: object
-
-
-@dataclass(frozen=True)
 class Like:
     operand: object
-    pattern: Union[StrLit, RegexLit]
-
-
-@dataclass(frozen=True)
-class In:
-    operand: object
-    values: tuple
-
-
-@dataclass(frozen=True)
-class Call:
-    name: str
-    args: tuple
-
-
-@dataclass(frozen=True)
-class Not:
-    arg: object
-
-
-@dataclass(frozen=True)
-class BoolOp:
-    op: str  # "and" | "or"
-    args: tuple
+    pattern: Union[Lit, RegexLit]  # a string literal: substring; a regex: search
 
 
 @dataclass(frozen=True)
 class Aggregate:
     func: str
-    arg: object  # FieldRef, "*" or None
+    arg: object  # Field, "*" or None
     extra: float | None
     alias: str
 
@@ -316,35 +273,9 @@ class Query:
 # Parser
 
 
-class _Parser:
-    def __init__(self, tokens: list[Token]):
-        self.tokens = tokens
-        self.i = 0
-
-    def peek(self, offset: int = 0) -> Token | None:
-        j = self.i + offset
-        return self.tokens[j] if j < len(self.tokens) else None
-
-    def next(self) -> Token:
-        tok = self.peek()
-        if tok is None:
-            raise LogsInsightsError("unexpected end of query")
-        self.i += 1
-        return tok
-
-    def accept(self, kind: str, text: str | None = None) -> Token | None:
-        tok = self.peek()
-        if tok and tok.kind == kind and (text is None or tok.text == text):
-            self.i += 1
-            return tok
-        return None
-
-    def expect(self, kind: str, text: str | None = None) -> Token:
-        tok = self.accept(kind, text)
-        if tok is None:
-            got = self.peek()
-            raise LogsInsightsError(f"expected {text or kind}, got {got.text if got else 'end of query'!r}")
-        return tok
+class _Parser(TokenCursor):
+    error = LogsInsightsError
+    input_name = "query"
 
     def at_end_of_command(self) -> bool:
         tok = self.peek()
@@ -382,14 +313,14 @@ class _Parser:
             raise LogsInsightsError(f"unexpected {self.peek().text!r} at {self.peek().pos} in `{name}`")
         return command
 
-    def field_ref(self) -> FieldRef:
+    def field_ref(self) -> Field:
         tok = self.next()
         if tok.kind == "name":
-            return FieldRef(tok.text)
+            return Field(tok.text)
         if tok.kind == "ident" and tok.text not in _KEYWORDS:
             if "_" in tok.text:
                 raise LogsInsightsError(f"field {tok.text!r} needs backticks ([SYNTAX]: only @, . and alphanumerics bare)")
-            return FieldRef(tok.text)
+            return Field(tok.text)
         raise LogsInsightsError(f"expected a field name, got {tok.text!r}")
 
     def stats(self) -> Command:
@@ -445,7 +376,7 @@ class _Parser:
             args.append(self.unary())
         if len(ops) > 1:
             raise LogsInsightsError("`and` and `or` mixed without parentheses: their precedence is not documented")
-        return BoolOp(ops.pop(), tuple(args)) if ops else args[0]
+        return (And if ops.pop() == "and" else Or)(tuple(args)) if ops else args[0]
 
     def unary(self):
         if self.accept("ident", "not"):
@@ -489,12 +420,8 @@ class _Parser:
         tok = self.peek()
         if tok is None:
             raise LogsInsightsError("unexpected end of query in an expression")
-        if tok.kind == "string":
-            self.next()
-            return StrLit(tok.text)
-        if tok.kind == "number":
-            self.next()
-            return NumLit(float(tok.text), tok.text)
+        if tok.kind in ("string", "number"):
+            return self.literal()
         return self.field_ref()
 
     def predicate(self):
@@ -511,7 +438,7 @@ class _Parser:
             nxt = self.peek()
             if nxt and nxt.kind == "string":
                 self.next()
-                return Like(left, StrLit(nxt.text))
+                return Like(left, Lit(nxt.text))
             return Like(left, self.regex())
         if tok.kind == "ident" and tok.text == "in":
             self.expect("punct", "[")
@@ -525,9 +452,9 @@ class _Parser:
     def literal(self):
         tok = self.next()
         if tok.kind == "string":
-            return StrLit(tok.text)
+            return Lit(tok.text)
         if tok.kind == "number":
-            return NumLit(float(tok.text), tok.text)
+            return Lit(float(tok.text))
         raise LogsInsightsError(f"expected a string or number in a list, got {tok.text!r}")
 
     def regex(self) -> RegexLit:
@@ -610,14 +537,8 @@ def translate_regex(pattern: str) -> str:
             continue
         if c == "[":
             in_class = True
-            out.append(c)
-            i += 1
-            if pattern[i : i + 1] == "^":
-                out.append("^")
-                i += 1
-            if pattern[i : i + 1] == "]":
-                out.append("\\]")
-                i += 1
+            start, i = pcre_class_start(pattern, i)
+            out.append(start)
             after_quantifier = False
             continue
         if c == "(":
@@ -626,7 +547,7 @@ def translate_regex(pattern: str) -> str:
                 body = rest[1:]
                 if body[:1] in ("=", "!") or body[:2] in ("<=", "<!") or body[:1] in (">", "(", "R", "&", "C", "|") or body[:2] == "P=":
                     raise LogsInsightsError(f"regex group (?{body[:2]} is not supported by Hyperscan")
-                if body[:1] == "<":
+                if pcre_named_group(pattern, i):
                     out.append("(?P<")
                     i += 3
                     continue
@@ -732,11 +653,9 @@ def decode_literal_regex(source: str) -> tuple[str, bool, bool, list]:
 
 
 def _value(node, row: Row):
-    if isinstance(node, FieldRef):
+    if isinstance(node, Field):
         return row.values.get(node.name)
-    if isinstance(node, StrLit):
-        return node.value
-    if isinstance(node, NumLit):
+    if isinstance(node, Lit):
         return node.value
     raise LogsInsightsError(f"not a value: {node!r}")  # pragma: no cover
 
@@ -755,12 +674,12 @@ def _number(v) -> float | None:
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return float(v)
     if isinstance(v, str):
-        try:
-            x = float(v)
-        except ValueError:
-            return None
-        return x if math.isfinite(x) else None
+        return finite_number(v)
     return None
+
+
+def _number_literal(node) -> bool:
+    return isinstance(node, Lit) and isinstance(node.value, float)
 
 
 def _equal(left, right, left_node, right_node) -> bool | None:
@@ -768,21 +687,19 @@ def _equal(left, right, left_node, right_node) -> bool | None:
         return None
     _no_bool(left, "comparison")
     _no_bool(right, "comparison")
-    if isinstance(left_node, NumLit) or isinstance(right_node, NumLit):
+    if _number_literal(left_node) or _number_literal(right_node):
         a, b = _number(left), _number(right)
         return a is not None and b is not None and a == b
     return _text(left) == _text(right)
 
 
 def evaluate(node, row: Row) -> bool | None:
-    if isinstance(node, BoolOp):
-        results = [evaluate(a, row) for a in node.args]
-        if node.op == "and":
-            return False if False in results else (None if None in results else True)
-        return True if True in results else (None if None in results else False)
+    if isinstance(node, And):
+        return and3([evaluate(a, row) for a in node.args])
+    if isinstance(node, Or):
+        return or3([evaluate(a, row) for a in node.args])
     if isinstance(node, Not):
-        r = evaluate(node.arg, row)
-        return None if r is None else not r
+        return not3(evaluate(node.arg, row))
     if isinstance(node, Call):
         value = row.values.get(node.args[0].name)
         if node.name == "ispresent":
@@ -805,13 +722,13 @@ def evaluate(node, row: Row) -> bool | None:
         a, b = _number(_no_bool(left, node.op)), _number(_no_bool(right, node.op))
         if a is None or b is None:
             return False
-        return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[node.op]
+        return compare(node.op, a, b)
     if isinstance(node, Like):
         value = _value(node.operand, row)
         if value is None:
             return None
         text = _text(_no_bool(value, "like"))
-        if isinstance(node.pattern, StrLit):
+        if isinstance(node.pattern, Lit):
             return node.pattern.value in text
         return node.pattern.compiled.search(text) is not None
     if isinstance(node, In):
@@ -909,7 +826,7 @@ def matches(query: str, record: dict) -> bool:
 def all_nodes(node) -> Iterable:
     """Every node of a filter expression, depth first."""
     yield node
-    for child in getattr(node, "args", ()) if isinstance(node, (BoolOp, Call)) else ():
+    for child in node.args if isinstance(node, (And, Or, Call)) else ():
         if not isinstance(child, ipaddress._BaseNetwork):
             yield from all_nodes(child)
     if isinstance(node, Not):

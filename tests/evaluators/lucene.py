@@ -38,7 +38,10 @@ from luqum.parser import parser
 
 from sigma.pipelines.cloudtrail.schema import ecs_field_type
 
-from cloudtrail_pack.ecs import ecs_field_values as field_values
+from elastic_ingest import ecs_field_values as field_values
+
+from .syntax import Wildcards
+from .values import iso_datetime
 
 _HIDDEN = {"\n": "\U000f0000", "\r": "\U000f0001", "\t": "\U000f0002", "\u3000": "\U000f0003"}
 #: Characters Python's regular expressions call whitespace but Lucene's lexer does not.
@@ -72,28 +75,16 @@ def unescape(text: str) -> str:
     return _restore(re.sub(r"\\(.)", r"\1", text, flags=re.S))
 
 
+#: A term's unescaped `*` and `?` are wildcards; a backslash escapes any character.
+WILDCARDS = Wildcards(many="*", one="?", escape="\\")
+
+
 def _pattern(raw: str) -> tuple[str | None, re.Pattern | None]:
     """(literal, None) for a term without wildcards, else (None, compiled pattern)."""
-    out, literal, wild, i = [], [], False, 0
-    while i < len(raw):
-        c = raw[i]
-        if c == "\\" and i + 1 < len(raw):
-            ch = _SHOWN.get(raw[i + 1], raw[i + 1])
-            out.append(re.escape(ch))
-            literal.append(ch)
-            i += 2
-            continue
-        if c in "*?":
-            wild = True
-            out.append(".*" if c == "*" else ".")
-        else:
-            ch = _SHOWN.get(c, c)
-            out.append(re.escape(ch))
-            literal.append(ch)
-        i += 1
-    if not wild:
-        return "".join(literal), None
-    return None, re.compile("".join(out), re.S)
+    text = _restore(raw)  # the hidden characters are none of `\\`, `*`, `?`
+    if WILDCARDS.has_wildcard(text):
+        return None, WILDCARDS.regex(text, re.S)
+    return unescape(raw), None
 
 
 def _as_string(value) -> str:
@@ -103,12 +94,9 @@ def _as_string(value) -> str:
 
 
 def _parse_date(text: str) -> datetime | None:
-    try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    dt = iso_datetime(text)
+    if dt is None:
         return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
     return dt.astimezone(timezone.utc).replace(microsecond=dt.microsecond // 1000 * 1000)
 
 

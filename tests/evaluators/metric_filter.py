@@ -29,6 +29,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
+
+from .syntax import And, Or, TokenCursor, compare
 
 FILTER_PATTERN_MAX_LENGTH = 1024
 _MISSING = object()
@@ -85,12 +88,6 @@ class Postfix:
     test: str  # "IS NULL", "NOT EXISTS", "IS TRUE", "IS FALSE"
 
 
-@dataclass(frozen=True)
-class Junction:
-    op: str  # "&&" or "||"
-    args: tuple
-
-
 _TOKEN = re.compile(
     r"""\s*(?:
       (?P<punct>&&|\|\||[{}()]|!=|<=|>=|=|<|>)
@@ -104,7 +101,12 @@ _TOKEN = re.compile(
 )
 
 
-def tokenize(pattern: str) -> list[tuple[str, str]]:
+class Token(NamedTuple):
+    kind: str
+    text: str
+
+
+def tokenize(pattern: str) -> list[Token]:
     tokens, i = [], 0
     while i < len(pattern):
         if pattern[i:].strip() == "":
@@ -115,49 +117,32 @@ def tokenize(pattern: str) -> list[tuple[str, str]]:
         kind = m.lastgroup
         if kind == "regex":
             raise FilterPatternError("%regex% terms are not in the evaluated subset")
-        tokens.append((kind, m.group(kind)))
+        tokens.append(Token(kind, m.group(kind)))
         i = m.end()
     return tokens
 
 
-class _Parser:
-    def __init__(self, tokens):
-        self.tokens, self.i = tokens, 0
-
-    def peek(self):
-        return self.tokens[self.i] if self.i < len(self.tokens) else (None, None)
-
-    def next(self):
-        tok = self.peek()
-        if tok[0] is None:
-            raise FilterPatternError("unexpected end of pattern")
-        self.i += 1
-        return tok
-
-    def expect(self, text):
-        tok = self.next()
-        if tok[1] != text:
-            raise FilterPatternError(f"expected {text!r}, got {tok[1]!r}")
+class _Parser(TokenCursor):
+    error = FilterPatternError
+    input_name = "pattern"
 
     def expr(self):  # [COMPOUND] && binds tighter than ||
         args = [self.conj()]
-        while self.peek()[1] == "||":
-            self.next()
+        while self.accept("punct", "||"):
             args.append(self.conj())
-        return Junction("||", tuple(args)) if len(args) > 1 else args[0]
+        return Or.of(args)
 
     def conj(self):
         args = [self.term()]
-        while self.peek()[1] == "&&":
-            self.next()
+        while self.accept("punct", "&&"):
             args.append(self.term())
-        return Junction("&&", tuple(args)) if len(args) > 1 else args[0]
+        return And.of(args)
 
     def term(self):
         kind, text = self.next()
         if text == "(":
             inner = self.expr()
-            self.expect(")")
+            self.expect("punct", ")")
             return inner
         if kind != "selector":
             raise FilterPatternError(f"expected a selector, got {text!r}")
@@ -219,7 +204,7 @@ def parse(pattern: str) -> FilterPattern:
         raise FilterPatternError("only JSON filter patterns `{ ... }` are in the evaluated subset")
     parser = _Parser(tokens[1:-1])
     root = parser.expr()
-    if parser.i != len(parser.tokens):
+    if not parser.done():
         raise FilterPatternError(f"trailing tokens: {parser.tokens[parser.i:]}")
     return FilterPattern(pattern, root)
 
@@ -229,9 +214,9 @@ def _is_value_node(v) -> bool:
 
 
 def _eval(node, event) -> bool:
-    if isinstance(node, Junction):
+    if isinstance(node, (And, Or)):  # two-valued: a comparison that does not apply is false [SPECIAL]
         results = (_eval(a, event) for a in node.args)
-        return all(results) if node.op == "&&" else any(results)
+        return all(results) if isinstance(node, And) else any(results)
     value = node.selector.resolve(event)
     if isinstance(node, Postfix):
         if node.test == "NOT EXISTS":
@@ -245,7 +230,7 @@ def _eval(node, event) -> bool:
         if isinstance(value, str):
             return False  # a string is not compared with a number
         a, b = float(value), node.value
-        return {"=": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[node.op]
+        return compare(node.op, a, b)
     text = value if isinstance(value, str) else str(value)
     hit = node.value.matches(text)
     return hit if node.op == "=" else not hit

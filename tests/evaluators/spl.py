@@ -54,8 +54,26 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Callable, Iterable, Union
+
+from .syntax import (
+    And,
+    Call,
+    Compare,
+    Field,
+    Lit,
+    Not,
+    Or,
+    TokenCursor,
+    Wildcards,
+    and3,
+    compare,
+    not3,
+    or3,
+    pcre_class_start,
+    pcre_named_group,
+)
+from .values import finite_number, iso_datetime, leaves
 
 
 class SPLError(Exception):
@@ -111,9 +129,7 @@ def parse_conf(text: str) -> dict[str, dict[str, str]]:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _scalar(value) -> str | None:
-    if value is None:
-        return None
+def _scalar(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -124,26 +140,17 @@ def _scalar(value) -> str | None:
 def event_fields(record: dict) -> dict[str, tuple[str, ...]]:
     """Fields of one record as KV_MODE=json names them: `a.b.c`, arrays as `a{}` / `a{}.b`; multivalue."""
     out: dict[str, list[str]] = {}
-
-    def walk(value, name: str) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(v, f"{name}.{k}" if name else str(k))
-        elif isinstance(value, list):
-            for v in value:
-                walk(v, name + "{}")
-        else:
-            text = _scalar(value)
-            if text is not None:
-                out.setdefault(name, []).append(text)
-
-    walk(record, "")
+    for name, value in leaves(record, lambda name, _: name + "{}"):
+        out.setdefault(name, []).append(_scalar(value))
     return {k: tuple(v) for k, v in out.items()}
 
 
 def event_time(record: dict) -> float:
     text = str(record["eventTime"])
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc).timestamp()
+    when = iso_datetime(text)
+    if when is None:
+        raise SPLError(f"eventTime {text!r} is not an ISO 8601 time")
+    return when.timestamp()
 
 
 @dataclass
@@ -161,13 +168,7 @@ class Row:
 
 
 def _number(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
+    return None if text is None else finite_number(text)
 
 
 def _fmt_number(value: float) -> str:
@@ -339,33 +340,12 @@ def tokenize(text: str, *, search_terms: bool, eval_ops: bool = False) -> list[T
     return tokens
 
 
-class _Tokens:
-    def __init__(self, tokens: list[Token]):
-        self.tokens, self.i = tokens, 0
-
-    def peek(self, offset: int = 0) -> Token | None:
-        j = self.i + offset
-        return self.tokens[j] if j < len(self.tokens) else None
-
-    def next(self) -> Token:
-        t = self.peek()
-        if t is None:
-            raise SPLError("unexpected end of expression")
-        self.i += 1
-        return t
-
-    def expect(self, kind: str, text: str | None = None) -> Token:
-        t = self.next()
-        if t.kind != kind or (text is not None and t.text != text):
-            raise SPLError(f"expected {text or kind}, got {t}")
-        return t
+class _Tokens(TokenCursor):
+    error = SPLError
+    input_name = "expression"
 
     def at_word(self, *words: str) -> bool:
-        t = self.peek()
-        return t is not None and t.kind == "WORD" and t.text in words
-
-    def done(self) -> bool:
-        return self.i >= len(self.tokens)
+        return self.at("WORD", *words)
 
 
 _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\{\})?(?:\.[A-Za-z0-9_$@-]+(?:\{\})?)*")
@@ -402,21 +382,6 @@ class MatchAll:  # the bare `*` term
     pass
 
 
-@dataclass(frozen=True)
-class And:
-    args: tuple
-
-
-@dataclass(frozen=True)
-class Or:
-    args: tuple
-
-
-@dataclass(frozen=True)
-class Not:
-    arg: object
-
-
 SearchExpr = Union[Term, MatchAll, And, Or, Not]
 
 
@@ -437,42 +402,37 @@ def parse_search_expr(text: str, *, precedence: str = "search") -> SearchExpr:
 def _search_and(t: _Tokens) -> SearchExpr:
     # AND is the loosest binding operator of the search command, explicit or implied [BOOL].
     args = [_search_or(t)]
-    while not t.done() and t.peek().kind != "RPAREN":
-        if t.at_word("AND"):
-            t.next()
+    while not t.done() and not t.at("RPAREN"):
+        t.accept("WORD", "AND")
         args.append(_search_or(t))
-    return args[0] if len(args) == 1 else And(tuple(args))
+    return And.of(args)
 
 
 def _search_or(t: _Tokens) -> SearchExpr:
     args = [_search_not(t)]
-    while t.at_word("OR"):
-        t.next()
+    while t.accept("WORD", "OR"):
         args.append(_search_not(t))
-    return args[0] if len(args) == 1 else Or(tuple(args))
+    return Or.of(args)
 
 
 def _eval_order_or(t: _Tokens) -> SearchExpr:
     # eval/where order: OR is the loosest, AND (explicit or implied) binds tighter [BOOL].
     args = [_eval_order_and(t)]
-    while t.at_word("OR"):
-        t.next()
+    while t.accept("WORD", "OR"):
         args.append(_eval_order_and(t))
-    return args[0] if len(args) == 1 else Or(tuple(args))
+    return Or.of(args)
 
 
 def _eval_order_and(t: _Tokens) -> SearchExpr:
     args = [_search_not(t, _eval_order_or)]
-    while not t.done() and t.peek().kind != "RPAREN" and not t.at_word("OR"):
-        if t.at_word("AND"):
-            t.next()
+    while not t.done() and not t.at("RPAREN") and not t.at_word("OR"):
+        t.accept("WORD", "AND")  # explicit or implied
         args.append(_search_not(t, _eval_order_or))
-    return args[0] if len(args) == 1 else And(tuple(args))
+    return And.of(args)
 
 
 def _search_not(t: _Tokens, top=None) -> SearchExpr:
-    if t.at_word("NOT"):
-        t.next()
+    if t.accept("WORD", "NOT"):
         return Not(_search_not(t, top))
     return _search_primary(t, top)
 
@@ -503,16 +463,16 @@ def _search_primary(t: _Tokens, top=None) -> SearchExpr:
         t.next()
         t.expect("LPAREN")
         values = [_search_value(t.next())]
-        while t.peek() is not None and t.peek().kind == "COMMA":
-            t.next()
+        while t.accept("COMMA"):
             values.append(_search_value(t.next()))
         t.expect("RPAREN")
         return Term(_field_name(tok.text), "IN", tuple(values))
     raise SPLError(f"keyword search of the raw event ({tok}) is not supported")
 
 
-def _wildcard_regex(value: str) -> re.Pattern:
-    return re.compile(".*".join(re.escape(p) for p in value.split("*")), re.IGNORECASE | re.DOTALL)
+#: Search terms: `*` is the only wildcard, and a backslash cannot escape it [BSLASH]; values match
+#: case-insensitively [SEARCH].
+SEARCH_WILDCARDS = Wildcards(many="*")
 
 
 _CIDR = re.compile(r"[0-9.]+/\d{1,2}|[0-9A-Fa-f:.]+/\d{1,3}")
@@ -530,7 +490,7 @@ def _value_matches(pattern: Value, value: str) -> bool:
                 return ipaddress.ip_address(value) in network
             except ValueError:
                 return False
-    return _wildcard_regex(text).fullmatch(value) is not None
+    return SEARCH_WILDCARDS.regex(text, re.IGNORECASE | re.DOTALL).fullmatch(value) is not None
 
 
 def _compare(op: str, left: str, right: str) -> bool:
@@ -539,7 +499,7 @@ def _compare(op: str, left: str, right: str) -> bool:
         raise SPLError(f"comparison {op} with a non-numeric value {right!r} is not supported")
     if a is None:
         return False
-    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+    return compare(op, a, b)
 
 
 def eval_search(expr: SearchExpr, row: Row) -> bool:
@@ -565,37 +525,8 @@ def eval_search(expr: SearchExpr, row: Row) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------
-# eval expressions (where) [WHERE]
+# eval expressions (where) [WHERE]: Field, Lit (str or float), Call, Compare, Not, And, Or from .syntax
 # ---------------------------------------------------------------------------------------------------
-
-
-
-@dataclass(frozen=True)
-class EField:
-    name: str
-
-
-@dataclass(frozen=True)
-class ELit:
-    value: object  # str or float
-
-
-@dataclass(frozen=True)
-class ECall:
-    name: str
-    args: tuple
-
-
-@dataclass(frozen=True)
-class EBin:
-    op: str
-    left: object
-    right: object
-
-
-@dataclass(frozen=True)
-class ENot:
-    arg: object
 
 
 def parse_eval_expr(text: str):
@@ -607,36 +538,32 @@ def parse_eval_expr(text: str):
 
 
 def _e_or(t):
-    left = _e_and(t)
-    while t.at_word("OR"):
-        t.next()
-        left = EBin("OR", left, _e_and(t))
+    args = [_e_and(t)]
+    while t.accept("WORD", "OR"):
+        args.append(_e_and(t))
     if t.at_word("XOR"):
         raise SPLError("XOR is not supported")
-    return left
+    return Or.of(args)
 
 
 def _e_and(t):
-    left = _e_not(t)
-    while t.at_word("AND"):
-        t.next()
-        left = EBin("AND", left, _e_not(t))
-    return left
+    args = [_e_not(t)]
+    while t.accept("WORD", "AND"):
+        args.append(_e_not(t))
+    return And.of(args)
 
 
 def _e_not(t):
-    if t.at_word("NOT"):
-        t.next()
-        return ENot(_e_not(t))
+    if t.accept("WORD", "NOT"):
+        return Not(_e_not(t))
     return _e_cmp(t)
 
 
 def _e_cmp(t):
     left = _e_atom(t)
-    nxt = t.peek()
-    if nxt is not None and nxt.kind == "OP":
+    if t.at("OP"):
         op = t.next().text
-        return EBin("=" if op == "==" else op, left, _e_atom(t))
+        return Compare("=" if op == "==" else op, left, _e_atom(t))
     return left
 
 
@@ -650,48 +577,46 @@ def _e_atom(t):
         t.expect("RPAREN")
         return expr
     if tok.kind == "STRING":
-        return ELit(tok.text)
+        return Lit(tok.text)
     if tok.kind == "SQUOTE":
-        return EField(_field_name(tok.text))
+        return Field(_field_name(tok.text))
     if tok.kind == "WORD":
-        nxt = t.peek()
-        if nxt is not None and nxt.kind == "LPAREN":
+        if t.at("LPAREN"):
             if tok.text not in _FUNCS:
                 raise SPLError(f"eval function {tok.text}() is not supported")
             t.next()
             args = [_e_or(t)]
-            while t.peek() is not None and t.peek().kind == "COMMA":
-                t.next()
+            while t.accept("COMMA"):
                 args.append(_e_or(t))
             t.expect("RPAREN")
             if len(args) != _FUNCS[tok.text]:
                 raise SPLError(f"{tok.text}() takes {_FUNCS[tok.text]} arguments")
-            return ECall(tok.text, tuple(args))
+            return Call(tok.text, tuple(args))
         if re.fullmatch(r"-?\d+(\.\d+)?", tok.text):
-            return ELit(float(tok.text))
+            return Lit(float(tok.text))
         if tok.text in ("AND", "OR", "NOT", "XOR"):
             raise SPLError(f"misplaced {tok.text}")
-        return EField(_field_name(tok.text))
+        return Field(_field_name(tok.text))
     raise SPLError(f"unexpected {tok}")
 
 
-def _like_regex(pattern: str) -> re.Pattern:
-    out = []
-    for c in pattern:
-        out.append(".*" if c == "%" else "." if c == "_" else re.escape(c))
-    return re.compile("".join(out), re.DOTALL)
+#: like(): `%` any characters, `_` one character, no escape [WHERE].
+LIKE_WILDCARDS = Wildcards(many="%", one="_")
 
 
 def eval_expr(expr, row: Row):
     """Three-valued: True / False / None (null)."""
-    if isinstance(expr, ELit):
+    if isinstance(expr, Lit):
         return expr.value
-    if isinstance(expr, EField):
+    if isinstance(expr, Field):
         return row.first(expr.name)
-    if isinstance(expr, ENot):
-        v = eval_expr(expr.arg, row)
-        return None if v is None else not _truth(v)
-    if isinstance(expr, ECall):
+    if isinstance(expr, Not):
+        return not3(_logical(eval_expr(expr.arg, row)))
+    if isinstance(expr, And):
+        return and3([_logical(eval_expr(a, row)) for a in expr.args])
+    if isinstance(expr, Or):
+        return or3([_logical(eval_expr(a, row)) for a in expr.args])
+    if isinstance(expr, Call):
         args = [eval_expr(a, row) for a in expr.args]
         if expr.name == "isnull":
             return args[0] is None
@@ -700,16 +625,9 @@ def eval_expr(expr, row: Row):
         if args[0] is None or args[1] is None:
             return None
         if expr.name == "like":
-            return _like_regex(str(args[1])).fullmatch(_as_text(args[0])) is not None
+            return LIKE_WILDCARDS.regex(str(args[1]), re.DOTALL).fullmatch(_as_text(args[0])) is not None
         return pcre(str(args[1])).search(_as_text(args[0])) is not None  # match()
-    assert isinstance(expr, EBin)
-    if expr.op in ("AND", "OR"):
-        a, b = eval_expr(expr.left, row), eval_expr(expr.right, row)
-        a = None if a is None else _truth(a)
-        b = None if b is None else _truth(b)
-        if expr.op == "AND":
-            return False if (a is False or b is False) else (None if None in (a, b) else True)
-        return True if (a is True or b is True) else (None if None in (a, b) else False)
+    assert isinstance(expr, Compare)
     a, b = eval_expr(expr.left, row), eval_expr(expr.right, row)
     if a is None or b is None:
         return None
@@ -719,7 +637,7 @@ def eval_expr(expr, row: Row):
         x, y = na, nb
     else:
         x, y = _as_text(a), _as_text(b)  # string comparison, case-sensitive [WHERE]
-    return {"=": x == y, "!=": x != y, "<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[expr.op]
+    return compare(expr.op, x, y)
 
 
 def _as_text(v) -> str:
@@ -730,6 +648,11 @@ def _truth(v) -> bool:
     if isinstance(v, bool):
         return v
     raise SPLError(f"{v!r} is not a Boolean")
+
+
+def _logical(v) -> bool | None:
+    """An operand of AND, OR, NOT: a Boolean, or null."""
+    return None if v is None else _truth(v)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -765,16 +688,10 @@ def pcre(pattern: str) -> re.Pattern:
             continue
         if c == "[":
             in_class = True
-            out.append(c)
-            i += 1
-            if pattern[i : i + 1] == "^":
-                out.append("^")
-                i += 1
-            if pattern[i : i + 1] == "]":
-                out.append("\\]")
-                i += 1
+            start, i = pcre_class_start(pattern, i)
+            out.append(start)
             continue
-        if pattern.startswith("(?<", i) and not pattern.startswith(("(?<=", "(?<!"), i):
+        if pcre_named_group(pattern, i):
             out.append("(?P<")
             i += 3
             continue
@@ -898,8 +815,7 @@ def _aggregations(tokens: _Tokens) -> list[Aggregation]:
         if tok.kind != "WORD" or tok.text not in ("count", "dc", "min", "max", "values"):
             raise SPLError(f"unsupported statistic {tok}")
         func, arg = tok.text, None
-        if tokens.peek() is not None and tokens.peek().kind == "LPAREN":
-            tokens.next()
+        if tokens.accept("LPAREN"):
             arg = _field_name(tokens.expect("WORD").text)
             tokens.expect("RPAREN")
         if func != "count" and arg is None:
@@ -996,8 +912,7 @@ def _cmd_stats(text: str) -> Command:
 def _cmd_streamstats(text: str) -> Command:
     tokens = _Tokens(_args(text))
     window_seconds = None
-    while tokens.peek() is not None and tokens.peek().kind == "WORD" and tokens.peek(1) is not None \
-            and tokens.peek(1).kind == "OP":
+    while tokens.at("WORD") and tokens.at("OP", offset=1):
         option = tokens.next().text
         tokens.expect("OP", "=")
         value = tokens.expect("WORD").text

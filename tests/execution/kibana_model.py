@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from cloudtrail_pack.ecs import ecs_field_values, to_ecs
+from elastic_ingest import ecs_field_values, to_ecs
 from evaluators import esql, lucene
 from timeline import Alert, Case, Delivered, schedule
 

@@ -22,6 +22,7 @@ from functools import cache
 import pytest
 import yaml
 
+from cloudtrail_pack.pack import pack_version
 from cloudtrail_pack.artifacts import cloudwatch as cw
 from cloudtrail_pack.pack import load_pack
 from cloudwatch_model import READINGS, Alarm, Notification, Reading, alarm_state, bursts, datapoints, run
@@ -30,7 +31,7 @@ from timeline import CASES, MAX_DELAY, SCENARIOS, Case, Delivered
 PACK = load_pack()
 DETECTIONS = cw.collect(PACK)
 #: The template as shipped: written, then read back.
-TEMPLATE = yaml.safe_load(cw.dump_yaml(cw.template(DETECTIONS, cw.pack_version())))
+TEMPLATE = yaml.safe_load(cw.dump_yaml(cw.template(DETECTIONS, pack_version())))
 NAMES = cw.logical_names(PACK.rules)
 ALARMED = [d.rule for d in DETECTIONS if d.filter_pattern is not None]
 #: Attack events this close together are one incident, which must reach the analyst as one notification.

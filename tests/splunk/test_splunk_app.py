@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import gzip
-import importlib.metadata
 import json
 import tarfile
 import textwrap
+from pathlib import Path
 
 import pytest
+from evaluators.spl import parse_conf
 
 from cloudtrail_pack.artifacts import splunk as writer
 from cloudtrail_pack.pack import PackError, load_pack
-from evaluators.spl import parse_conf
+from cloudtrail_pack.project import Project
 
 from .conftest import tar_listing
 
-VERSION = importlib.metadata.version("cloudtrail-detection-pack")
+VERSION = Project.find(Path(__file__)).version  # the version being released (pyproject.toml)
 USER_DELETED = "0b40a563-9611-430c-ac03-6536096733f9"
 MASS_DELETION = "d7e97f60-0265-437d-82c5-a8489994eda7"
 

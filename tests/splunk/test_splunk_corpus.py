@@ -1,9 +1,6 @@
-"""The SigmaHQ AWS CloudTrail rules (the shared, read-only corpus beside the project) through the Splunk
-target: the regrouping reads every expression the backend writes for them, and every shipped search has
-one boolean reading, the same under the search command's order and under where/eval's.
-
-Corpus: `<repo>/../shared/corpus/sigmahq-aws/*.yml` (SigmaHQ/sigma rules/cloud/aws/cloudtrail, DRL 1.1);
-read in place, never copied into the project."""
+"""The SigmaHQ AWS CloudTrail rules (the shared, read-only corpus beside the project: tests/sigmahq_corpus.py)
+through the Splunk target: the regrouping reads every expression the backend writes for them, and every shipped
+search has one boolean reading, the same under the search command's order and under where/eval's."""
 
 from __future__ import annotations
 
@@ -18,10 +15,9 @@ from sigma.pipelines.cloudtrail.splunk import FILTER_DEFINITION, SCOPE_DEFINITIO
 
 from cloudtrail_pack.targets import TARGETS, backend_for
 from evaluators.spl import SplunkEvaluator, expand_macros, parse_search_expr, split_pipeline
+from sigmahq_corpus import RULE_FILES, needs_corpus
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "sigmahq-aws"
-RULE_FILES = sorted(CORPUS.glob("*.yml")) if CORPUS.is_dir() else []
-pytestmark = pytest.mark.skipif(not RULE_FILES, reason=f"SigmaHQ corpus not found at {CORPUS}")
+pytestmark = needs_corpus
 
 #: Rules the Splunk target refuses, with the reason (a substring of the error); none is the regrouping's.
 REFUSALS = {

@@ -1,38 +1,14 @@
-"""The `splunk_cloudtrail` pipeline through sigma-cli's real entry point (`sigma.cli.main.main`, the
-`sigma` console script, run in this process with its arguments in sys.argv, so the network guard
-applies): it serves the splunk target only, and with it sigma-cli writes the searches the app ships."""
+"""The `splunk_cloudtrail` pipeline through sigma-cli's real entry point (the `sigma` fixture of
+tests/conftest.py: `sigma.cli.main.main` run in this process, so the network guard applies): it serves the
+splunk target only, and with it sigma-cli writes the searches the app ships."""
 
 from __future__ import annotations
-
-import sys
-from dataclasses import dataclass
-
-import pytest
-from sigma.cli.main import main
 
 from cloudtrail_pack.pack import load_pack
 
 RULES_DIR = load_pack().root
 LEAVE_ORGANIZATION = RULES_DIR / "organizations" / "aws_organizations_leave_organization.yml"
 ACCESS_KEY = RULES_DIR / "iam" / "aws_iam_user_access_key_removed.yml"
-
-
-@dataclass
-class Run:
-    exit_code: int
-    output: str  # standard output and standard error
-
-
-@pytest.fixture
-def sigma(monkeypatch, capsys):
-    def run(*args: str) -> Run:
-        monkeypatch.setattr(sys, "argv", ["sigma", *args])
-        with pytest.raises(SystemExit) as exited:
-            main()
-        out = capsys.readouterr()
-        return Run(exited.value.code or 0, out.out + out.err)
-
-    return run
 
 
 def test_sigma_cli_refuses_the_pipeline_with_the_cloudwatch_target(sigma):

@@ -228,7 +228,7 @@ def request_array_problem(field: str, source: str, tree: dict | None = None) -> 
 # packages/aws/data_stream/cloudtrail/elasticsearch/ingest_pipeline/default.yml at commit
 # 0b97ab02df57b57303b67e48840bb75dfe5c4738, with the field types of the data stream's fields/*.yml
 # (fields.yml at the same commit) and ECS 8.11 (the ecs.version the pipeline sets), checked in as
-# data/cloudtrail-field-types.json. `cloudtrail_pack.ecs.to_ecs` is the same
+# data/cloudtrail-field-types.json. `to_ecs` in tests/elastic_ingest.py is the same
 # pipeline as code.
 #
 # Only a CloudTrail field whose value the integration copies *unchanged* into one ECS field has an

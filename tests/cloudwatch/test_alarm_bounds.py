@@ -21,6 +21,7 @@ import pytest
 import yaml
 from sigma.backends.cloudwatch import limits
 
+from cloudtrail_pack.pack import pack_version
 from cloudtrail_pack.artifacts import cloudwatch as cw
 
 TERRAFORM = shutil.which("terraform")
@@ -71,7 +72,7 @@ def init(module: Path) -> None:
 def module_dir(tmp_path_factory, real_detections) -> Path:
     """The Terraform module as released, in a scratch copy (terraform writes .terraform/ beside it)."""
     out = tmp_path_factory.mktemp("tf")
-    cw.write_detections(real_detections, out / "cloudwatch", cw.pack_version())
+    cw.write_detections(real_detections, out / "cloudwatch", pack_version())
     module = out / "module" / "terraform"
     shutil.copytree(out / "cloudwatch" / "terraform", module)
     return module

@@ -4,8 +4,12 @@ A transcription, processor by processor and in order, of the integration's inges
 elastic/integrations, packages/aws/data_stream/cloudtrail/elasticsearch/ingest_pipeline/default.yml at
 commit 0b97ab02df57b57303b67e48840bb75dfe5c4738 (https://github.com/elastic/integrations/blob/
 0b97ab02df57b57303b67e48840bb75dfe5c4738/packages/aws/data_stream/cloudtrail/elasticsearch/ingest_pipeline/default.yml).
-Each step below quotes the processor it implements. It is checked against the integration's own
-pipeline test expectations (`tests/elastic/data/integration/*-expected.json`).
+(`ECS_INTEGRATION_COMMIT` and `ECS_PIPELINE_PATH` in `sigma.pipelines.cloudtrail.schema`, the source of the
+pack's ECS mapping.) Each step below quotes the processor it implements. It is checked against the
+integration's own pipeline test expectations (`tests/elastic/data/integration_pipeline_cases.json`).
+
+Test support: the Elastic evaluators (tests/evaluators/lucene.py, esql.py, tests/elastic/elastic_eql.py) and
+the Kibana execution model run the shipped queries over the documents it makes; the pack does not import it.
 
 Not reproduced (they need data files or run only on request), and never queried by the pack:
 * `geoip` (source.geo, source.as): needs MaxMind's databases;

@@ -17,6 +17,7 @@ from botocore.session import get_session
 from botocore.validate import ParamValidator
 from sigma.backends.cloudwatch import limits
 
+from cloudtrail_pack.pack import pack_version
 from cloudtrail_pack.artifacts import cloudwatch as cw
 from cloudtrail_pack.pack import PackError
 
@@ -321,7 +322,7 @@ def test_the_correlation_is_listed_with_its_reason_and_approximation(cloudwatch_
 
 def test_template_round_trips_through_yaml(cloudwatch_dir, detections):
     text, doc = read_template(cloudwatch_dir)
-    assert doc == cw.template(detections, cw.pack_version())
+    assert doc == cw.template(detections, pack_version())
     assert "\r" not in text and text.endswith("\n")
 
 
