@@ -25,5 +25,5 @@ def command(project) -> int:
         return 1
     release = prepare(pack)  # compiles every rule for every target once, then checks the version lock
     print_matrix(pack, release.matrix())
-    click.echo(f"\n{len(pack.rules)} rules: rule checks clean, versions locked, every target compiles")
+    click.echo(f"\n{len(pack.rules)} rules: rule checks clean, versions locked, compiled for every target (n/a: refused, with the reason)")
     return 0

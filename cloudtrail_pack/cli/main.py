@@ -50,7 +50,7 @@ def _silence_stdout() -> None:
     "--root",
     type=click.Path(file_okay=False, path_type=Path),
     help="Project folder: rules (sigma/), version.lock.json, validation.yml, CHANGELOG.md, dist/. "
-    "Default: the nearest such folder at or above the working directory.",
+    "Default: the nearest such folder at or above the working directory (build.py: its own folder).",
 )
 @click.option(
     "--rules-dir",
