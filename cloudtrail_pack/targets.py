@@ -49,14 +49,3 @@ def backend_for(target: Target, **options):
     except KeyError as e:
         raise PackError(target.name, f"pySigma plugin {e} is not installed; run `make dist` to install the project")
     return backend_class(processing_pipeline=pipeline, **{**target.backend_options, **options})
-
-
-def compile_rules(pack, target, output_format: str = "default", rules=None, **options) -> dict[str, list]:
-    """Compile rules (default: the whole pack) for one target: {rule id: [query, ...]}, in pack order.
-
-    A convenience over `compilation.compile_pack` for one target and format: a target's refusal is raised as
-    PackError caused by SigmaFeatureNotSupportedByBackendError (with the one reason text), as any other
-    compile error is raised."""
-    from .compilation import compile_rules as compile_for_target
-
-    return compile_for_target(pack, target, output_format, rules, **options)

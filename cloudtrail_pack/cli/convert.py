@@ -19,7 +19,7 @@ def command(project, rule: str, target: str, output_format: str) -> int:
     """Print RULE (an id, name, file name or path of its file) compiled for TARGET."""
     from ..attack import use_local_attack_data
     from ..pack import PackError, load_pack, shown
-    from ..targets import compile_rules
+    from ..compilation import compile_rules
 
     use_local_attack_data()
     pack = load_pack(project.rules_dir, project)

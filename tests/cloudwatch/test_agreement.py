@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 from cloudtrail_pack.pack import load_pack
 from cloudtrail_pack.engine.reference import Verdict
-from cloudtrail_pack.targets import compile_rules
+from cloudtrail_pack.compilation import compile_rules
 
 from evaluators import logs_insights as li
 from fixture_corpus import FIXTURE_FILES

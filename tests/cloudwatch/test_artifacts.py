@@ -457,7 +457,7 @@ def test_output_holds_no_path_of_this_checkout(tmp_path, pack, real_detections, 
 def test_requests_are_the_backends_query_definition_format(pack, real_detections, tmp_path):
     """One builder: each shipped request is exactly what `sigma convert -f query_definition` writes with the same
     prefix and log group."""
-    from cloudtrail_pack.targets import compile_rules
+    from cloudtrail_pack.compilation import compile_rules
 
     backend = compile_rules(
         pack,

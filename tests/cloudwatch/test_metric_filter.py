@@ -144,7 +144,7 @@ def test_pattern_length_limit(convert):
 def test_every_pack_rule_has_a_pattern_or_a_reason(pack):
     """The pack's base rules on canonical fields have patterns; the others are refused with a reason."""
     from cloudtrail_pack.pack import PackError
-    from cloudtrail_pack.targets import compile_rules
+    from cloudtrail_pack.compilation import compile_rules
 
     outcome = {}
     for rule in pack.rules:

@@ -202,7 +202,7 @@ def test_every_rule_is_a_disabled_scheduled_alert_with_its_attack_technique(pack
 
 
 def test_shipped_searches_are_the_compiled_searches(pack, savedsearches):
-    from cloudtrail_pack.targets import compile_rules
+    from cloudtrail_pack.compilation import compile_rules
 
     compiled = {q[0] for q in compile_rules(pack, "splunk").values()}
     assert {s["search"] for s in savedsearches.values()} == compiled

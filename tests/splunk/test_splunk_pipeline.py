@@ -4,14 +4,18 @@ search spelled out (pySigma's own test style)."""
 from __future__ import annotations
 
 import pytest
+from evaluators.spl import parse_search_expr
 from sigma.backends.splunk import SplunkBackend
 from sigma.collection import SigmaCollection
-from sigma.exceptions import SigmaFeatureNotSupportedByBackendError, SigmaTransformationError
-from sigma.exceptions import SigmaRuleLocation
-
-from cloudtrail_pack.targets import TARGETS, compile_rules, plugins
-from evaluators.spl import parse_search_expr
+from sigma.exceptions import (
+    SigmaFeatureNotSupportedByBackendError,
+    SigmaRuleLocation,
+    SigmaTransformationError,
+)
 from sigma.pipelines.cloudtrail.splunk import splunk_cloudtrail_pipeline
+
+from cloudtrail_pack.compilation import compile_rules
+from cloudtrail_pack.targets import TARGETS, plugins
 
 LOGSOURCE = "logsource:\n    product: aws\n    service: cloudtrail\n"
 
