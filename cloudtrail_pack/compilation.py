@@ -22,6 +22,7 @@ from typing import Callable, Iterable, Union
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaError, SigmaFeatureNotSupportedByBackendError
 
+from .filters import LocalFilter, apply_filters
 from .pack import Pack, PackError, PackRule, shown
 from .targets import TARGETS, Target, backend_for
 
@@ -71,12 +72,14 @@ def message(error: SigmaError) -> str:
     return str(error.args[0]) if error.args else str(error)
 
 
-def fresh_collection(rules: list[PackRule]) -> SigmaCollection:
-    """Copies of the rules, references resolved among them: pipelines change rules while converting them."""
+def fresh_collection(rules: list[PackRule], filters: tuple[LocalFilter, ...] = ()) -> SigmaCollection:
+    """Copies of the rules, local filters applied, references resolved among them: pipelines change rules
+    while converting them."""
     copies = [copy.deepcopy(r.rule) for r in rules]
     for rule in copies:
         if hasattr(rule, "_backreferences"):
             rule._backreferences = []  # re-derived below, from these rules only
+    apply_filters(copies, filters)
     collection = SigmaCollection(copies)
     collection.resolve_rule_references()
     return collection
@@ -88,15 +91,17 @@ def compile_pack(
     rules: list[PackRule] | None = None,
     options: dict[str, dict] | None = None,
     on_error: Callable[[PackRule, str, PackError], None] | None = None,
+    filters: tuple[LocalFilter, ...] = (),
 ) -> Compilation:
     """Compile `rules` (default: the pack; a correlation brings the rules it counts) for each
-    (target, output format); `options[target]` are backend options. A compile error raises PackError, or,
-    with `on_error(rule, target, error)`, is reported there and the rule left without a result (benchmarks)."""
+    (target, output format); `options[target]` are backend options; `filters` (local tuning) are applied to
+    the rules they name. A compile error raises PackError, or, with `on_error(rule, target, error)`, is
+    reported there and the rule left without a result (benchmarks)."""
     compilation = Compilation()
     wanted = _with_references(pack, rules if rules is not None else pack.rules)
     for target_name, output_format in dict.fromkeys(formats):
         target = TARGETS[target_name]
-        _compile_target(compilation, target, output_format, wanted, (options or {}).get(target_name, {}), on_error)
+        _compile_target(compilation, target, output_format, wanted, (options or {}).get(target_name, {}), on_error, filters)
     if rules is not None:
         ids = {r.id for r in rules}
         compilation.results = {k: v for k, v in compilation.results.items() if k[0] in ids}
@@ -111,10 +116,10 @@ def _with_references(pack: Pack, rules: list[PackRule]) -> list[PackRule]:
     return [r for r in pack.rules if r.id in ids]
 
 
-def _compile_target(compilation: Compilation, target: Target, output_format: str, rules: list[PackRule], options: dict, on_error) -> None:
+def _compile_target(compilation: Compilation, target: Target, output_format: str, rules: list[PackRule], options: dict, on_error, filters) -> None:
     backend = backend_for(target, **options)
     backend.init_processing_pipeline(output_format)
-    collection = fresh_collection(rules)
+    collection = fresh_collection(rules, filters)
     by_id = {r.id: r for r in rules}
     for pack_rule, rule in zip(rules, collection.rules):
         key = (pack_rule.id, target.name, output_format)
@@ -158,13 +163,18 @@ def _compile_target(compilation: Compilation, target: Target, output_format: str
 
 
 def compile_rules(
-    pack: Pack, target: Target | str, output_format: str = "default", rules: list[PackRule] | None = None, **options
+    pack: Pack,
+    target: Target | str,
+    output_format: str = "default",
+    rules: list[PackRule] | None = None,
+    filters: tuple[LocalFilter, ...] = (),
+    **options,
 ) -> dict[str, list]:
     """{rule id: [query, ...]} for one target and format, in pack order; a refusal raises PackError caused by
     SigmaFeatureNotSupportedByBackendError, naming the rule's file."""
     name = target if isinstance(target, str) else target.name
     wanted = rules if rules is not None else pack.rules
-    compilation = compile_pack(pack, [(name, output_format)], wanted, {name: options} if options else None)
+    compilation = compile_pack(pack, [(name, output_format)], wanted, {name: options} if options else None, filters=filters)
     out: dict[str, list] = {}
     for rule in wanted:
         result = compilation.result(rule, name, output_format)

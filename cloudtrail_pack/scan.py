@@ -139,11 +139,13 @@ def scan(
     jobs: int | None = None,
     summary: ScanSummary | None = None,
     on_file=None,
+    filters: tuple = (),
 ) -> Iterator[dict]:
-    """Yield one dict per match (detections in file order, then correlation alerts)."""
+    """Yield one dict per match (detections in file order, then correlation alerts); `filters`: local
+    tuning (filters.LocalFilter), applied as the build applies them."""
     summary = summary if summary is not None else ScanSummary()
     start = time.perf_counter()
-    plan = ScanPlan.build(pack, rule_ids)
+    plan = ScanPlan.build(pack, rule_ids, filters)
     summary.unsupported = dict(plan.unsupported)
     counted: dict[str, dict] = {}  # eventID -> record, for the correlations
     files = [str(p) for p in iter_paths(list(paths))]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from .options import filters_option, local_filters
 from .output import print_matrix
 
 
@@ -19,22 +20,24 @@ from .output import print_matrix
     help="Index pattern the Elastic rules search; repeat for several. Giving any replaces the default "
     "logs-aws.cloudtrail-* (Filebeat AWS module: --elastic-index logs-aws.cloudtrail-* --elastic-index filebeat-*).",
 )
+@filters_option
 @click.pass_obj
-def command(project, dist: Path | None, elastic_index: tuple[str, ...]) -> int:
+def command(project, dist: Path | None, elastic_index: tuple[str, ...], filters_dir: Path | None) -> int:
     """Check, compile every rule for every target, write dist/ atomically."""
     from ..artifacts.elastic import checked_index_patterns
     from ..attack import use_local_attack_data
     from ..pack import load_pack
     from ..release import ReleaseOptions, build
 
-    options = ReleaseOptions()
+    index = ReleaseOptions().elastic_index
     if elastic_index:
         try:
-            options = ReleaseOptions(elastic_index=checked_index_patterns(elastic_index))
+            index = checked_index_patterns(elastic_index)
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--elastic-index") from None
     use_local_attack_data()
     pack = load_pack(project.rules_dir, project)
+    options = ReleaseOptions(elastic_index=index, filters=local_filters(pack, filters_dir))
     dist = dist or project.dist
     result = build(pack, dist, options)
     print_matrix(pack, result.matrix)

@@ -8,14 +8,16 @@ from pathlib import Path
 import click
 
 from ..targets import TARGETS
+from .options import filters_option, local_filters
 
 
 @click.command("convert", short_help="print one rule compiled for one target")
 @click.argument("rule")
 @click.argument("target", type=click.Choice(sorted(TARGETS)))
 @click.option("--format", "output_format", default="default", show_default=True, help="Backend output format.")
+@filters_option
 @click.pass_obj
-def command(project, rule: str, target: str, output_format: str) -> int:
+def command(project, rule: str, target: str, output_format: str, filters_dir) -> int:
     """Print RULE (an id, name, file name or path of its file) compiled for TARGET."""
     from ..attack import use_local_attack_data
     from ..pack import PackError, load_pack, shown
@@ -30,7 +32,8 @@ def command(project, rule: str, target: str, output_format: str) -> int:
         chosen = matches[0]
     else:
         chosen = pack.by_id(rule)
-    for queries in compile_rules(pack, target, output_format, rules=[chosen]).values():
+    filters = local_filters(pack, filters_dir)
+    for queries in compile_rules(pack, target, output_format, rules=[chosen], filters=filters).values():
         for query in queries:
             click.echo(query if isinstance(query, str) else json.dumps(query, indent=2, sort_keys=True))
     return 0

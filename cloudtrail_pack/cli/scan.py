@@ -13,6 +13,8 @@ from pathlib import Path
 import click
 import orjson
 
+from .options import filters_option, local_filters
+
 TABLE_COLUMNS = ("level", "rule_title", "eventTime", "eventName", "principal", "errorCode", "eventID")
 MAX_JOBS = (os.cpu_count() or 1) * 2
 
@@ -27,8 +29,9 @@ MAX_JOBS = (os.cpu_count() or 1) * 2
     default=None,
     help=f"Worker processes, 1 to {MAX_JOBS} (default: one per core).",
 )
+@filters_option
 @click.pass_obj
-def command(project, paths: tuple[Path, ...], rule_ids: tuple[str, ...], output_format: str, jobs: int | None) -> int:
+def command(project, paths: tuple[Path, ...], rule_ids: tuple[str, ...], output_format: str, jobs: int | None, filters_dir) -> int:
     """Backtest: run every rule (correlations too) over CloudTrail files or folders (recursive):
     .json, .json.gz, JSON lines, EventBridge envelopes."""
     from rich.console import Console
@@ -42,6 +45,7 @@ def command(project, paths: tuple[Path, ...], rule_ids: tuple[str, ...], output_
     use_local_attack_data()
     pack = load_pack(project.rules_dir, project)
     pack.select(list(rule_ids))  # an unknown rule is an error before any file is read
+    filters = local_filters(pack, filters_dir)
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise PackError(shown(missing[0]), "no such file or folder")
@@ -55,7 +59,7 @@ def command(project, paths: tuple[Path, ...], rule_ids: tuple[str, ...], output_
     rows = []
     with progress:
         task = progress.add_task("scan", total=total)
-        for match in scan(list(paths), pack, list(rule_ids) or None, jobs, summary,
+        for match in scan(list(paths), pack, list(rule_ids) or None, jobs, summary, filters=filters,
                           on_file=lambda _: progress.advance(task)):
             if output_format == "jsonl":
                 sys.stdout.buffer.write(orjson.dumps(match, option=orjson.OPT_SORT_KEYS) + b"\n")

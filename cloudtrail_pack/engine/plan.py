@@ -39,10 +39,10 @@ class ScanPlan:
     unsupported: dict[str, str] = field(default_factory=dict)  # rule title -> why it is not evaluated
 
     @classmethod
-    def build(cls, pack: Pack, rule_ids: list[str] | None = None) -> "ScanPlan":
+    def build(cls, pack: Pack, rule_ids: list[str] | None = None, filters: tuple = ()) -> "ScanPlan":
         asked = pack.select(rule_ids)
         selected = _with_counted_rules(pack, asked)
-        engine = ReferenceEngine(pack, selected)
+        engine = ReferenceEngine(pack, selected, filters)
         detections = [r for r in selected if not r.is_correlation and r.id not in engine.unsupported]
         fast, slow = [], []
         for rule in detections:
@@ -51,6 +51,7 @@ class ScanPlan:
             except MatcherUnsupported:
                 slow.append(rule.id)
                 continue
+            # the names the rule as written requires: a filter only narrows what the rule matches
             fast.append((rule.id, engine.queries[rule.id], required_event_names(rule.rule)))
         correlations = [r.id for r in selected if r.is_correlation and r.id not in engine.unsupported]
         return cls(

@@ -20,6 +20,7 @@ from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
 
+from ..filters import apply_filters
 from ..pack import Pack, PackRule
 from .sqlite import TABLE, backend, quote
 
@@ -87,12 +88,14 @@ class ReferenceEngine:
     Holds only the compiled SQL and correlation plans (plain data), so it can be sent to worker processes.
     """
 
-    def __init__(self, pack: Pack, rules: list[PackRule] | None = None):
+    def __init__(self, pack: Pack, rules: list[PackRule] | None = None, filters: tuple = ()):
+        """`filters`: local tuning (filters.LocalFilter), applied to the rules they name as the build does."""
         selected = rules if rules is not None else pack.rules
         sql = backend()
         rules_copy = [copy.deepcopy(r.rule) for r in pack.rules]
         for rule in rules_copy:
             rule._backreferences = []
+        apply_filters(rules_copy, filters)
         collection = SigmaCollection(rules_copy)
         collection.resolve_rule_references()
         wanted = {r.id for r in selected}

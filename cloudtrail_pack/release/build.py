@@ -142,7 +142,10 @@ def manifest(release: Release, result: BuildResult, groups: dict[str, list[Path]
             for r in release.pack.rules
         ],
         "artifacts": {name: sorted(p.relative_to(staging).as_posix() for p in paths) for name, paths in sorted(groups.items())},
-        "options": {"elastic_index": list(release.options.elastic_index)},
+        "options": {
+            "elastic_index": list(release.options.elastic_index),
+            "filters": [{"id": f.id, "title": f.title, "file": f.name} for f in release.options.filters],
+        },
         "tools": tool_versions(),
     }
 

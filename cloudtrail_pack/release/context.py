@@ -10,6 +10,7 @@ from typing import Iterable
 from sigma.pipelines.cloudtrail.ecs import INDEX as ECS_INDEX
 
 from ..compilation import Compilation, Output, Refusal, Result, compile_pack
+from ..filters import LocalFilter
 from ..lock import locked_versions
 from ..pack import Pack, PackError, PackRule
 from ..targets import TARGETS
@@ -20,9 +21,10 @@ DEFAULT_ELASTIC_INDEX: tuple[str, ...] = (ECS_INDEX,)
 
 @dataclass(frozen=True)
 class ReleaseOptions:
-    """Choices a user makes at build time (`build --elastic-index ...`)."""
+    """Choices a user makes at build time (`build --elastic-index ... --filters DIR`)."""
 
     elastic_index: tuple[str, ...] = DEFAULT_ELASTIC_INDEX
+    filters: tuple[LocalFilter, ...] = ()  # local tuning, applied to the rules they name
 
 
 @dataclass(frozen=True)
@@ -67,17 +69,20 @@ def release_formats() -> list[tuple[str, str]]:
     return list(dict.fromkeys(formats))
 
 
-def compile_release(pack: Pack, formats: Iterable[tuple[str, str]] | None = None) -> Compilation:
-    return compile_pack(pack, formats if formats is not None else release_formats())
+def compile_release(
+    pack: Pack, formats: Iterable[tuple[str, str]] | None = None, filters: tuple[LocalFilter, ...] = ()
+) -> Compilation:
+    return compile_pack(pack, formats if formats is not None else release_formats(), filters=filters)
 
 
 def prepare(pack: Pack, options: ReleaseOptions | None = None, compiled: Compilation | None = None) -> Release:
     """Compile (unless given the compiled results), then read the lock: a rule that cannot compile is the first
     thing to fix. Raises PackError for a compile error or a lock mismatch."""
-    compiled = compiled if compiled is not None else compile_release(pack)
-    versions = locked_versions(pack)
+    options = options or ReleaseOptions()
+    compiled = compiled if compiled is not None else compile_release(pack, filters=options.filters)
+    versions = locked_versions(pack)  # of the rules as written: local filters change no version
     version = pack.project.version if pack.project is not None else _installed_version()
-    return Release(pack, version, versions, compiled, options or ReleaseOptions())
+    return Release(pack, version, versions, compiled, options)
 
 
 def as_release(source: "Release | Pack", needs: Iterable[tuple[str, str]], options: ReleaseOptions | None = None) -> "Release":
@@ -86,7 +91,7 @@ def as_release(source: "Release | Pack", needs: Iterable[tuple[str, str]], optio
     version 1 (the build itself always checks the lock, see `prepare`)."""
     if isinstance(source, Release):
         return source if options is None else Release(source.pack, source.version, source.rule_versions, source.compiled, options)
-    compiled = compile_pack(source, needs)
+    compiled = compile_pack(source, needs, filters=(options or ReleaseOptions()).filters)
     try:
         versions = locked_versions(source)
     except PackError:

@@ -55,6 +55,7 @@ from sigma.types import (
 )
 
 from .common import cloudtrail_rules_only, reject_unknown_fields
+from .negation import NullSafeNegationTransformation
 from .schema import ECS_DROPPED_VALUES, NoEcsHome, ecs_field, ecs_field_type
 
 TARGET = "ecs_cloudtrail"
@@ -358,6 +359,7 @@ def ecs_cloudtrail_pipeline() -> ProcessingPipeline:
         items=[
             cloudtrail_rules_only(TARGET),
             reject_unknown_fields(TARGET),
+            ProcessingItem(identifier=f"{TARGET}_null_safe_not", transformation=NullSafeNegationTransformation()),
             ProcessingItem(identifier=f"{TARGET}_check", transformation=EcsRuleCheckTransformation()),
             ProcessingItem(identifier=f"{TARGET}_fields", transformation=EcsFieldMappingTransformation()),
             ProcessingItem(identifier=f"{TARGET}_index", transformation=SetStateTransformation("index", INDEX)),

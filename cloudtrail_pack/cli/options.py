@@ -1,0 +1,24 @@
+"""Options several verbs share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+filters_option = click.option(
+    "--filters",
+    "filters_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of Sigma filters (local tuning) applied to the rules they name, e.g. filters/examples. "
+    "Rule versions do not change.",
+)
+
+
+def local_filters(pack, filters_dir: Path | None) -> tuple:
+    """The filters of `--filters DIR`, loaded and checked against the pack (none without the option)."""
+    if filters_dir is None:
+        return ()
+    from ..filters import load_filters
+
+    return load_filters(filters_dir, pack)

@@ -1,0 +1,123 @@
+"""Local tuning: Sigma filters, kept in a folder of their own and applied when the pack is compiled.
+
+A detection engineer excludes their automation principals, user agents or sandbox accounts without
+editing a rule: a filter (the Sigma filters specification, pySigma's `SigmaFilter`) names the rules it
+applies to and adds a condition to each, at build time (`build --filters DIR`; `check`, `convert` and
+`scan` take the same option). The rules, their logic hashes and their locked versions stay as they are;
+the release records which filters it was built with.
+
+Loading is strict, like the rules': a broken filter, a filter for another log source, or one that names no
+rule of the pack (it would silently tune nothing) stops with the file's name.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from sigma.collection import SigmaCollection
+from sigma.exceptions import SigmaError, SigmaRuleLocation
+from sigma.filters import SigmaFilter
+
+from .pack import Pack, PackError, shown
+
+
+@dataclass(frozen=True)
+class LocalFilter:
+    """One filter and the file it came from."""
+
+    filter: SigmaFilter
+    path: Path  # as the user gave it, for messages
+    name: str  # the file's path below the filters folder, for the manifest (no machine's path)
+
+    @property
+    def id(self) -> str:
+        return str(self.filter.id)
+
+    @property
+    def title(self) -> str:
+        return self.filter.title
+
+
+def load_filters(folder: Path | str, pack: Pack) -> tuple[LocalFilter, ...]:
+    """Every filter in `*.yml` files under `folder`, in path order, each checked against the pack."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise PackError(shown(folder), "filters folder not found")
+    out: list[LocalFilter] = []
+    for path in sorted(p for p in folder.rglob("*") if p.suffix in (".yml", ".yaml")):
+        out.extend(_load_file(path, path.relative_to(folder).as_posix(), pack))
+    if not out:
+        raise PackError(shown(folder), "no Sigma filters (*.yml with a `filter:` section) found")
+    seen: dict[str, LocalFilter] = {}
+    for f in out:
+        if f.id in seen:
+            raise PackError(shown(f.path), f"duplicate filter id {f.id} (also in {shown(seen[f.id].path)})")
+        seen[f.id] = f
+    return tuple(out)
+
+
+def _load_file(path: Path, name: str, pack: Pack) -> list[LocalFilter]:
+    where = shown(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        documents = list(yaml.safe_load_all(text))
+    except (OSError, UnicodeDecodeError) as e:
+        raise PackError(where, f"cannot read the filter file ({e})") from e
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        raise PackError(where, f"invalid YAML: {e.problem or e.context}; fix the YAML syntax", mark.line + 1 if mark else None) from e
+    if any(isinstance(d, dict) and "filter" not in d for d in documents):
+        raise PackError(where, "a filters folder holds only Sigma filters (documents with a `filter:` section); put rules in the rules folder")
+    try:
+        collection = SigmaCollection.from_yaml(text, collect_errors=False, collect_filters=True, source=SigmaRuleLocation(where))
+    except SigmaError as e:
+        raise PackError(where, f"{e.args[0] if e.args else e}; fix the filter so that it follows the Sigma filters specification") from e
+    loaded = []
+    for sigma_filter in collection.filters:
+        logsource = sigma_filter.logsource
+        if (logsource.product, logsource.service) != ("aws", "cloudtrail"):
+            raise PackError(where, f"filter {sigma_filter.title!r} is for logsource {logsource.product}/{logsource.service}; the pack's rules are aws/cloudtrail")
+        rules = sigma_filter.filter.rules
+        if isinstance(rules, list):
+            unknown = [ref.reference for ref in rules if not _names_a_rule(pack, ref.reference)]
+            if unknown:
+                raise PackError(where, f"filter {sigma_filter.title!r} names {', '.join(map(repr, unknown))}, no rule of the pack (give a rule id or name)")
+        _check_condition(sigma_filter, pack, where)
+        loaded.append(LocalFilter(sigma_filter, path, name))
+    return loaded
+
+
+def _check_condition(sigma_filter: SigmaFilter, pack: Pack, where: Path) -> None:
+    """Apply the filter to a copy of a rule it names and parse the result, so that a broken filter
+    condition is reported on the filter's file, not later on every rule it touches."""
+    for pack_rule in pack.rules:
+        rule = copy.deepcopy(pack_rule.rule)
+        if hasattr(rule, "_backreferences"):
+            rule._backreferences = []
+        try:
+            copy.deepcopy(sigma_filter).apply_on_rule(rule)
+            if rule.detection.condition != pack_rule.rule.detection.condition:
+                for condition in rule.detection.parsed_condition:
+                    condition.parsed  # noqa: B018 - parsing is the check
+                return
+        except (SigmaError, AttributeError) as e:
+            raise PackError(where, f"filter {sigma_filter.title!r}: {e.args[0] if e.args else e}; fix its condition") from e
+        except Exception as e:  # pySigma reports condition syntax errors with other exception types too
+            raise PackError(where, f"filter {sigma_filter.title!r}: invalid condition ({e}); fix its condition") from e
+
+
+def _names_a_rule(pack: Pack, reference: str) -> bool:
+    return any(reference in (r.id, r.rule.name) for r in pack.rules)
+
+
+def apply_filters(rules: list, filters: tuple[LocalFilter, ...]) -> None:
+    """Apply each filter to the rule copies it names, in place (pySigma's `SigmaFilter.apply_on_rule`).
+
+    Each rule gets its own copy of each filter's detections: processing pipelines change detections while
+    converting a rule, so a detection shared between two rules would be converted twice."""
+    for rule in rules:
+        for local in filters:
+            copy.deepcopy(local.filter).apply_on_rule(rule)

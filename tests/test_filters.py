@@ -1,0 +1,173 @@
+"""Local tuning with Sigma filters (`--filters DIR`): loading is strict, the filters reach every target's
+compiled query as the reference engine applies them, and the rules' locked versions do not move."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from cloudtrail_pack import cli
+from cloudtrail_pack.compilation import compile_rules
+from cloudtrail_pack.engine.reference import ReferenceEngine
+from cloudtrail_pack.filters import load_filters
+from cloudtrail_pack.pack import PackError
+from elastic_ingest import to_ecs
+from evaluators import esql, logs_insights, lucene
+from evaluators.spl import SplunkEvaluator
+from fixture_corpus import FIXTURE_FILES
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "filters" / "examples"
+sys.path.insert(0, str(ROOT / "tests" / "elastic"))
+import elastic_eql  # noqa: E402
+
+RUNBOOK_ROLE = "arn:aws:iam::111122223333:role/ConfigRemediationAutomation"
+
+
+def record(event_id: str, identity: dict, name: str = "DeleteUser") -> dict:
+    return {
+        "eventVersion": "1.09", "eventTime": "2026-03-01T10:00:00Z", "eventSource": "iam.amazonaws.com",
+        "eventName": name, "eventID": event_id, "awsRegion": "us-east-1", "recipientAccountId": "111122223333",
+        "sourceIPAddress": "203.0.113.7", "userAgent": "aws-cli/2.15.0",
+        "userIdentity": identity, "requestParameters": {"userName": "bob"},
+    }
+
+
+#: The records the example filters are about, beside ones they must leave alone.
+TUNED = [
+    record("runbook", {"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/ConfigRemediationAutomation/exec-1",
+                       "sessionContext": {"sessionIssuer": {"type": "Role", "arn": RUNBOOK_ROLE, "userName": "ConfigRemediationAutomation"}}}),
+    record("other-role", {"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/Admin/alice",
+                          "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/Admin", "userName": "Admin"}}}),
+    record("cfn", {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/deployer", "userName": "deployer",
+                   "invokedBy": "cloudformation.amazonaws.com"}),
+    record("service", {"type": "AWSService", "invokedBy": "config.amazonaws.com"}),
+    record("user", {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/ops", "userName": "ops"}),
+]
+
+
+@pytest.fixture(scope="module")
+def examples(pack):
+    return load_filters(EXAMPLES, pack)
+
+
+@pytest.fixture(scope="module")
+def records():
+    return TUNED + [r for f in FIXTURE_FILES for r in f.records]
+
+
+@pytest.fixture(scope="module")
+def expected(pack, examples, records):
+    """eventID -> base rules that match, as the reference engine applies the filters."""
+    verdict = ReferenceEngine(pack, [r for r in pack.rules if not r.is_correlation], examples).run(records)
+    return verdict.matches
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text)
+    return folder
+
+
+FILTER = """title: t
+id: 11111111-2222-4333-8444-555555555555
+logsource: {product: aws, service: cloudtrail}
+filter:
+  rules: [aws_iam_user_deleted]
+  allowed: {userIdentity.arn: 'arn:aws:iam::111122223333:user/ops'}
+  condition: not allowed
+"""
+
+
+def test_the_reference_engine_applies_the_example_filters(expected):
+    assert expected["runbook"] == frozenset() and expected["service"] == frozenset() and expected["cfn"] == frozenset()
+    assert expected["other-role"] == expected["user"] == frozenset({"0b40a563-9611-430c-ac03-6536096733f9"})
+
+
+@pytest.mark.parametrize("target", ["cloudwatch", "splunk", "lucene", "eql", "esql"])
+def test_every_target_applies_the_filters_as_the_reference_does(target, pack, examples, records, expected):
+    from cloudtrail_pack.artifacts import splunk as splunk_writer
+    from cloudtrail_pack.release.context import ReleaseOptions, as_release
+
+    rules = [r for r in pack.rules if not r.is_correlation]
+    queries = {}
+    for rule in rules:
+        try:
+            (queries[rule.id],) = compile_rules(pack, target, rules=[rule], filters=examples)[rule.id]
+        except PackError:
+            continue  # a target's refusal (the build table says why): nothing to compare
+    docs = [to_ecs(r) for r in records] if target in ("lucene", "eql", "esql") else None
+    if target == "splunk":
+        macros = splunk_writer.app_files(as_release(pack, splunk_writer.NEEDS, ReleaseOptions(filters=examples)))
+        evaluator = SplunkEvaluator.from_macros_conf(macros["default/macros.conf"].decode())
+    disagreements = []
+    for rule_id, query in queries.items():
+        want = {e for e, ids in expected.items() if rule_id in ids}
+        if target == "cloudwatch":
+            got = {str(records[i]["eventID"]) for i in logs_insights.matching(query, records)}
+        elif target == "splunk":
+            got = {str(records[i]["eventID"]) for row in evaluator.run(query, records) for i in row.sources}
+        elif target == "lucene":
+            got = {d["event"]["id"] for d in docs if lucene.matches(query, d)}
+        elif target == "eql":
+            got = {d["event"]["id"] for seq in elastic_eql.run(query, docs) for d in seq}
+        else:
+            got = {d["event"]["id"] for d in esql.run(query, docs).documents}
+        if got != want:
+            disagreements.append((rule_id, sorted(got - want), sorted(want - got)))
+    assert queries and disagreements == []
+
+
+def test_a_filter_naming_no_rule_of_the_pack_is_an_error(tmp_path, pack):
+    folder = write(tmp_path / "f", "typo.yml", FILTER.replace("aws_iam_user_deleted", "aws_iam_user_delted"))
+    with pytest.raises(PackError, match=r"typo\.yml: filter 't' names 'aws_iam_user_delted', no rule of the pack"):
+        load_filters(folder, pack)
+
+
+def test_a_rule_in_the_filters_folder_is_an_error(tmp_path, pack):
+    rule = (ROOT / "sigma" / "organizations" / "aws_organizations_leave_organization.yml").read_text()
+    folder = write(tmp_path / "f", "rule.yml", rule)
+    with pytest.raises(PackError, match=r"rule\.yml: a filters folder holds only Sigma filters"):
+        load_filters(folder, pack)
+
+
+def test_a_filter_for_another_log_source_is_an_error(tmp_path, pack):
+    folder = write(tmp_path / "f", "win.yml", FILTER.replace("{product: aws, service: cloudtrail}", "{product: windows}"))
+    with pytest.raises(PackError, match=r"win\.yml: filter 't' is for logsource windows/None"):
+        load_filters(folder, pack)
+
+
+def test_a_broken_filter_condition_names_the_filter_file(tmp_path, pack):
+    folder = write(tmp_path / "f", "broken.yml", FILTER.replace("condition: not allowed", "condition: not 1 of allowed, other"))
+    with pytest.raises(PackError, match=r"broken\.yml: filter 't'.*fix its condition"):
+        load_filters(folder, pack)
+
+
+def test_a_tuned_build_keeps_every_rule_version_and_says_which_filters_it_used(tmp_path):
+    plain, tuned = tmp_path / "plain", tmp_path / "tuned"
+    assert cli.main(["build", "--dist", str(plain)], root=ROOT) == 0
+    assert cli.main(["build", "--dist", str(tuned), "--filters", str(EXAMPLES)], root=ROOT) == 0
+    before, after = (json.loads((d / "manifest.json").read_text()) for d in (plain, tuned))
+    assert [(r["id"], r["version"], r["sha256"]) for r in after["rules"]] == [(r["id"], r["version"], r["sha256"]) for r in before["rules"]]
+    assert after["options"]["filters"] == [
+        {"file": "aws_service_principals.yml", "id": "8b2d4e61-0f3a-4c95-b7d8-1a9e6c3f2d47", "title": "Allow AWS services acting on the account's behalf"},
+        {"file": "aws_ssm_remediation_runbook.yml", "id": "3f0c6b2e-8d51-4b7e-9c2a-6e1d4f5a7b90",
+         "title": "Allow the AWS Config remediation runbook to remove IAM users and their credentials"},
+    ]
+    assert before["options"]["filters"] == []
+    again = tmp_path / "again"
+    assert cli.main(["build", "--dist", str(again), "--filters", str(EXAMPLES)], root=ROOT) == 0
+    assert (again / "SHA256SUMS").read_bytes() == (tuned / "SHA256SUMS").read_bytes()
+    shutil.rmtree(again)
+
+
+def test_scan_applies_the_filters(tmp_path, capsys):
+    logs = tmp_path / "logs.jsonl"
+    logs.write_text("".join(json.dumps(r) + "\n" for r in TUNED))
+    assert cli.main(["scan", str(logs), "--jobs", "1", "--filters", str(EXAMPLES)], root=ROOT) == 0
+    seen = sorted(json.loads(line)["eventID"] for line in capsys.readouterr().out.splitlines())
+    assert seen == ["other-role", "user"]
