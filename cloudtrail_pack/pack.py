@@ -131,7 +131,8 @@ def load_rule_file(path: Path, root: Path) -> list[PackRule]:
     if not text.strip() or all(doc is None for doc in yaml.safe_load_all(text)):
         raise PackError(where, f"the file holds no Sigma rule; restore the rule, or delete the file and run {LOCK_COMMAND} to retire it")
     try:
-        collection = SigmaCollection.from_yaml(text, collect_errors=False, source=SigmaRuleLocation(where))
+        # References are resolved across the whole pack (load_pack): a correlation may count rules of other files.
+        collection = SigmaCollection.from_yaml(text, collect_errors=False, source=SigmaRuleLocation(where), resolve_references=False)
     except SigmaError as e:
         raise PackError(where, f"{e.args[0] if e.args else e}; fix the rule so that it follows the Sigma specification", _error_line(e)) from e
     for rule in collection.rules:
@@ -161,9 +162,10 @@ def load_pack(root: Path | str | None = None, project: Project | None = None) ->
     if not rules:
         raise PackError(shown(root), "no Sigma rules (*.yml) found")
     _check_unique(rules)
+    _check_references(rules)
     rules.sort(key=lambda r: (r.is_correlation, str(r.path), r.document))
-    collection = SigmaCollection([r.rule for r in rules])
     try:
+        collection = SigmaCollection([r.rule for r in rules])  # resolves the references across the pack
         collection.resolve_rule_references()
     except SigmaError as e:
         raise PackError(_error_path(e, root), f"{e.args[0] if e.args else e}; a correlation must name rules of the pack", _error_line(e)) from e
@@ -173,6 +175,23 @@ def load_pack(root: Path | str | None = None, project: Project | None = None) ->
 def _error_path(e: Exception, root: Path) -> Path:
     source = getattr(e, "source", None)
     return Path(source.path) if source and getattr(source, "path", None) else shown(root)
+
+
+def _check_references(rules: list[PackRule]) -> None:
+    """Every rule a correlation names is a rule of the pack (by id or name), reported at the correlation's file."""
+    known = {r.id for r in rules} | {r.rule.name for r in rules if r.rule.name}
+    for r in rules:
+        if not r.is_correlation:
+            continue
+        names = [ref.reference for ref in r.rule.rules or []]
+        names += getattr(r.rule.condition, "get_referenced_rules", list)()
+        for name in names:
+            if name not in known:
+                raise PackError(
+                    shown(r.source),
+                    f"Rule '{name}' not found in rule collection; a correlation must name rules of the pack",
+                    _error_line(r.rule),
+                )
 
 
 def _check_unique(rules: list[PackRule]) -> None:

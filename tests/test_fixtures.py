@@ -77,13 +77,17 @@ def test_every_rule_has_attacks_and_lookalikes_in_two_formats(pack):
         assert len(lookalikes) >= 2, f"{rule.title}: look-alikes only in {lookalikes}"
 
 
-def test_other_services_deleteuser_calls_are_fixtures_that_stay_silent():
-    """ElastiCache, MemoryDB, QuickSight, Transfer Family and Identity Store have a DeleteUser too."""
+IAM_USER_DELETED = "0b40a563-9611-430c-ac03-6536096733f9"
+
+
+def test_other_services_deleteuser_calls_are_fixtures_the_iam_rule_ignores():
+    """ElastiCache, MemoryDB, QuickSight, Transfer Family and Identity Store have a DeleteUser too; the IAM
+    rule stays silent on them (the Identity Store's is the IAM Identity Center rule's)."""
     silent = {
         r["eventSource"]
         for f in FIXTURE_FILES
         for r in f.records
-        if r["eventName"] == "DeleteUser" and not f.expect[str(r["eventID"])]
+        if r["eventName"] == "DeleteUser" and IAM_USER_DELETED not in f.expect[str(r["eventID"])]
     }
     assert {
         "elasticache.amazonaws.com",
@@ -110,3 +114,35 @@ def test_records_are_shaped_as_cloudtrail_writes_them(fixture):
             assert key in record, (record["eventID"], key)
         if "errorCode" in record:
             assert record.get("responseElements") is None, record["eventID"]
+
+
+CREDENTIAL_RULES = {
+    "4b9e1931-380b-48fe-beb5-ee3c4a2edb4d": {"DeleteAccessKey", "UpdateAccessKey"},
+    "e06330c4-45af-4855-85de-4fcc3fa4bd6f": {"DeleteLoginProfile", "UpdateLoginProfile"},
+    "547ae2af-3af7-419c-96c5-6b20daf00fef": {"DeactivateMFADevice"},
+}
+
+
+def _self_service(record: dict) -> bool:
+    """An IAM user acting on itself: requestParameters.userName its own name (IAM ignores case) or absent."""
+    identity, target = record["userIdentity"], (record.get("requestParameters") or {}).get("userName")
+    return identity["type"] == "IAMUser" and (target is None or target.lower() == identity.get("userName", "").lower())
+
+
+@pytest.mark.parametrize("rule_id", sorted(CREDENTIAL_RULES))
+def test_credential_rules_have_self_service_lookalikes_and_other_user_attacks_in_two_formats(rule_id):
+    """Who did it to whom: for each credential rule, IAM users acting on themselves stay silent and IAM users
+    acting on another user alert, each in at least two delivery formats (issue 11)."""
+    names = CREDENTIAL_RULES[rule_id]
+    silent, alerting = set(), set()
+    for f in FIXTURE_FILES:
+        for r in f.records:
+            if r["eventSource"] != "iam.amazonaws.com" or r["eventName"] not in names or r["userIdentity"]["type"] != "IAMUser":
+                continue
+            matched = rule_id in f.expect[str(r["eventID"])]
+            if _self_service(r):
+                assert not matched, r["eventID"]
+                silent.add(f.format)
+            elif matched:
+                alerting.add(f.format)
+    assert len(silent) >= 2 and len(alerting) >= 2, (silent, alerting)

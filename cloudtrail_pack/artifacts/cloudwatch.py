@@ -37,6 +37,11 @@ The alarm path, as CloudWatch runs it (docs/cloudwatch-deploy.md explains it for
 * Missing data (no matching event: the filter has no default value, so nothing is published) is `notBreaching`;
   SNS is notified when the alarm changes to ALARM, never again while it stays there ("Alarms invoke actions for
   sustained state changes only", "Using Amazon CloudWatch alarms").
+* The outcome leads: each rule with a filter pattern gets two metric filters and two alarms, `<Rule>Succeeded`
+  (the pattern and no errorCode) and `<Rule>Failed` (the pattern and an errorCode: denied or failed, a probe that
+  changed nothing), which together match exactly the rule's events (`metric_filter.with_outcome`). The
+  notification's alarm name and description say which; an alarm notifies only on its transition to ALARM, so
+  with one alarm for both a success arriving while failures hold it in ALARM would send nothing.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ from sigma.backends.cloudwatch.limits import (
     max_evaluation_periods,
     max_evaluation_seconds,
 )
+from sigma.backends.cloudwatch.metric_filter import with_outcome
 from sigma.backends.cloudwatch.query_definition import query_definition
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 
@@ -114,6 +120,13 @@ PARAMETER_DESCRIPTIONS = {
 
 _ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "cf.")
 
+#: The alarms of a rule with a metric filter, one per outcome: (logical name suffix, what the notification says,
+#: whether it counts failed calls).
+OUTCOMES = (
+    ("Succeeded", "outcome: succeeded", False),
+    ("Failed", "outcome: denied or failed (errorCode)", True),
+)
+
 
 def sentences(text: str) -> list[str]:
     """The sentences of `text`, whitespace normalised (a YAML block description keeps its line breaks)."""
@@ -162,6 +175,12 @@ class Detection:
     @property
     def attack(self) -> str:
         return ", ".join(ref.label() for ref in attack_refs(self.rule))
+
+    def outcome_patterns(self) -> list[tuple[str, str, str]]:
+        """(suffix, what it says, filter pattern) of each alarm: none without a filter pattern."""
+        if self.filter_pattern is None:
+            return []
+        return [(suffix, says, with_outcome(self.filter_pattern, failed)) for suffix, says, failed in OUTCOMES]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -242,6 +261,10 @@ def check(detections: list[Detection], version: str) -> None:
             )
         if d.filter_pattern is not None and len(d.filter_pattern) > FILTER_PATTERN_MAX_LENGTH:
             raise PackError(shown(d.rule.source), f"CloudWatch: filter pattern is over {FILTER_PATTERN_MAX_LENGTH} characters")
+        try:
+            d.outcome_patterns()
+        except SigmaFeatureNotSupportedByBackendError as e:
+            raise PackError(shown(d.rule.source), f"CloudWatch: {e.args[0]}") from None
         if d.filter_pattern is None and not d.no_filter_reason:
             raise PackError(shown(d.rule.source), "CloudWatch: a rule without a metric filter needs the reason")
 
@@ -312,10 +335,10 @@ def _json(obj) -> str:
 # CloudFormation
 
 
-def _alarm_description(d: Detection) -> str:
-    """What the SNS notification shows about the rule: title, level, id, the saved query to run, and as many whole
-    sentences of the description as PutMetricAlarm's AlarmDescription limit leaves room for."""
-    text = f"{d.rule.title} | level: {d.rule.level} | Sigma rule id: {d.rule.id} | saved query: {d.name}"
+def _alarm_description(d: Detection, says: str) -> str:
+    """What the SNS notification shows about the rule: title, the outcome, level, id, the saved query to run, and as
+    many whole sentences of the description as PutMetricAlarm's AlarmDescription limit leaves room for."""
+    text = f"{d.rule.title} | {says} | level: {d.rule.level} | Sigma rule id: {d.rule.id} | saved query: {d.name}"
     if len(text) > ALARM_DESCRIPTION_MAX_LENGTH:
         raise PackError(shown(d.rule.source), f"CloudWatch: the alarm description is over {ALARM_DESCRIPTION_MAX_LENGTH} characters")
     description = whole_sentences(d.description, ALARM_DESCRIPTION_MAX_LENGTH - len(text) - len(" | "))
@@ -336,11 +359,11 @@ def _no_filter_hint(d: Detection, detections: list[Detection], names: dict[str, 
     timespan = getattr(getattr(rule, "timespan", None), "seconds", None)
     if count is None or timespan is None:
         return ""
-    metrics = ", ".join(names[x.rule.id] for x in referenced)
+    metrics = " + ".join(names[x.rule.id] + suffix for x in referenced for suffix, _, _ in OUTCOMES)
     return (
-        f"Approximation: an alarm on metric {metrics} with threshold {count} over one period of {timespan} seconds "
-        "(EvaluationPeriods 1, DatapointsToAlarm 1), counting by delivery time and without the rule's group-by; "
-        "the saved query is exact."
+        f"Approximation: an alarm on the metric math sum {metrics} with threshold {count} over one period of "
+        f"{timespan} seconds (EvaluationPeriods 1, DatapointsToAlarm 1), counting by delivery time and without the "
+        "rule's group-by; the saved query is exact."
     )
 
 
@@ -440,39 +463,43 @@ def template(detections: list[Detection], version: str) -> dict:
             query_only.append(entry)
             rules_meta.append(meta)
             continue
-        resources[f"{name}MetricFilter"] = {
-            "Type": "AWS::Logs::MetricFilter",
-            "Properties": {
-                "FilterName": {"Fn::Sub": "${AWS::StackName}-" + name},
-                "LogGroupName": {"Ref": "LogGroupName"},
-                "FilterPattern": d.filter_pattern,
-                "MetricTransformations": [
-                    {"MetricNamespace": {"Ref": "MetricNamespace"}, "MetricName": name, "MetricValue": "1"}
-                ],
-            },
-        }
-        resources[f"{name}Alarm"] = {
-            "Type": "AWS::CloudWatch::Alarm",
-            "Properties": {
-                "AlarmName": {"Fn::Sub": "${AWS::StackName}-" + name},
-                "AlarmDescription": _alarm_description(d),
-                "Namespace": {"Ref": "MetricNamespace"},
-                "MetricName": name,
-                "Statistic": "Sum",
-                "Period": {"Ref": "AlarmPeriodSeconds"},
-                "EvaluationPeriods": {"Ref": "EvaluationPeriods"},
-                "DatapointsToAlarm": {"Ref": "DatapointsToAlarm"},
-                "Threshold": {"Ref": "AlarmThreshold"},
-                "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-                "TreatMissingData": "notBreaching",
-                "AlarmActions": [{"Ref": "AlertTopic"}],
-            },
-        }
-        rules_meta.append({**meta, "MetricFilter": f"{name}MetricFilter", "Alarm": f"{name}Alarm", "MetricName": name})
+        alarms = []
+        for suffix, says, pattern in d.outcome_patterns():
+            metric = name + suffix
+            resources[f"{metric}MetricFilter"] = {
+                "Type": "AWS::Logs::MetricFilter",
+                "Properties": {
+                    "FilterName": {"Fn::Sub": "${AWS::StackName}-" + metric},
+                    "LogGroupName": {"Ref": "LogGroupName"},
+                    "FilterPattern": pattern,
+                    "MetricTransformations": [
+                        {"MetricNamespace": {"Ref": "MetricNamespace"}, "MetricName": metric, "MetricValue": "1"}
+                    ],
+                },
+            }
+            resources[f"{metric}Alarm"] = {
+                "Type": "AWS::CloudWatch::Alarm",
+                "Properties": {
+                    "AlarmName": {"Fn::Sub": "${AWS::StackName}-" + metric},
+                    "AlarmDescription": _alarm_description(d, says),
+                    "Namespace": {"Ref": "MetricNamespace"},
+                    "MetricName": metric,
+                    "Statistic": "Sum",
+                    "Period": {"Ref": "AlarmPeriodSeconds"},
+                    "EvaluationPeriods": {"Ref": "EvaluationPeriods"},
+                    "DatapointsToAlarm": {"Ref": "DatapointsToAlarm"},
+                    "Threshold": {"Ref": "AlarmThreshold"},
+                    "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                    "TreatMissingData": "notBreaching",
+                    "AlarmActions": [{"Ref": "AlertTopic"}],
+                },
+            }
+            alarms.append({"Outcome": suffix, "MetricFilter": f"{metric}MetricFilter", "Alarm": f"{metric}Alarm", "MetricName": metric})
+        rules_meta.append({**meta, "Alarms": alarms})
     description = (
         f"{PACK_NAME} {version}: CloudWatch Logs Insights query definitions for {len(detections)} Sigma rules on "
-        f"AWS CloudTrail, and metric filters with alarms notifying an SNS topic for the {len(with_filter)} that fit "
-        "a filter pattern."
+        f"AWS CloudTrail, and metric filters with alarms (one for successful calls, one for failed ones) notifying an "
+        f"SNS topic for the {len(with_filter)} that fit a filter pattern."
     )
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
@@ -606,8 +633,9 @@ TERRAFORM_MAIN = """\
 # each rule that fits a filter pattern. The rules come from detections.json (generated with the release).
 
 locals {
-  detections     = jsondecode(file("${path.module}/detections.json"))
-  metric_filters = { for key, d in local.detections : key => d if d.filter_pattern != null }
+  detections = jsondecode(file("${path.module}/detections.json"))
+  # one metric filter and alarm per rule and outcome (Succeeded, Failed), keyed <Rule><Outcome>
+  metric_filters = merge([for key, d in local.detections : { for outcome, a in d.alarms : "${key}${outcome}" => a }]...)
 }
 
 resource "aws_sns_topic" "alerts" {
@@ -772,7 +800,10 @@ def terraform_detections(detections: list[Detection]) -> dict:
             "query": request["queryString"],
             "filter_pattern": d.filter_pattern,
             "no_filter_reason": d.no_filter_reason or None,
-            "alarm_description": _alarm_description(d),
+            "alarms": {
+                suffix: {"filter_pattern": pattern, "alarm_description": _alarm_description(d, says)}
+                for suffix, says, pattern in d.outcome_patterns()
+            },
         }
     return out
 

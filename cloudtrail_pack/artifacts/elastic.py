@@ -10,9 +10,10 @@ Every Sigma rule is shipped in up to three languages, each its own Kibana rule:
   misses bursts delivered over more than its look-back (docs/elastic.md, "Schedules"); the EQL sequence
   (exact window) and the ES|QL rule (counted events within the timespan) are shipped instead;
 * EQL: an `eql` rule; an event_count correlation becomes a `sequence by <group> with maxspan=<timespan>
-  [...] with runs=<n>` rule;
-* ES|QL: an `esql` rule; a correlation becomes `... | stats event_count=count(), first_seen, last_seen by
-  <group> | where event_count >= n and <the events within the timespan>`.
+  [...] with runs=<n>` rule, an ordered temporal one a two-stage `sequence by <group> with maxspan=<timespan>
+  [<step 1>] [<step 2>]`;
+* ES|QL: an `esql` rule; a correlation becomes `... | stats event_count=count() (value_count=count_distinct(...)),
+  first_seen, last_seen by <group> | where event_count >= n and <the events within the timespan>`.
 
 Every rule is scheduled on event.ingested (see "schedules" below, with the Kibana source it is derived
 from); correlations carry alert suppression; `note` is an investigation guide built from the Sigma rule.
@@ -42,12 +43,15 @@ from pathlib import Path
 
 import yaml
 
+from sigma.correlations import SigmaCorrelationType
 from sigma.pipelines.cloudtrail.common import detection_fields
+from sigma.pipelines.cloudtrail.correlations import ordered_steps
 from sigma.pipelines.cloudtrail.ecs import INDEX
 from sigma.pipelines.cloudtrail.schema import (
     CANONICAL_CASE,
     ECS_DEFINED_FIELDS,
     ECS_INTEGRATION_COMMIT,
+    ECS_PINNED_FIELDS,
     ECS_PIPELINE_PATH,
     NoEcsHome,
     ecs_field,
@@ -76,6 +80,36 @@ SEVERITY = {
     "high": ("high", 73),
     "critical": ("critical", 99),
 }
+
+# ---------------------------------------------------------------------------------------- outcome
+# A denied attempt (probing) and a successful call (impact) are both alerts; the alert's severity says which.
+# The integration sets event.outcome to "failure" when the record has errorCode or errorMessage, else
+# "success" (tests/elastic_ingest.py, "Add ECS categorization"). Kibana's severity override
+# (`severity_mapping`) sets an alert's severity from a field of the event it is built from: each entry whose
+# value equals the event's field value matches, and the highest matching severity wins
+# (x-pack/solutions/security/plugins/security_solution/server/lib/detection_engine/rule_types/utils/mappings/
+# build_severity_from_mapping.ts @ b4099342f24d). A failure takes the severity one band below the rule's level
+# (success keeps the level's); a rule at the lowest band has nothing below it and keeps it. `risk_score_mapping`
+# reads a numeric field's value as the score (build_risk_score_from_mapping.ts @ 95077bd1e643), which
+# event.outcome is not: the risk score stays the level's. ES|QL alerts get the overrides too, on the row merged
+# into its source document (esql/wrap_esql_alerts.ts @ 1700536fd4d3: transformHitToAlert(..., applyOverrides:
+# true); esql/utils/merge_esql_result_in_source.ts). Correlations alert on an aggregate (an ES|QL row, an EQL
+# sequence) of mixed outcomes: no mapping.
+OUTCOME_FIELD = "event.outcome"
+_BANDS = ("low", "medium", "high", "critical")
+
+
+def failure_severity(level: str) -> str:
+    """The Kibana severity of a failed call, one band below the level's (never below low)."""
+    severity = SEVERITY[level][0]
+    return _BANDS[max(_BANDS.index(severity) - 1, 0)]
+
+
+def severity_mapping(pack_rule: PackRule) -> list[dict]:
+    if pack_rule.is_correlation or failure_severity(pack_rule.level) == SEVERITY[pack_rule.level][0]:
+        return []
+    return [{"field": OUTCOME_FIELD, "operator": "equals", "value": "failure", "severity": failure_severity(pack_rule.level)}]
+
 
 # ------------------------------------------------------------------------------------- schedules
 # How Kibana runs a rule (elastic/kibana, x-pack/solutions/security/plugins/security_solution/server/lib/
@@ -261,7 +295,9 @@ def _required_fields(names: list[str]) -> list[dict]:
         try:
             home = ecs_field(name)
         except NoEcsHome:
-            continue
+            if name not in ECS_PINNED_FIELDS:  # a pinned field is read where the rule pins it (ecs.py)
+                continue
+            home = ECS_PINNED_FIELDS[name][0]
         out[home] = {"name": home, "type": ecs_field_type(home), "ecs": home in ECS_DEFINED_FIELDS}
     return [out[k] for k in sorted(out)]
 
@@ -344,14 +380,37 @@ def _what_fires(pack_rule: PackRule, language: str) -> str:
         return "The alert carries the one CloudTrail event that matched."
     group = ", ".join(f"`{ecs_field(g)}`" for g in rule.group_by or [])
     window = _duration(_timespan_seconds(rule))
+    suppressed = ("Further sequences of the same group are suppressed into this alert "
+                  "(`kibana.alert.suppression.docs_count`).")
+    if rule.type == SigmaCorrelationType.TEMPORAL_ORDERED:  # EQL only (ES|QL refuses ordered correlations)
+        first, second = ordered_steps(rule)
+        names = [" or ".join(rule.rules[i].rule.title for i in step) for step in (first, second)]
+        return (f"The alert is the sequence of two events with the same {group} within {window} (event time): "
+                f"{names[0]}, then {names[1]}; its building-block alerts are the events. {suppressed}")
     count = int(rule.condition.count)
     if language == "eql":
         return (f"The alert is the sequence of {count} events with the same {group} within {window} of each other "
-                "(event time); its building-block alerts are the events. Further sequences of the same principal are "
-                "suppressed into this alert (`kibana.alert.suppression.docs_count`).")
-    return (f"The alert is one row per {group} with `event_count` >= {count}, `first_seen` and `last_seen` (event "
+                f"(event time); its building-block alerts are the events. {suppressed}")
+    if rule.type == SigmaCorrelationType.VALUE_COUNT:
+        counted = f"`value_count` >= {count} distinct values of `{ecs_field(rule.condition.fieldref)}`"
+    else:
+        counted = f"`event_count` >= {count}"
+    return (f"The alert is one row per {group} with {counted}, `first_seen` and `last_seen` (event "
             f"time, at most {window} apart) and the values of the listed fields; the events themselves are found "
             "with the pivots below. Later runs that see the same burst are suppressed into this alert.")
+
+
+def _outcome_text(pack_rule: PackRule) -> str:
+    """What the alert's severity says about the outcome (see `severity_mapping`)."""
+    if pack_rule.is_correlation:
+        return ""
+    level = SEVERITY[pack_rule.level][0]
+    if severity_mapping(pack_rule):
+        return (f"A successful call raises a {level} alert, a denied or failed one (`{OUTCOME_FIELD}: failure`, "
+                f"`aws.cloudtrail.error_code` set) a {failure_severity(pack_rule.level)} one: both are worth a look, "
+                "the first changed something.")
+    return (f"Successful and denied calls both raise {level} alerts; `{OUTCOME_FIELD}` (success or failure) tells "
+            "them apart.")
 
 
 def _note(pack: Pack, pack_rule: PackRule, language: str, version: str, patterns: tuple[str, ...]) -> str:
@@ -371,7 +430,7 @@ def _note(pack: Pack, pack_rule: PackRule, language: str, version: str, patterns
         "",
         " ".join((rule.description or rule.title).split()),
         "",
-        _what_fires(pack_rule, language),
+        " ".join(t for t in (_what_fires(pack_rule, language), _outcome_text(pack_rule)) if t),
         "",
         "#### Possible investigation steps",
         "",
@@ -457,7 +516,7 @@ def _common(pack: Pack, pack_rule: PackRule, language: str, version: str, rule_v
         "max_signals": 100,
         "to": "now",
         "risk_score_mapping": [],
-        "severity_mapping": [],
+        "severity_mapping": severity_mapping(pack_rule),
         "exceptions_list": [],
         "actions": [],
         "related_integrations": RELATED_INTEGRATIONS,

@@ -6,11 +6,19 @@ rule's tactic tag (`attack.impact`, `attack.defense-evasion`, ...) where ATT&CK 
 tactic; a rule whose tactic tags do not fit the technique annotates it under every tactic (no `tactic`).
 The score is the number of rules, the comment lists their titles. Output is deterministic: no timestamps,
 sorted keys, two-space indent, `\\n` line endings.
+
+The AWS Threat Technique Catalog splits some ATT&CK techniques into AWS-specific sub-techniques (T1666.A001
+Create or Invite AWS Account, T1666.A002 Leave AWS Organization) that ATT&CK does not have (ATT&CK v18: T1666
+has no sub-techniques) and the layer format cannot hold as technique ids (`T[0-9]{4}(.[0-9]{3})?`). A rule
+names such a sub-technique by linking its catalog page in `references`; the cell of the ATT&CK technique then
+lists, in its metadata, comment and links, each catalog sub-technique with the rules that cover it, instead
+of an invented ATT&CK id.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -28,6 +36,25 @@ GRADIENT = ["#ffffff", "#66b1ff", "#1f5fbf"]
 
 #: What the release compiles for this writer: nothing (it reads the rules' tags only).
 NEEDS: tuple = ()
+
+#: A catalog page link in a rule's references: https://aws-samples.github.io/threat-technique-catalog-for-aws/Techniques/<id>.html
+CATALOG_PAGE = re.compile(r"^https://aws-samples\.github\.io/threat-technique-catalog-for-aws/Techniques/(T\d{4}\.A\d{3})\.html$")
+#: Names of the catalog's AWS-specific sub-techniques the pack covers, as the catalog titles them
+#: (https://aws-samples.github.io/threat-technique-catalog-for-aws/Techniques/T1666.A002.html lists both).
+CATALOG_SUBTECHNIQUES = {
+    "T1666.A001": "Create or Invite AWS Account",
+    "T1666.A002": "Leave AWS Organization",
+}
+
+
+def catalog_subtechniques(rule: PackRule) -> list[tuple[str, str]]:
+    """(catalog id, catalog page) of each AWS Threat Technique Catalog sub-technique the rule links."""
+    out = []
+    for ref in rule.rule.references or []:
+        m = CATALOG_PAGE.match(str(ref))
+        if m:
+            out.append((m.group(1), str(ref)))
+    return sorted(set(out))
 
 
 def build_layer(pack: Pack, version: str | None = None) -> dict:
@@ -52,6 +79,17 @@ def build_layer(pack: Pack, version: str | None = None) -> dict:
             "links": [{"label": f"ATT&CK {ref.technique_id}", "url": ref.url}],
             "showSubtechniques": False,
         }
+        catalog: dict[tuple[str, str], list[PackRule]] = defaultdict(list)
+        for rule in rules:
+            for sub_id, page in catalog_subtechniques(rule):
+                if sub_id.split(".")[0] == ref.technique_id:
+                    catalog[(sub_id, page)].append(rule)
+        for (sub_id, page), covering in sorted(catalog.items()):
+            label = f"AWS Threat Technique Catalog {sub_id} {CATALOG_SUBTECHNIQUES.get(sub_id, '')}".rstrip()
+            titles = "; ".join(r.title for r in covering)
+            entry["comment"] += f". {label}: {titles}"
+            entry["metadata"].append({"name": label, "value": titles})
+            entry["links"].append({"label": label, "url": page})
         if ref.tactic:
             entry["tactic"] = ref.tactic
         techniques.append(entry)

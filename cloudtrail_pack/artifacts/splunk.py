@@ -1,7 +1,8 @@
 """The Splunk release artifact: a Splunk app of scheduled alerts, one per rule, as a deterministic .tgz.
 
 Every search is the Splunk target's compiled query (the release's compiled `splunk` results: the pySigma Splunk
-backend with our `splunk_cloudtrail` pipeline), written unchanged into savedsearches.conf. The pipeline
+backend with our `splunk_cloudtrail` pipeline), written into savedsearches.conf with one line added to a base
+rule's search, the `outcome` field (see "Outcome" below). The pipeline
 already gives each search its shape, `` `cloudtrail_detection_pack_cloudtrail` (<query>) ... |
 `<slug>_filter` ``; this module adds what Splunk and Splunk Enterprise Security need around it:
 
@@ -30,6 +31,12 @@ Decisions (docs/splunk.md explains them to users):
   over the same actor and target) and risk events (actor and target user as `user`, the account as
   `other`, scores from the level), with the settings of ESCU's template (see `es_settings`).
 * Severity: Sigma level -> alert.severity: informational 2 (info), low 3, medium 4, high 5, critical 6.
+* Outcome: a base rule's search ends in `| eval outcome=if(isnull(errorCode), "succeeded", "denied or failed")`
+  (before its tuning macro, which can filter on it), and the notable's title and risk message end in
+  `($outcome$)`, so Incident Review says whether the call changed something before the notable is opened. The
+  severity and risk scores stay the level's: ES's notable and risk analysis actions take fixed values per search
+  (contentctl's template writes one `severity` and a fixed `risk_score` per risk object), and ES documents no
+  per-result override.
 * ATT&CK: `action.correlationsearch.annotations = {"mitre_attack": [...]}` from the rule's
   `attack.tNNNN` tags, with `action.correlationsearch.enabled/label`, so Splunk Enterprise Security lists
   the searches as correlation searches with their techniques.
@@ -50,6 +57,7 @@ from sigma.pipelines.cloudtrail.splunk import (
     SCOPE_DEFINITION,
     SCOPE_MACRO,
     filter_macro,
+    scoped,
 )
 
 from ..release.archive import tgz_bytes
@@ -111,6 +119,11 @@ ACTOR_FIELD = "userIdentity.arn"
 ACCOUNT_FIELD = "recipientAccountId"
 #: The target of the call, with its ES risk object type, when the rule lists it in `fields:`.
 TARGET_FIELDS = {"requestParameters.userName": "user", "requestParameters.accountId": "other"}
+#: The result field that says whether the call succeeded (no errorCode: CloudTrail writes errorCode only for
+#: a failed call) or was denied or failed; Search Reference, "eval" and "Comparison and Conditional functions",
+#: if(<predicate>, <true value>, <false value>) and isnull().
+OUTCOME_FIELD = "outcome"
+OUTCOME_EVAL = f'| eval {OUTCOME_FIELD}=if(isnull(errorCode), "succeeded", "denied or failed")'
 DRILLDOWN_EARLIEST = "$info_min_time$"
 DRILLDOWN_LATEST = "$info_max_time$"
 
@@ -210,8 +223,9 @@ def _token(field: str) -> str:
     return f"${field}$"
 
 
-def notable_title(title: str, e: Entities) -> str:
-    """The notable's title: the rule's title with the actor, target and account as ES field tokens."""
+def notable_title(title: str, e: Entities, outcome: bool = False) -> str:
+    """The notable's title: the rule's title with the actor, target and account as ES field tokens, and the
+    outcome (`OUTCOME_FIELD`) where the search computes it."""
     text = title
     if e.actor:
         text += f" by {_token(e.actor)}"
@@ -219,7 +233,18 @@ def notable_title(title: str, e: Entities) -> str:
         text += f" on {_token(e.target)}"
     if e.account and e.account != e.target:
         text += f" in account {_token(e.account)}"
+    if outcome:
+        text += f" ({_token(OUTCOME_FIELD)})"
     return text
+
+
+def with_outcome(search: str, rule: PackRule) -> str:
+    """A base rule's search with OUTCOME_EVAL before its tuning macro (a correlation's results are its events
+    that reached the threshold, of mixed outcomes: none)."""
+    if isinstance(rule.rule, SigmaCorrelationRule):
+        return search
+    macro = f"\n| `{filter_macro(rule.rule)}`"
+    return search[: -len(macro)] + "\n" + OUTCOME_EVAL + macro
 
 
 def risk_objects(rule: PackRule, e: Entities) -> list[dict]:
@@ -258,7 +283,7 @@ def es_settings(rule: PackRule, title: str) -> dict[str, str]:
             f"Splunk ES: the results carry neither {ACTOR_FIELD} nor {ACCOUNT_FIELD}; list them in `fields:` "
             "so that ES has a risk object",
         )
-    notable = notable_title(title, e)
+    notable = notable_title(title, e, outcome=not isinstance(rule.rule, SigmaCorrelationRule))
     name, search = drilldown(e)
     return {
         "action.notable": "1",
@@ -291,10 +316,11 @@ def saved_search(rule: PackRule, search: str) -> SavedSearch:
     if rule.level not in SEVERITY:
         raise PackError(shown(rule.source), f"Splunk: no alert severity for Sigma level {rule.level!r}")
     macro = filter_macro(rule.rule)
-    if macro != f"{rule.slug}_filter" or not search.startswith(f"`{SCOPE_MACRO}` ") or not search.endswith(
+    if macro != f"{rule.slug}_filter" or not scoped(search) or not search.endswith(
         f"| `{macro}`"
     ):
         raise PackError(shown(rule.source), f"Splunk: search of {rule.id} does not have the `{SCOPE_MACRO}` ... `{macro}` shape")
+    search = with_outcome(search, rule)
     title = rule.title.translate({ord(c): None for c in "[]"})
     lookback = LOOKBACK_SECONDS
     if isinstance(rule.rule, SigmaCorrelationRule):

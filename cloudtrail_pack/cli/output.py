@@ -10,10 +10,11 @@ def print_matrix(pack, matrix) -> None:
 
     names = list(TARGETS)
     width = max(len(r.title) for r in pack.rules)
-    click.echo((f"{'rule':<{width}}  {'level':<8}" + "".join(f"{n:<12}" for n in names)).rstrip())
+    level = max(len("level"), *(len(r.level) for r in pack.rules)) + 2
+    click.echo((f"{'rule':<{width}}  {'level':<{level}}" + "".join(f"{n:<12}" for n in names)).rstrip())
     for r in pack.rules:
         cells = "".join(f"{('ok' if matrix[r.id][n].ok else 'n/a'):<12}" for n in names)
-        click.echo(f"{r.title:<{width}}  {r.level:<8}{cells}".rstrip())
+        click.echo(f"{r.title:<{width}}  {r.level:<{level}}{cells}".rstrip())
     notes = {(n, c.reason) for r in pack.rules for n, c in matrix[r.id].items() if not c.ok}
     for n, reason in sorted(notes):
         click.echo(f"  n/a {n}: {reason}")

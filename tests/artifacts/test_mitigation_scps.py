@@ -17,7 +17,23 @@ from cloudtrail_pack.pack import PackError
 
 SEVERITIES = ["MUTE", "INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
 # Called from the management account, where SCPs never apply (see data/mitigations/README.md).
-NOT_PREVENTABLE_BY_SCP = {"organizations:removeaccountfromorganization"}
+NOT_PREVENTABLE_BY_SCP = {
+    "organizations:removeaccountfromorganization",
+    # Management-account calls (Organizations API reference: "This operation can be called only from the
+    # organization's management account"): creating, inviting and moving accounts.
+    "organizations:createaccount",
+    "organizations:creategovcloudaccount",
+    "organizations:inviteaccounttoorganization",
+    "organizations:moveaccount",
+    # Accepted by an account joining an organization: an account that is not a member yet, or has just left
+    # (an account belongs to one organization), so no SCP of the organization it leaves applies any more.
+    "organizations:accepthandshake",
+    # IAM Identity Center's identity store is administered from the management account unless a delegated
+    # administrator account is registered (IAM Identity Center user guide, "Delegated administration").
+    "identitystore:deleteuser",
+    "sso-directory:deleteuser",
+    "sso-directory:disableuser",
+}
 
 
 def parliament_findings(text: str) -> list[tuple[str, str, str]]:
@@ -117,19 +133,26 @@ def _event_names(rule) -> set[tuple[str, str]]:
     """(eventSource, eventName) pairs a base rule matches on, read from its detection items."""
     from sigma.rule import SigmaDetection, SigmaDetectionItem
 
-    values: dict[str, set[str]] = {"eventSource": set(), "eventName": set()}
-
-    def walk(node):
+    def walk(node, values):
         if isinstance(node, SigmaDetectionItem):
             if node.field in values:
                 values[node.field] |= {str(v) for v in node.value}
         elif isinstance(node, SigmaDetection):
             for item in node.detection_items:
-                walk(item)
+                walk(item, values)
 
+    # A selection naming both pairs its own values (a rule may watch two services); selections naming only
+    # a source or only names pair with each other.
+    pairs, lone = set(), {"eventSource": set(), "eventName": set()}
     for detection in rule.detection.detections.values():
-        walk(detection)
-    return {(s, n) for s in values["eventSource"] for n in values["eventName"]}
+        values: dict[str, set[str]] = {"eventSource": set(), "eventName": set()}
+        walk(detection, values)
+        if values["eventSource"] and values["eventName"]:
+            pairs |= {(s, n) for s in values["eventSource"] for n in values["eventName"]}
+        else:
+            for key in lone:
+                lone[key] |= values[key]
+    return pairs | {(s, n) for s in lone["eventSource"] for n in lone["eventName"]}
 
 
 def test_every_detected_call_is_denied_by_a_shipped_scp(pack):

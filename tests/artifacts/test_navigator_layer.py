@@ -64,14 +64,31 @@ def test_scores_tactics_and_comments_follow_the_rules(layer, pack):
                 titles.setdefault(tag.name.upper(), []).append(rule.title)
     cells = {(t["techniqueID"], t.get("tactic")): t for t in layer["techniques"]}
     assert {tid: cell["score"] for (tid, _), cell in cells.items()} == dict(expected)
-    assert cells[("T1531", "impact")]["score"] == 5
-    assert cells[("T1666", "defense-evasion")]["score"] == 2
+    assert cells[("T1666", "defense-evasion")]["score"] == 6
     for (tid, _), cell in cells.items():
         for title in titles[tid]:
             assert title in cell["comment"]
-        assert cell["links"] == [{"label": f"ATT&CK {tid}", "url": f"https://attack.mitre.org/techniques/{tid}/"}]
+        assert cell["links"][0] == {"label": f"ATT&CK {tid}", "url": f"https://attack.mitre.org/techniques/{tid}/"}
     assert layer["versions"]["attack"] == "18"
     assert {m["name"]: m["value"] for m in layer["metadata"]}["rules"] == str(len(pack.rules))
+
+
+def test_catalog_sub_techniques_annotate_their_attack_technique(layer):
+    """ATT&CK has no T1666 sub-techniques; the AWS Threat Technique Catalog's T1666.A001/A002 (linked in the
+    rules' references) are listed on the T1666 cell, never as technique ids."""
+    (cell,) = [t for t in layer["techniques"] if t["techniqueID"] == "T1666"]
+    catalog = {m["name"]: m["value"] for m in cell["metadata"] if m["name"].startswith("AWS Threat Technique Catalog")}
+    assert catalog == {
+        "AWS Threat Technique Catalog T1666.A001 Create or Invite AWS Account": (
+            "AWS Account Accepted an Invitation to Join an Organization; AWS Account Invited to the Organization; "
+            "AWS Organizations Member Account Created"
+        ),
+        "AWS Threat Technique Catalog T1666.A002 Leave AWS Organization": "AWS Account Left the Organization",
+    }
+    base = "https://aws-samples.github.io/threat-technique-catalog-for-aws/Techniques/"
+    assert [link["url"] for link in cell["links"][1:]] == [base + "T1666.A001.html", base + "T1666.A002.html"]
+    assert "T1666.A001 Create or Invite AWS Account: " in cell["comment"]
+    assert not [t for t in layer["techniques"] if ".A" in t["techniqueID"]]
 
 
 def test_a_tactic_tag_that_does_not_fit_the_technique_annotates_every_tactic(pack):

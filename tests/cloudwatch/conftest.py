@@ -62,15 +62,20 @@ def convert_bare(bare_backend):
     return run
 
 
+#: The credential rules' self-service exclusion, by hand (the backend also guards with ispresent()).
+SELF_SERVICE = (
+    'and not ((userIdentity.type = "IAMUser" and tolower(requestParameters.userName) = tolower(userIdentity.userName)) '
+    'or (userIdentity.type = "IAMUser" and not ispresent(requestParameters.userName)))'
+)
+
 # What the CloudWatch backend gives for each rule, written by hand: the writers' tests run on these whether
 # or not the backend is installed; tests marked with `real_detections` use the backend's own output.
 HAND_QUERIES = {
     "aws_iam_user_access_key_removed": (
         'fields @timestamp, eventName, userIdentity.arn, requestParameters.userName\n'
         '| filter eventSource = "iam.amazonaws.com" and (eventName = "DeleteAccessKey" or '
-        '(eventName = "UpdateAccessKey" and requestParameters.status = "Inactive"))',
-        '{ ($.eventSource = "iam.amazonaws.com") && (($.eventName = "DeleteAccessKey") || '
-        '(($.eventName = "UpdateAccessKey") && ($.requestParameters.status = "Inactive"))) }',
+        '(eventName = "UpdateAccessKey" and requestParameters.status = "Inactive")) ' + SELF_SERVICE,
+        None,
     ),
     "aws_iam_user_deleted": (
         'fields @timestamp, userIdentity.arn, requestParameters.userName\n'
@@ -79,14 +84,14 @@ HAND_QUERIES = {
     ),
     "aws_iam_user_login_profile_removed_or_changed": (
         'fields @timestamp, eventName, userIdentity.arn\n'
-        '| filter eventSource = "iam.amazonaws.com" and eventName in ["DeleteLoginProfile", "UpdateLoginProfile"]',
-        '{ ($.eventSource = "iam.amazonaws.com") && (($.eventName = "DeleteLoginProfile") || '
-        '($.eventName = "UpdateLoginProfile")) }',
+        '| filter eventSource = "iam.amazonaws.com" and eventName in ["DeleteLoginProfile", "UpdateLoginProfile"] '
+        + SELF_SERVICE,
+        None,
     ),
     "aws_iam_user_mfa_deactivated": (
         'fields @timestamp, userIdentity.arn, requestParameters.serialNumber\n'
-        '| filter eventSource = "iam.amazonaws.com" and eventName = "DeactivateMFADevice"',
-        '{ ($.eventSource = "iam.amazonaws.com") && ($.eventName = "DeactivateMFADevice") }',
+        '| filter eventSource = "iam.amazonaws.com" and eventName = "DeactivateMFADevice" ' + SELF_SERVICE,
+        None,
     ),
     "aws_organizations_account_removed": (
         'fields @timestamp, userIdentity.arn, requestParameters.accountId\n'
@@ -102,6 +107,66 @@ HAND_QUERIES = {
         'filter eventSource = "iam.amazonaws.com" and eventName = "DeleteUser"\n'
         '| stats count(*) as event_count by userIdentity.arn, bin(10m)\n'
         '| filter event_count >= 3',
+        None,
+    ),
+    "aws_iam_deny_all_managed_policy_applied": (
+        'fields @timestamp, eventName, userIdentity.arn, requestParameters.userName, requestParameters.groupName\n'
+        '| filter eventSource = "iam.amazonaws.com" and ((eventName in ["AttachUserPolicy", "AttachGroupPolicy"] and '
+        'requestParameters.policyArn like /(?i)\\Aarn:aws:iam::aws:policy\\/AWSDenyAll\\z/) or '
+        '(eventName = "PutUserPermissionsBoundary" and '
+        'requestParameters.permissionsBoundary like /(?i)\\Aarn:aws:iam::aws:policy\\/AWSDenyAll\\z/))',
+        None,
+    ),
+    "aws_iam_inline_deny_all_policy_put": (
+        'fields @timestamp, eventName, userIdentity.arn, requestParameters.userName, requestParameters.groupName\n'
+        '| filter eventSource = "iam.amazonaws.com" and eventName in ["PutUserPolicy", "PutGroupPolicy"] and '
+        'requestParameters.policyDocument like /"Effect"[ \\t\\r\\n]*:[ \\t\\r\\n]*"Deny"/',
+        None,
+    ),
+    "aws_iam_user_removed_from_group": (
+        'fields @timestamp, userIdentity.arn, requestParameters.userName, requestParameters.groupName\n'
+        '| filter eventSource = "iam.amazonaws.com" and eventName = "RemoveUserFromGroup"',
+        '{ ($.eventSource = "iam.amazonaws.com") && ($.eventName = "RemoveUserFromGroup") }',
+    ),
+    "aws_identitycenter_user_deleted_or_disabled": (
+        'fields @timestamp, eventSource, eventName, userIdentity.arn, requestParameters.userId\n'
+        '| filter (eventSource = "identitystore.amazonaws.com" and eventName = "DeleteUser") or '
+        '(eventSource = "sso-directory.amazonaws.com" and eventName in ["DeleteUser", "DisableUser"])',
+        '{ (($.eventSource = "identitystore.amazonaws.com") && ($.eventName = "DeleteUser")) || '
+        '(($.eventSource = "sso-directory.amazonaws.com") && (($.eventName = "DeleteUser") || '
+        '($.eventName = "DisableUser"))) }',
+    ),
+    "aws_organizations_account_created": (
+        'fields @timestamp, eventName, userIdentity.arn, requestParameters.accountName\n'
+        '| filter eventSource = "organizations.amazonaws.com" and eventName in ["CreateAccount", "CreateGovCloudAccount"]',
+        '{ ($.eventSource = "organizations.amazonaws.com") && (($.eventName = "CreateAccount") || '
+        '($.eventName = "CreateGovCloudAccount")) }',
+    ),
+    "aws_organizations_account_invited": (
+        'fields @timestamp, userIdentity.arn, requestParameters.target.id\n'
+        '| filter eventSource = "organizations.amazonaws.com" and eventName = "InviteAccountToOrganization"',
+        '{ ($.eventSource = "organizations.amazonaws.com") && ($.eventName = "InviteAccountToOrganization") }',
+    ),
+    "aws_organizations_invitation_accepted": (
+        'fields @timestamp, userIdentity.arn, responseElements.handshake.arn\n'
+        '| filter eventSource = "organizations.amazonaws.com" and eventName = "AcceptHandshake" and '
+        '(responseElements.handshake.action like /(?i)\\Ainvite\\z/ or ispresent(errorCode))',
+        None,
+    ),
+    "aws_organizations_account_moved": (
+        'fields @timestamp, userIdentity.arn, requestParameters.accountId, requestParameters.destinationParentId\n'
+        '| filter eventSource = "organizations.amazonaws.com" and eventName = "MoveAccount"',
+        '{ ($.eventSource = "organizations.amazonaws.com") && ($.eventName = "MoveAccount") }',
+    ),
+    "aws_iam_access_removed_distinct_users": (
+        'filter eventSource = "iam.amazonaws.com" and eventName in ["DeleteUser", "DeleteLoginProfile", '
+        '"UpdateLoginProfile", "DeleteAccessKey", "DeactivateMFADevice", "RemoveUserFromGroup"]\n'
+        '| stats count_distinct(requestParameters.userName) as valueCount by userIdentity.arn, bin(10m)\n'
+        '| filter valueCount >= 3',
+        None,
+    ),
+    "aws_iam_user_credentials_removed_then_deleted": (
+        'filter eventSource = "iam.amazonaws.com" and eventName in ["DeleteLoginProfile", "DeleteAccessKey", "DeleteUser"]',
         None,
     ),
 }

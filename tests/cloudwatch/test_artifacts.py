@@ -163,10 +163,13 @@ def test_alarm_descriptions_end_with_whole_sentences_of_the_rule(cloudwatch_dir,
     alarms = {r["Properties"]["MetricName"]: r["Properties"] for r in doc["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"}
     names = cw.logical_names([d.rule for d in detections])
     for d in (d for d in detections if d.filter_pattern is not None):
-        text = alarms[names[d.rule.id]]["AlarmDescription"]
-        head = f"{d.rule.title} | level: {d.rule.level} | Sigma rule id: {d.rule.id} | saved query: {d.name}"
-        assert text == f"{head} | {d.description}"  # every rule's description fits whole
-        assert len(text) <= limits.ALARM_DESCRIPTION_MAX_LENGTH
+        for suffix, says, _ in cw.OUTCOMES:
+            text = alarms[names[d.rule.id] + suffix]["AlarmDescription"]
+            head = f"{d.rule.title} | {says} | level: {d.rule.level} | Sigma rule id: {d.rule.id} | saved query: {d.name} | "
+            assert text.startswith(head) and len(text) <= limits.ALARM_DESCRIPTION_MAX_LENGTH
+            sentences = cw.sentences(d.description)
+            shown = cw.sentences(text[len(head):])
+            assert shown and shown == sentences[: len(shown)]  # whole sentences, from the first
 
 
 def test_a_long_description_is_shortened_by_whole_sentences():
@@ -240,8 +243,9 @@ def test_template_passes_cfn_lint(cloudwatch_dir):
 
 def test_template_fits_cloudformation_quotas(cloudwatch_dir):
     text, doc = read_template(cloudwatch_dir)
-    # CloudFormation quotas: template body passed directly 51,200 bytes; 500 resources; 200 parameters.
-    assert len(text.encode("utf-8")) <= 51_200, "deploy would need --s3-bucket"
+    # CloudFormation quotas: a template uploaded to S3 1 MB (the deploy guide's `deploy --s3-bucket`; passed
+    # directly, 51,200 bytes, which two alarms per rule pass); 500 resources; 200 parameters.
+    assert len(text.encode("utf-8")) <= 1_048_576
     assert len(doc["Resources"]) <= 500 and len(doc["Parameters"]) <= 200
     assert len(doc["Description"].encode("utf-8")) <= limits.TEMPLATE_DESCRIPTION_MAX_LENGTH
 
@@ -279,26 +283,29 @@ def test_template_is_the_metric_filter_alarm_topic_path(cloudwatch_dir, detectio
             "QueryLanguage": "CWLI",
         }
         if d.filter_pattern is None:
-            assert f"{name}MetricFilter" not in resources and f"{name}Alarm" not in resources
+            assert not [r for r in resources if r.startswith(name) and r.endswith(("MetricFilter", "Alarm"))]
             assert query_only[d.rule.id]["Reason"] == d.no_filter_reason
             continue
         assert d.rule.id not in query_only
-        mf = resources[f"{name}MetricFilter"]["Properties"]
-        assert mf["FilterPattern"] == d.filter_pattern
-        assert mf["LogGroupName"] == {"Ref": "LogGroupName"}
-        (transformation,) = mf["MetricTransformations"]
-        assert transformation == {"MetricNamespace": {"Ref": "MetricNamespace"}, "MetricName": name, "MetricValue": "1"}
-        alarm = resources[f"{name}Alarm"]["Properties"]
-        assert (alarm["Namespace"], alarm["MetricName"]) == (transformation["MetricNamespace"], name)
-        assert "Dimensions" not in alarm
-        assert alarm["TreatMissingData"] == "notBreaching"
-        assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}]
-        assert alarm["Threshold"] == {"Ref": "AlarmThreshold"}
-        assert alarm["Period"] == {"Ref": "AlarmPeriodSeconds"}
-        assert alarm["EvaluationPeriods"] == {"Ref": "EvaluationPeriods"}
-        assert alarm["DatapointsToAlarm"] == {"Ref": "DatapointsToAlarm"}
-        for part in (d.rule.title, d.rule.level, d.rule.id):
-            assert part in alarm["AlarmDescription"]
+        for suffix, says, failed in cw.OUTCOMES:  # one metric filter and alarm per outcome
+            metric = name + suffix
+            mf = resources[f"{metric}MetricFilter"]["Properties"]
+            errorcode = "($.errorCode = *)" if failed else "(($.errorCode NOT EXISTS) || ($.errorCode IS NULL))"
+            assert mf["FilterPattern"] == "{ (" + d.filter_pattern[2:-2] + ") && " + errorcode + " }"
+            assert mf["LogGroupName"] == {"Ref": "LogGroupName"}
+            (transformation,) = mf["MetricTransformations"]
+            assert transformation == {"MetricNamespace": {"Ref": "MetricNamespace"}, "MetricName": metric, "MetricValue": "1"}
+            alarm = resources[f"{metric}Alarm"]["Properties"]
+            assert (alarm["Namespace"], alarm["MetricName"]) == (transformation["MetricNamespace"], metric)
+            assert "Dimensions" not in alarm
+            assert alarm["TreatMissingData"] == "notBreaching"
+            assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}]
+            assert alarm["Threshold"] == {"Ref": "AlarmThreshold"}
+            assert alarm["Period"] == {"Ref": "AlarmPeriodSeconds"}
+            assert alarm["EvaluationPeriods"] == {"Ref": "EvaluationPeriods"}
+            assert alarm["DatapointsToAlarm"] == {"Ref": "DatapointsToAlarm"}
+            for part in (d.rule.title, says, d.rule.level, d.rule.id):
+                assert part in alarm["AlarmDescription"]
 
 
 def test_logical_names_are_stable(pack):
@@ -314,9 +321,9 @@ def test_the_correlation_is_listed_with_its_reason_and_approximation(cloudwatch_
     (entry,) = [r for r in doc["Metadata"]["CloudTrailDetectionPack"]["QueryOnlyRules"] if r["Id"] == mass.id]
     assert entry["Reason"]
     assert entry["Hint"] == (
-        "Approximation: an alarm on metric AwsIamUserDeleted with threshold 3 over one period of 600 seconds "
-        "(EvaluationPeriods 1, DatapointsToAlarm 1), counting by delivery time and without the rule's group-by; "
-        "the saved query is exact."
+        "Approximation: an alarm on the metric math sum AwsIamUserDeletedSucceeded + AwsIamUserDeletedFailed with "
+        "threshold 3 over one period of 600 seconds (EvaluationPeriods 1, DatapointsToAlarm 1), counting by delivery "
+        "time and without the rule's group-by; the saved query is exact."
     )
 
 
@@ -386,9 +393,19 @@ def test_terraform_module_data_matches_the_template(cloudwatch_dir, detections):
     data = json.loads((tf / "detections.json").read_text(encoding="utf-8"))
     names = cw.logical_names([d.rule for d in detections])
     assert set(data) == set(names.values())
+    _, doc = read_template(cloudwatch_dir)
+    resources = doc["Resources"]
     for d in detections:
         entry = data[names[d.rule.id]]
         assert (entry["query"], entry["filter_pattern"], entry["rule_id"]) == (d.query, d.filter_pattern, d.rule.id)
+        assert entry["alarms"] == {
+            suffix: {
+                "filter_pattern": resources[f"{names[d.rule.id]}{suffix}MetricFilter"]["Properties"]["FilterPattern"],
+                "alarm_description": resources[f"{names[d.rule.id]}{suffix}Alarm"]["Properties"]["AlarmDescription"],
+            }
+            for suffix, _, _ in cw.OUTCOMES
+            if d.filter_pattern is not None
+        }
     main = (tf / "main.tf").read_text(encoding="utf-8")
     for resource in ("aws_cloudwatch_query_definition", "aws_cloudwatch_log_metric_filter", "aws_cloudwatch_metric_alarm"):
         assert f'resource "{resource}" "rule"' in main
@@ -463,6 +480,7 @@ def test_requests_are_the_backends_query_definition_format(pack, real_detections
         pack,
         "cloudwatch",
         "query_definition",
+        rules=[d.rule for d in real_detections],  # what the writer ships: the refused rules are listed apart
         query_definition_prefix=cw.QUERY_NAME_PREFIX,
         log_group_names=cw.LOG_GROUP_PLACEHOLDER,
     )

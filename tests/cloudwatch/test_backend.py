@@ -533,14 +533,15 @@ def test_not_null(convert):
     ) == [query("ispresent(errorCode)")]
 
 
-def test_fieldref(convert):
+def test_fieldref_compares_both_fields_lower_cased(convert):
+    """Sigma compares case-insensitively; Logs Insights `=` does not, so both sides go through tolower()."""
     assert convert(
         """
         sel:
             userIdentity.userName|fieldref: requestParameters.userName
         condition: sel
         """
-    ) == [query("userIdentity.userName = requestParameters.userName")]
+    ) == [query("tolower(userIdentity.userName) = tolower(requestParameters.userName)")]
 
 
 def test_fieldref_under_not_guards_both_fields(convert):
@@ -555,7 +556,7 @@ def test_fieldref_under_not_guards_both_fields(convert):
     ) == [
         query(
             'eventName = "UpdateLoginProfile" and not (ispresent(userIdentity.arn) and '
-            "ispresent(requestParameters.userName) and userIdentity.arn = requestParameters.userName)"
+            "ispresent(requestParameters.userName) and tolower(userIdentity.arn) = tolower(requestParameters.userName))"
         )
     ]
 
@@ -682,6 +683,18 @@ def test_field_with_characters_outside_alphanumerics_is_backticked(convert):
         condition: sel
         """
     ) == [query("`requestParameters.my-key_name` like /(?i)\\Ax\\z/")]
+
+
+def test_field_named_like_a_keyword_is_backticked(convert_bare):
+    """A bare `in` or `tolower` would be read as the operator or the function."""
+    assert convert_bare(
+        """
+        sel:
+            in|cased: x
+            tolower|cased: y
+        condition: sel
+        """
+    ) == [query('`in` = "x" and `tolower` = "y"')]
 
 
 def test_array_element_field(convert_bare):

@@ -151,7 +151,7 @@ condition:
 
 @pytest.mark.parametrize("kind", ["temporal", "temporal_ordered"])
 def test_temporal_is_refused(backend, kind):
-    with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="cannot\\s+tag events with the rule"):
+    with pytest.raises(SigmaFeatureNotSupportedByBackendError, match=f"^{kind} correlation: .*cannot\\s+tag events with the rule"):
         convert_last(
             backend,
             correlation(

@@ -45,6 +45,23 @@ def test_case_insensitive_regex_folds_ascii_only():
     assert li.matches("filter a like /(?i)\\A(?:É|é)\\z/", rec(a="É"))
 
 
+def test_tolower_compares_two_fields_whole_and_case_insensitively():
+    query = "filter tolower(a) = tolower(b)"
+    assert li.matches(query, rec(a="Bob", b="bOB"))
+    assert not li.matches(query, rec(a="bob", b="bobby"))
+
+
+def test_tolower_of_an_absent_field_is_unknown():
+    """Unknown, not false: under `not` the comparison drops the event unless ispresent() guards it."""
+    assert not li.matches("filter not (tolower(a) = tolower(b))", rec(a="bob"))
+    assert li.matches("filter not (ispresent(a) and ispresent(b) and tolower(a) = tolower(b))", rec(a="bob"))
+
+
+def test_tolower_of_non_ascii_letters_is_an_error():
+    with pytest.raises(li.LogsInsightsError, match="non-ASCII"):
+        li.matches("filter tolower(a) = tolower(b)", rec(a="Élise", b="élise"))
+
+
 def test_nested_fields_and_array_elements():
     record = rec(userIdentity={"arn": "arn:x"}, resources=[{"ARN": "arn:a"}, {"ARN": "arn:b"}])
     assert li.matches('filter userIdentity.arn = "arn:x" and resources.1.ARN = "arn:b"', record)

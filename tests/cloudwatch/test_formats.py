@@ -122,8 +122,14 @@ def test_sigma_cli_converts_a_pack_rule():
         timeout=120,
     ).stdout
     assert out.strip() == (
-        "fields @timestamp, eventTime, userIdentity.type, userIdentity.arn, sourceIPAddress, userAgent, "
-        "requestParameters.userName, requestParameters.serialNumber, errorCode, errorMessage, recipientAccountId\n"
-        '| filter eventSource = "iam.amazonaws.com" and eventName = "DeactivateMFADevice"\n'
+        "fields @timestamp, eventTime, userIdentity.type, userIdentity.arn, userIdentity.userName, sourceIPAddress, "
+        "userAgent, requestParameters.userName, requestParameters.serialNumber, errorCode, errorMessage, "
+        "recipientAccountId\n"
+        '| filter eventSource = "iam.amazonaws.com" and eventName = "DeactivateMFADevice" and not '
+        "(((ispresent(userIdentity.type) and userIdentity.type like /(?i)\\AIAMUser\\z/) and "
+        "(ispresent(requestParameters.userName) and ispresent(userIdentity.userName) and "
+        "tolower(requestParameters.userName) = tolower(userIdentity.userName))) or "
+        "((ispresent(userIdentity.type) and userIdentity.type like /(?i)\\AIAMUser\\z/) and "
+        "not ispresent(requestParameters.userName)))\n"
         "| sort @timestamp desc"
     )

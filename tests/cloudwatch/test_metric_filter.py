@@ -154,14 +154,80 @@ def test_every_pack_rule_has_a_pattern_or_a_reason(pack):
             assert isinstance(e.__cause__, SigmaFeatureNotSupportedByBackendError)
             outcome[rule.rule.name or rule.path.stem] = str(e.__cause__).split(":")[0]
     assert outcome == {
-        "aws_iam_user_access_key_removed": "metric filter pattern",  # requestParameters.status: Inactive (any case)
+        "aws_iam_user_access_key_removed": "metric filter pattern",  # any-case Inactive; a field reference
         "aws_iam_user_deleted": '{ ($.eventSource = "iam.amazonaws.com") && ($.eventName = "DeleteUser") }',
-        "aws_iam_user_login_profile_removed_or_changed": '{ ($.eventSource = "iam.amazonaws.com") && '
-        '(($.eventName = "DeleteLoginProfile") || ($.eventName = "UpdateLoginProfile")) }',
-        "aws_iam_user_mfa_deactivated": '{ ($.eventSource = "iam.amazonaws.com") && ($.eventName = "DeactivateMFADevice") }',
+        "aws_iam_user_login_profile_removed_or_changed": "metric filter pattern",  # a field reference (self-service)
+        "aws_iam_user_mfa_deactivated": "metric filter pattern",  # a field reference (self-service)
         "aws_organizations_account_removed": '{ ($.eventSource = "organizations.amazonaws.com") && '
         '($.eventName = "RemoveAccountFromOrganization") }',
         "aws_organizations_leave_organization": '{ ($.eventSource = "organizations.amazonaws.com") && '
         '($.eventName = "LeaveOrganization") }',
         "aws_iam_user_deleted_mass": "metric filter pattern",
+        "aws_iam_deny_all_managed_policy_applied": "metric filter pattern",  # any-case policy ARN
+        "aws_iam_inline_deny_all_policy_put": "metric filter pattern",  # a regular expression with groups
+        "aws_iam_user_removed_from_group": '{ ($.eventSource = "iam.amazonaws.com") && '
+        '($.eventName = "RemoveUserFromGroup") }',
+        "aws_identitycenter_user_deleted_or_disabled": '{ (($.eventSource = "identitystore.amazonaws.com") && '
+        '($.eventName = "DeleteUser")) || (($.eventSource = "sso-directory.amazonaws.com") && '
+        '(($.eventName = "DeleteUser") || ($.eventName = "DisableUser"))) }',
+        "aws_organizations_account_created": '{ ($.eventSource = "organizations.amazonaws.com") && '
+        '(($.eventName = "CreateAccount") || ($.eventName = "CreateGovCloudAccount")) }',
+        "aws_organizations_account_invited": '{ ($.eventSource = "organizations.amazonaws.com") && '
+        '($.eventName = "InviteAccountToOrganization") }',
+        "aws_organizations_invitation_accepted": "metric filter pattern",  # any-case handshake action
+        "aws_organizations_account_moved": '{ ($.eventSource = "organizations.amazonaws.com") && ($.eventName = "MoveAccount") }',
+        # correlations whose counted rules have no pattern (the compilation reports the counted rule's refusal first)
+        "aws_iam_access_removed_distinct_users": "a rule it counts is not available in CloudWatch Logs Insights",
+        "aws_iam_user_credentials_removed_then_deleted": "a rule it counts is not available in CloudWatch Logs Insights",
     }
+
+
+def test_a_field_reference_is_refused_before_a_value_that_needs_folding(convert):
+    """No pattern can compare two fields, whatever else the rule holds: that is the reason given."""
+    detection = (
+        "sel:\n    eventName: DeactivateMFADevice\n"
+        "filter:\n    userIdentity.type: IAMUser\n    requestParameters.userName|fieldref: userIdentity.userName\n"
+        "condition: sel and not filter"
+    )
+    with pytest.raises(SigmaFeatureNotSupportedByBackendError, match=r"field references \(requestParameters.userName\|fieldref\)"):
+        convert(detection, "metric_filter")
+
+
+# --- one pattern per outcome (the CloudWatch writer's two alarms) ------------------------------------------
+
+RULE_PATTERN = '{ ($.eventSource = "iam.amazonaws.com") && ($.eventName = "DeleteUser") }'
+
+
+def test_failed_calls_pattern_adds_errorcode_exists():
+    from sigma.backends.cloudwatch.metric_filter import with_outcome
+
+    assert with_outcome(RULE_PATTERN, failed=True) == (
+        '{ (($.eventSource = "iam.amazonaws.com") && ($.eventName = "DeleteUser")) && ($.errorCode = *) }'
+    )
+
+
+def test_successful_calls_pattern_adds_errorcode_absent():
+    from sigma.backends.cloudwatch.metric_filter import with_outcome
+
+    assert with_outcome(RULE_PATTERN, failed=False) == (
+        '{ (($.eventSource = "iam.amazonaws.com") && ($.eventName = "DeleteUser")) && '
+        "(($.errorCode NOT EXISTS) || ($.errorCode IS NULL)) }"
+    )
+
+
+@pytest.mark.parametrize("error_code", [None, "AccessDenied", "NoSuchEntityException"])
+def test_the_two_outcome_patterns_split_the_rules_events(error_code):
+    from sigma.backends.cloudwatch.metric_filter import with_outcome
+
+    record = {"eventSource": "iam.amazonaws.com", "eventName": "DeleteUser"}
+    if error_code:
+        record["errorCode"] = error_code
+    matched = [mf.parse(with_outcome(RULE_PATTERN, failed)).matches(record) for failed in (False, True)]
+    assert matched == [error_code is None, error_code is not None]
+
+
+def test_with_outcome_refuses_text_that_is_not_a_pattern():
+    from sigma.backends.cloudwatch.metric_filter import with_outcome
+
+    with pytest.raises(ValueError, match="not a filter pattern"):
+        with_outcome('$.eventName = "DeleteUser"', failed=True)

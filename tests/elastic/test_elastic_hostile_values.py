@@ -35,9 +35,13 @@ REFUSALS = {
     "esql": ("deletes the value",),
 }
 
-FIELDS = {"userAgent": "user_agent.original", "requestParameters.userName": "aws.cloudtrail.flattened.request_parameters.userName"}
-#: EQL refuses flattened keys (test_elastic_type_refusals.py): its hostile values go to two keyword fields.
-EQL_FIELDS = {"userAgent": "user_agent.original", "errorMessage": "aws.cloudtrail.error_message"}
+FIELDS = {
+    "userAgent": "user_agent.original",
+    "requestParameters.userName": "user.target.name",
+    "requestParameters.roleName": "aws.cloudtrail.flattened.request_parameters.roleName",
+}
+#: EQL refuses flattened keys (test_elastic_type_refusals.py): its hostile values go to keyword fields.
+EQL_FIELDS = {"userAgent": "user_agent.original", "errorMessage": "aws.cloudtrail.error_message", "requestParameters.userName": "user.target.name"}
 
 
 def sigma_literal(value: str) -> str:

@@ -76,8 +76,16 @@ def test_error_code_exists_maps_to_exists_on_error_code():
 
 
 def test_request_parameters_key_maps_to_the_flattened_field():
-    q = rule("    sel:\n        requestParameters.userName: bob\n    condition: sel")
-    assert lucene(q) == ["aws.cloudtrail.flattened.request_parameters.userName:bob"]
+    q = rule("    sel:\n        requestParameters.roleName: bob\n    condition: sel")
+    assert lucene(q) == ["aws.cloudtrail.flattened.request_parameters.roleName:bob"]
+
+
+def test_request_parameters_user_name_maps_to_user_target_name():
+    """The integration copies requestParameters.userName into the keyword user.target.name, which EQL and ES|QL
+    can read (the flattened copy they cannot)."""
+    detection = "    sel:\n        requestParameters.userName: bob\n    condition: sel"
+    assert lucene(rule(detection)) == ["user.target.name:bob"]
+    assert esql(rule(detection)) == ['from logs-aws.cloudtrail-* metadata _id, _index, _version | where user.target.name=="bob"']
 
 
 def test_nested_request_parameters_key_keeps_its_path():
@@ -99,7 +107,7 @@ def test_aws_region_and_user_agent():
 
 def test_every_mapped_field_is_a_documented_ecs_or_integration_field():
     for cloudtrail, ecs in ECS_FIELDS.items():
-        assert ecs == "@timestamp" or ecs.split(".")[0] in ("aws", "event", "cloud", "source", "user_agent", "tls"), cloudtrail
+        assert ecs == "@timestamp" or ecs.split(".")[0] in ("aws", "event", "cloud", "source", "user_agent", "tls", "user"), cloudtrail
 
 
 # ----------------------------------------------------------------------------------- refusals
@@ -134,7 +142,7 @@ def test_value_dropped_at_ingest_is_refused():
 
 
 def test_wildcard_on_flattened_field_is_refused():
-    q = rule("    sel:\n        requestParameters.userName|contains: adm\n    condition: sel")
+    q = rule("    sel:\n        requestParameters.roleName|contains: adm\n    condition: sel")
     with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="wildcards are not supported on aws.cloudtrail.flattened"):
         lucene(q)
 
@@ -244,7 +252,8 @@ def test_esql_correlation_counts_events_within_the_timespan_and_drops_flattened_
     assert query == (
         'from logs-aws.cloudtrail-* metadata _id, _index, _version | where event.provider=="iam.amazonaws.com" and event.action=="DeleteUser"\n'
         "| stats event_count=count(), first_seen=min(`@timestamp`), last_seen=max(`@timestamp`), "
-        "aws.cloudtrail.error_code=values(aws.cloudtrail.error_code) by aws.cloudtrail.user_identity.arn\n"
+        "user.target.name=values(user.target.name), aws.cloudtrail.error_code=values(aws.cloudtrail.error_code) "
+        "by aws.cloudtrail.user_identity.arn\n"
         '| where event_count >= 3 and date_diff("second", first_seen, last_seen) <= 600'
     )
 
@@ -258,5 +267,5 @@ def test_eql_correlation_is_a_sequence_with_runs():
 
 
 def test_eql_refuses_correlations_other_than_at_least_n_events():
-    with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="only event_count correlations with a gte"):
+    with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="EQL expresses event_count correlations with a gte condition"):
         eql(correlation("gt: 3"))

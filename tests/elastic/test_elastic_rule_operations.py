@@ -7,7 +7,7 @@ from __future__ import annotations
 import jsonschema
 import pytest
 
-from cloudtrail_pack.artifacts.elastic import read_kibana_rules, write_kibana_rules
+from cloudtrail_pack.artifacts.elastic import _required_fields, read_kibana_rules, write_kibana_rules
 
 DELETE_USER = "0b40a563-9611-430c-ac03-6536096733f9"
 MASS_DELETION = "d7e97f60-0265-437d-82c5-a8489994eda7"
@@ -54,9 +54,10 @@ def test_required_fields_say_whether_ecs_defines_them(shipped_rules):
     ]
 
 
-def test_required_fields_of_a_flattened_key_are_typed_flattened(shipped_rules):
-    access_key = by_sigma(shipped_rules, ACCESS_KEY, "lucene")
-    assert {"ecs": False, "name": "aws.cloudtrail.flattened.request_parameters.status", "type": "flattened"} in access_key["required_fields"]
+def test_required_fields_of_a_flattened_key_are_typed_flattened():
+    assert _required_fields(["requestParameters.status"]) == [
+        {"ecs": False, "name": "aws.cloudtrail.flattened.request_parameters.status", "type": "flattened"}
+    ]
 
 
 def test_schema_rejects_required_fields_without_ecs(shipped_rules, rule_schema):
@@ -121,7 +122,7 @@ def test_guide_names_the_fields_to_triage_with(shipped_rules):
     note = by_sigma(shipped_rules, DELETE_USER, "lucene")["note"]
     assert "- **Who acted**: `aws.cloudtrail.user_identity.type`, `aws.cloudtrail.user_identity.arn`.\n" in note
     assert "- **From where**: `source.address`, `user_agent.original`.\n" in note
-    assert "- **On whom or what**: `aws.cloudtrail.flattened.request_parameters.userName`.\n" in note
+    assert "- **On whom or what**: `user.target.name`.\n" in note
     assert "- **Outcome**: `aws.cloudtrail.error_code`, `aws.cloudtrail.error_message`.\n" in note
 
 
@@ -142,3 +143,11 @@ def test_guide_lists_the_sigma_rules_false_positives(shipped_rules):
 def test_guide_has_the_response_steps_of_the_rules_technique(shipped_rules):
     leave = next(r for r in shipped_rules if r["meta"]["sigma_id"] == "bb3c7f15-92b2-4692-b858-39e6562b8704")
     assert "re-invite it (`InviteAccountToOrganization`)" in leave["note"]
+
+
+def test_required_fields_name_user_name_where_a_rule_pins_it():
+    """The credential rules read userIdentity.userName from user.name (pinned by userIdentity.type: IAMUser)."""
+    assert _required_fields(["userIdentity.userName", "requestParameters.userName"]) == [
+        {"ecs": True, "name": "user.name", "type": "keyword"},
+        {"ecs": True, "name": "user.target.name", "type": "keyword"},
+    ]

@@ -19,7 +19,8 @@ References (Amazon CloudWatch Logs User Guide):
          lookaround, atomic groups, possessive quantifiers, `\K`, `\R`, `\C` (Hyperscan "Pattern Support").
 [FUNCS]  CWL_QuerySyntax "Supported operations and functions": `ispresent(field)` "Returns true if the field
          exists"; `isIpInSubnet(field, subnet)` "Returns true if the field is a valid IPv4 or IPv6 address within
-         the specified v4 or v6 subnet".
+         the specified v4 or v6 subnet"; "String functions": `tolower(string)` "Converts the string to
+         lowercase" (the backend writes it for field references, one field per call).
 [STATS]  CWL_QuerySyntax-Stats: `stats count(*) by queryType, bin(1h)`; bin units ms, s, m, h, d, w, mo, q, y.
          Aggregations `count(*)`, `count(field)` ("records that include the specified field"),
          `count_distinct`, `sum`, `avg`, `pct(field, p)` ("the value at which p percent of the values are
@@ -40,6 +41,8 @@ Undocumented, and read strictly here:
   Hyperscan folds other letters depends on a mode AWS does not state.
 * JSON booleans in discovered fields have no documented representation: comparing one is an error. JSON null is
   an absent field. A number compared with a string literal is compared as its JSON text.
+* `tolower` of an absent field is unknown; of a value with letters outside ASCII it is an error, as whether it folds
+  them is not documented (ASCII letters are folded, digits and punctuation kept).
 
 `@timestamp` is the record's `eventTime`. In a log group CloudTrail fills, it is the time CloudTrail delivered the
 event ("The Time (UTC) column in the CloudWatch console shows when the event was delivered to your log group. To
@@ -220,6 +223,13 @@ def tokenize(query: str) -> list[Token]:
 class RegexLit:
     source: str  # the text between the slashes, as written
     compiled: re.Pattern = field(compare=False)
+
+
+@dataclass(frozen=True)
+class Lower:
+    """`tolower(field)` [FUNCS]."""
+
+    operand: Field
 
 
 @dataclass(frozen=True)
@@ -422,6 +432,13 @@ class _Parser(TokenCursor):
             raise LogsInsightsError("unexpected end of query in an expression")
         if tok.kind in ("string", "number"):
             return self.literal()
+        nxt = self.peek(1)
+        if tok.kind == "ident" and tok.text == "tolower" and nxt is not None and nxt.kind == "punct" and nxt.text == "(":
+            self.next()
+            self.expect("punct", "(")
+            target = self.field_ref()
+            self.expect("punct", ")")
+            return Lower(target)
         return self.field_ref()
 
     def predicate(self):
@@ -657,6 +674,14 @@ def _value(node, row: Row):
         return row.values.get(node.name)
     if isinstance(node, Lit):
         return node.value
+    if isinstance(node, Lower):
+        value = row.values.get(node.operand.name)
+        if value is None:
+            return None
+        text = _text(_no_bool(value, "tolower"))
+        if any(not c.isascii() and c.lower() != c.upper() for c in text):
+            raise LogsInsightsError(f"tolower({node.operand.name}): how it folds non-ASCII letters is not documented")
+        return text.lower()
     raise LogsInsightsError(f"not a value: {node!r}")  # pragma: no cover
 
 

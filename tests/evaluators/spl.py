@@ -25,8 +25,16 @@ References (Splunk Enterprise 9.x documentation, help.splunk.com):
 [WHERE]  Search Reference, "where" and "Comparison and Conditional functions": string comparisons are
          case-sensitive; an unquoted word is a field name, a double-quoted one a string; like() uses
          `%` and `_`; match() is an unanchored regex match. Comparisons with a null field are not true.
+         "Text functions": lower(<str>) "Returns the string in lowercase" (null for a null field; how it
+         lowers letters outside ASCII is not documented, so such a value is an error here). if(<predicate>,
+         <true_value>, <false_value>): the second argument if the predicate is true, else the third.
 [STATS]  Search Reference, "stats": one result per distinct combination of by-field values; events
          without a value for a by-field are left out; results are sorted by the by-fields.
+[MULTI]  Search Reference, "multisearch": a generating command that runs two or more subsearches over the
+         same events and returns all their results; each subsearch may hold only streaming commands
+         (search, eval, where, fields, rex, regex), so an event matched by two subsearches is returned twice.
+[EVAL]   Search Reference, "eval": `eval <field>=<expression>[, <field>=<expression>]...` sets each field in
+         turn on every result; a null value leaves the field without a value.
 [STREAM] Search Reference, "streamstats": statistics for each event from the events seen so far;
          `time_window` limits them to events within that span of the current one and needs the events in
          ascending or descending time order. Search results arrive newest first.
@@ -567,7 +575,7 @@ def _e_cmp(t):
     return left
 
 
-_FUNCS = {"like": 2, "match": 2, "isnull": 1, "isnotnull": 1}
+_FUNCS = {"like": 2, "match": 2, "isnull": 1, "isnotnull": 1, "lower": 1, "if": 3}
 
 
 def _e_atom(t):
@@ -622,6 +630,15 @@ def eval_expr(expr, row: Row):
             return args[0] is None
         if expr.name == "isnotnull":
             return args[0] is not None
+        if expr.name == "if":
+            return args[1] if _logical(args[0]) is True else args[2]
+        if expr.name == "lower":
+            if args[0] is None:
+                return None
+            text = _as_text(args[0])
+            if any(not c.isascii() and c.lower() != c.upper() for c in text):
+                raise SPLError(f"lower({text!r}): how Splunk lowers letters outside ASCII is not documented")
+            return text.lower()
         if args[0] is None or args[1] is None:
             return None
         if expr.name == "like":
@@ -921,8 +938,8 @@ def _cmd_streamstats(text: str) -> Command:
         else:
             raise SPLError(f"streamstats option {option} is not supported")
     aggs = _aggregations(tokens)
-    if any(a.function not in ("count", "dc") for a in aggs):
-        raise SPLError("streamstats supports count and dc")
+    if any(a.function not in ("count", "dc", "min") for a in aggs):
+        raise SPLError("streamstats supports count, dc and min")
     by = _by_fields(tokens)
 
     def run(rows):
@@ -1022,7 +1039,92 @@ def _cmd_sort(text: str) -> Command:
     return Command("sort", text, run, keys)
 
 
+def _cmd_eval(text: str) -> Command:
+    """eval <field>=<expression>, ... [EVAL]: assignments in order, each seeing the ones before it."""
+    tokens = _Tokens(tokenize(text, search_terms=False, eval_ops=True))
+    assignments = []
+    while True:
+        name = _field_name(tokens.expect("WORD").text)
+        tokens.expect("OP", "=")
+        assignments.append((name, _e_or(tokens)))
+        if not tokens.accept("COMMA"):
+            break
+    if not tokens.done():
+        raise SPLError(f"unexpected {tokens.peek()} in eval")
+
+    def run(rows):
+        out = []
+        for r in rows:
+            fields = dict(r.fields)
+            for name, expr in assignments:
+                value = eval_expr(expr, Row(fields, r.sources))
+                if isinstance(value, bool):
+                    raise SPLError(f"eval {name}=: a Boolean result cannot be stored in a field")
+                if value is None:
+                    fields.pop(name, None)
+                else:
+                    fields[name] = (_as_text(value),)
+            out.append(Row(fields, r.sources, r.window))
+        return out
+
+    return Command("eval", text, run, assignments)
+
+
+#: Commands a multisearch subsearch may hold [MULTI].
+_STREAMING = frozenset({"search", "where", "regex", "eval", "fields"})
+
+
+def _subsearches(text: str, i: int) -> tuple[list[str], str]:
+    """The `[...]` subsearches from offset `i` (quoted strings skipped) and the text after the last one."""
+    found = []
+    while True:
+        while i < len(text) and text[i] in " \t\r\n":
+            i += 1
+        if i >= len(text) or text[i] != "[":
+            return found, text[i:]
+        j = i + 1
+        while True:
+            if j >= len(text):
+                raise SPLError(f"unclosed subsearch at offset {i}")
+            c = text[j]
+            if c == '"':
+                j = _scan_quoted(text, j)
+                continue
+            if c == "[":
+                raise SPLError("nested subsearches are not supported")
+            if c == "]":
+                break
+            j += 1
+        found.append(text[i + 1 : j])
+        i = j + 1
+
+
+def _cmd_multisearch(subsearches: list[str]) -> Command:
+    if len(subsearches) < 2:
+        raise SPLError("multisearch needs at least two subsearches [MULTI]")
+    pipelines = []
+    for sub in subsearches:
+        if not re.match(r"\s*search\s", sub):
+            raise SPLError(f"a multisearch subsearch must start with `search`: {sub.strip()[:30]!r}")
+        commands = parse_pipeline(sub)
+        if any(c.name not in _STREAMING for c in commands):
+            raise SPLError("a multisearch subsearch may hold only streaming commands [MULTI]")
+        pipelines.append(commands)
+
+    def run(rows):
+        out = []
+        for commands in pipelines:
+            results = rows
+            for command in commands:
+                results = command.run(results)
+            out.extend(results)
+        return out
+
+    return Command("multisearch", "", run, pipelines)
+
+
 _COMMANDS = {
+    "eval": _cmd_eval,
     "sort": _cmd_sort,
     "search": _cmd_search,
     "where": _cmd_where,
@@ -1037,7 +1139,21 @@ _COMMANDS = {
 
 
 def parse_pipeline(search: str) -> list[Command]:
-    """Commands of an (already macro-expanded) search; the first is the implied `search` [SEARCH]."""
+    """Commands of an (already macro-expanded) search; the first is the implied `search` [SEARCH], or a
+    `| multisearch [...] [...]` [MULTI]."""
+    generating = re.match(r"\s*\|\s*multisearch(?=[\s\[])", search)
+    if generating:
+        subsearches, rest = _subsearches(search, generating.end())
+        commands = [_cmd_multisearch(subsearches)]
+        if rest.strip():
+            if not rest.startswith("|"):
+                raise SPLError(f"unexpected {rest.strip()[:30]!r} after the subsearches")
+            for segment in split_pipeline(rest[1:]):
+                m = re.match(r"\s*([a-z]+)(\s+|$)", segment)
+                if not m or m.group(1) not in _COMMANDS:
+                    raise SPLError(f"unsupported command {segment.strip()[:30]!r}")
+                commands.append(_COMMANDS[m.group(1)](segment[m.end() :]))
+        return commands
     segments = split_pipeline(search)
     if not segments[0].strip():
         raise SPLError("a search starting with a generating command (`| ...`) is not supported")

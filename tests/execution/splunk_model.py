@@ -155,6 +155,9 @@ class SavedSearch:
         if suppress and not digest and not fields:
             raise ModelError(f"{name}: per-result suppression needs alert.suppress.fields [SPEC]")
         by = re.search(r"\| streamstats [^\n|]* by ([^\n|]+)", stanza["search"])
+        # A value_count or ordered correlation groups by lowered copies (`| eval sigma_group1=lower('field')`):
+        # the group is the field they copy.
+        copies = dict(re.findall(r"\b(sigma_group\d+)=lower\('([^']+)'\)", stanza["search"]))
         return cls(
             name=name,
             search=stanza["search"],
@@ -166,7 +169,7 @@ class SavedSearch:
             suppress_fields=fields,
             suppress_period=span(stanza["alert.suppress.period"]) if suppress else timedelta(0),
             notable=stanza.get("action.notable") in ("1", "true"),
-            group_by=tuple(by.group(1).split()) if by else (),
+            group_by=tuple(copies.get(f, f) for f in by.group(1).split()) if by else (),
         )
 
     def window(self, scheduled: datetime) -> tuple[datetime, datetime]:
@@ -200,7 +203,7 @@ def _event_ids(row: Row, records: list[dict]) -> frozenset[str]:
 
 
 #: Commands after the first that, given no result, give none: the model skips runs without a result.
-_PER_RESULT_COMMANDS = {"regex", "where", "search", "table", "fields", "sort", "streamstats"}
+_PER_RESULT_COMMANDS = {"regex", "where", "search", "table", "fields", "sort", "streamstats", "eval"}
 _parsed: dict[tuple[int, str], list] = {}
 
 

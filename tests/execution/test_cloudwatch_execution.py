@@ -6,12 +6,14 @@ or a few seconds after it). What counts is what reaches the analyst: SNS notific
 over the window the deploy guide gives (from the notification minus EvaluationPeriods x Period until the alarm is
 OK again).
 
-Asserted per rule with a metric filter and per scenario, from fixtures/manifest.yml only, with the template's
-default parameters:
-* every attack event is behind a notification whose window holds it - its own, or one sent for an earlier event
-  while the alarm was still in ALARM (the documented bound: no second notification, the saved query shows it);
-* no notification without an attack event;
-* one burst of attack events (gaps of at most BURST_GAP) leads to one notification.
+Each rule with a metric filter has two alarms, one for its successful calls and one for its failed ones (an
+errorCode: `cw.OUTCOMES`). Asserted per alarm and per scenario, from fixtures/manifest.yml only (the attack events
+of the alarm's outcome), with the template's default parameters:
+* every attack event is behind a notification of its outcome's alarm whose window holds it - its own, or one sent
+  for an earlier event while the alarm was still in ALARM (the documented bound: no second notification, the saved
+  query shows it);
+* no notification without an attack event of that outcome;
+* one burst of attack events of one outcome (gaps of at most BURST_GAP) leads to one notification.
 """
 
 from __future__ import annotations
@@ -34,15 +36,23 @@ DETECTIONS = cw.collect(PACK)
 TEMPLATE = yaml.safe_load(cw.dump_yaml(cw.template(DETECTIONS, pack_version())))
 NAMES = cw.logical_names(PACK.rules)
 ALARMED = [d.rule for d in DETECTIONS if d.filter_pattern is not None]
+#: (rule, its alarm's metric name, whether the alarm counts failed calls), per outcome.
+ALARMS = [(rule, NAMES[rule.id] + suffix, failed) for rule in ALARMED for suffix, _, failed in cw.OUTCOMES]
 #: Attack events this close together are one incident, which must reach the analyst as one notification.
 BURST_GAP = timedelta(minutes=10)
 
 
 @cache
-def replay(rule_id: str, case_index: int, reading: Reading) -> tuple:
-    alarm = Alarm.from_template(TEMPLATE, NAMES[rule_id])
+def replay(metric: str, case_index: int, reading: Reading) -> tuple:
+    alarm = Alarm.from_template(TEMPLATE, metric)
     points = datapoints(alarm, CASES[case_index].events, reading)
     return alarm, points, run(alarm, points, reading)
+
+
+def expected(case: Case, rule, failed: bool) -> frozenset[str]:
+    """The attack events of the case that the alarm of this outcome must notify about."""
+    attacks = case.expected_events(rule.id)
+    return frozenset(d.event_id for d in case.events if d.event_id in attacks and (d.record.get("errorCode") is not None) == failed)
 
 
 def cases(scenario) -> list[int]:
@@ -54,20 +64,20 @@ def where(case: Case, reading: Reading) -> str:
 
 
 parametrize = pytest.mark.parametrize
-by_rule = parametrize("rule", ALARMED, ids=lambda r: r.slug)
+by_alarm = parametrize("rule, metric, failed", ALARMS, ids=[metric for _, metric, _ in ALARMS])
 by_scenario = parametrize("scenario", SCENARIOS, ids=str)
 
 
-@by_rule
+@by_alarm
 @by_scenario
-def test_every_attack_event_is_behind_a_notification(rule, scenario):
+def test_every_attack_event_is_behind_a_notification(rule, metric, failed, scenario):
     missed = []
     for i in cases(scenario):
-        expected = CASES[i].expected_events(rule.id)
+        attacks = expected(CASES[i], rule, failed)
         for reading in READINGS:
-            _, points, notifications = replay(rule.id, i, reading)
+            _, points, notifications = replay(metric, i, reading)
             by_id = {p.event_id: p for p in points}
-            for event in sorted(expected):
+            for event in sorted(attacks):
                 if event not in by_id:
                     missed.append(f"{where(CASES[i], reading)}: {event} does not match the metric filter")
                 elif not any(n.shows(by_id[event]) for n in notifications):
@@ -75,28 +85,29 @@ def test_every_attack_event_is_behind_a_notification(rule, scenario):
     assert missed == []
 
 
-@by_rule
+@by_alarm
 @by_scenario
-def test_no_notification_without_an_attack_event(rule, scenario):
+def test_no_notification_without_an_attack_event(rule, metric, failed, scenario):
     unexpected = []
     for i in cases(scenario):
-        expected = CASES[i].expected_events(rule.id)
+        attacks = expected(CASES[i], rule, failed)
         for reading in READINGS:
-            for n in replay(rule.id, i, reading)[2]:
-                if not n.evaluated or not n.evaluated <= expected:
-                    unexpected.append(f"{where(CASES[i], reading)}: notification for {sorted(n.evaluated - expected)}")
+            for n in replay(metric, i, reading)[2]:
+                if not n.evaluated or not n.evaluated <= attacks:
+                    unexpected.append(f"{where(CASES[i], reading)}: notification for {sorted(n.evaluated - attacks)}")
     assert unexpected == []
 
 
-@by_rule
+@by_alarm
 @by_scenario
-def test_one_burst_leads_to_one_notification(rule, scenario):
+def test_one_burst_leads_to_one_notification(rule, metric, failed, scenario):
     repeated = []
     for i in cases(scenario):
         case = CASES[i]
-        times = {d.event_id: d.event_time for d in case.events if d.event_id in case.expected_events(rule.id)}
+        attacks = expected(case, rule, failed)
+        times = {d.event_id: d.event_time for d in case.events if d.event_id in attacks}
         for reading in READINGS:
-            notifications = replay(rule.id, i, reading)[2]
+            notifications = replay(metric, i, reading)[2]
             for burst in bursts(times, BURST_GAP):
                 sent = [n.sent for n in notifications if n.cause in burst]
                 if len(sent) > 1:
@@ -143,8 +154,17 @@ def delivered(event_id: str, at: datetime, delay: timedelta) -> Delivered:
     return Delivered(record, at, at + delay)
 
 
-def shipped_alarm(slug: str) -> Alarm:
-    return Alarm.from_template(TEMPLATE, NAMES[PACK.by_id(slug).id])
+def shipped_alarm(slug: str, outcome: str = "Succeeded") -> Alarm:
+    return Alarm.from_template(TEMPLATE, NAMES[PACK.by_id(slug).id] + outcome)
+
+
+def test_the_two_alarms_of_a_rule_split_its_events_by_outcome():
+    """A denied attempt notifies through the Failed alarm, a successful call through the Succeeded one."""
+    ok = delivered("e1", T0, timedelta(0))
+    denied = Delivered({**ok.record, "eventID": "e2", "errorCode": "AccessDenied"}, T0, T0)
+    reading = Reading("delivery", 0, 0)
+    assert [n.cause for n in notify(shipped_alarm("aws_iam_user_deleted"), [ok, denied], reading)] == ["e1"]
+    assert [n.cause for n in notify(shipped_alarm("aws_iam_user_deleted", "Failed"), [ok, denied], reading)] == ["e2"]
 
 
 def notify(a: Alarm, events: list[Delivered], reading: Reading) -> list[Notification]:

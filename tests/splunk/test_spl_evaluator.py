@@ -263,6 +263,21 @@ def test_where_numbers_compare_numerically():
     assert ids("* | where requestParameters.n > 9", [rec(1, requestParameters={"n": 10})]) == {"e1"}
 
 
+def test_where_lower_compares_two_fields_case_insensitively():
+    records = [rec(1, a="Bob", b="bob"), rec(2, a="bob", b="bobby")]
+    assert ids("* | where lower('a')==lower('b')", records) == {"e1"}
+
+
+def test_where_lower_of_a_missing_field_is_null_so_not_of_it_drops_the_event():
+    assert ids("* | where NOT lower('a')==lower('b')", [rec(1, a="bob")]) == set()
+    assert ids("* | where NOT (isnotnull('a') AND isnotnull('b') AND lower('a')==lower('b'))", [rec(1, a="bob")]) == {"e1"}
+
+
+def test_where_lower_of_non_ascii_letters_is_undefined():
+    with pytest.raises(SPLError, match="outside ASCII"):
+        ids("* | where lower('a')==lower('b')", [rec(1, a="É", b="é")])
+
+
 def test_where_single_quotes_name_a_field():
     assert ids("* | where 'eventName'='eventName'", [rec(1)]) == {"e1"}
 

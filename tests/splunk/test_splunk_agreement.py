@@ -9,6 +9,8 @@ import pytest
 
 from cloudtrail_pack.pack import load_pack
 from cloudtrail_pack.engine.reference import Alert, Verdict
+from sigma.correlations import SigmaCorrelationType
+from sigma.pipelines.cloudtrail.splunk import ordered_steps
 from fixture_corpus import FIXTURE_FILES
 
 RULES = load_pack().rules
@@ -25,6 +27,45 @@ def shipped_search(savedsearches: dict, rule) -> str:
     found = [s["search"] for s in savedsearches.values() if s["search"].endswith(f"| `{rule.slug}_filter`")]
     assert len(found) == 1, f"{rule.id}: {len(found)} shipped searches"
     return found[0]
+
+
+def is_ordered(rule) -> bool:
+    return rule.is_correlation and rule.rule.type == SigmaCorrelationType.TEMPORAL_ORDERED
+
+
+def ordered_result(evaluator, search: str, rule, records: list[dict]):
+    """An ordered temporal correlation, per group: (the step-2 events the search reports, the events of their
+    windows). The search reports every step-2 event that completes a sequence; the reference engine reports
+    per window the first qualifying events of each step, so the two are compared by `ordered_problems`."""
+    out: dict[tuple, tuple[set, set]] = {}
+    for row in evaluator.run(search, records):
+        group = tuple(sorted((f, str(row.first(f)).lower()) for f in rule.rule.group_by or []))
+        reported, seen = out.setdefault(group, (set(), set()))
+        reported |= {str(records[i]["eventID"]) for i in row.sources}
+        seen |= {str(records[i]["eventID"]) for i in row.window}
+    return out
+
+
+def ordered_problems(found: dict, verdict: Verdict, rule) -> list:
+    """Empty when the search alerts for exactly the reference's groups, every event the reference reports is
+    in the search's windows, and every step-2 event the reference reports is one the search reports."""
+    _, second_step = ordered_steps(rule.rule)
+    second = {str(rule.rule.rules[i].rule.id) for i in second_step}
+    incidents = {}
+    for rule_id, group, events in verdict.incidents():
+        if rule_id == rule.id:
+            incidents.setdefault(group, set()).update(events)
+    problems = []
+    if set(found) != set(incidents):
+        problems.append(("groups", sorted(found), sorted(incidents)))
+    for group, events in incidents.items():
+        reported, seen = found.get(group, (set(), set()))
+        if not events <= seen:
+            problems.append(("outside the search's windows", group, sorted(events - seen)))
+        last = {e for e in events if verdict.matches.get(e, frozenset()) & second}
+        if not last <= reported:
+            problems.append(("step-2 events not reported", group, sorted(last - reported)))
+    return problems
 
 
 def splunk_result(evaluator, search: str, rule, records: list[dict]):
@@ -53,6 +94,10 @@ def test_shipped_search_agrees_with_reference(index, rule, reference, savedsearc
         pytest.skip(f"the reference engine cannot evaluate {rule.id}: {reference.unsupported[rule.id]}")
     records = FIXTURE_FILES[index].records
     search = shipped_search(savedsearches, rule)
+    if is_ordered(rule):
+        found = ordered_result(shipped_evaluator, search, rule, records)
+        assert ordered_problems(found, verdict(reference, index, records), rule) == []
+        return
     assert splunk_result(shipped_evaluator, search, rule, records) == reference_result(
         verdict(reference, index, records), rule
     )
@@ -75,6 +120,10 @@ def test_shipped_search_agrees_on_the_whole_corpus_at_once(rule, reference, save
         pytest.skip(f"the reference engine cannot evaluate {rule.id}")
     records = [r for f in FIXTURE_FILES for r in f.records]
     search = shipped_search(savedsearches, rule)
+    if is_ordered(rule):
+        found = ordered_result(shipped_evaluator, search, rule, records)
+        assert ordered_problems(found, reference.run(records), rule) == []
+        return
     assert splunk_result(shipped_evaluator, search, rule, records) == corpus_reference(reference, rule)
 
 

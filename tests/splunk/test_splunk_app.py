@@ -37,12 +37,12 @@ def test_savedsearches_stanza_for_one_rule(pack):
         action.notable.param.drilldown_search = `cloudtrail_detection_pack_cloudtrail` (userIdentity.arn=$userIdentity.arn$ AND requestParameters.userName=$requestParameters.userName$)
         action.notable.param.nes_fields = userIdentity.arn,requestParameters.userName,recipientAccountId
         action.notable.param.rule_description = Detects an attempt to delete an IAM user, successful or not (check errorCode). Deleting a legitimate user removes its owner's access to the account (T1531 Account Access Removal), which disrupts response and recovery and hides who was using the identity; a denied attempt is reconnaissance of what the caller may delete. Only IAM's DeleteUser matches: ElastiCache, MemoryDB, QuickSight, Transfer Family and IAM Identity Center have DeleteUser calls of their own.
-        action.notable.param.rule_title = AWS IAM User Deleted by $userIdentity.arn$ on $requestParameters.userName$ in account $recipientAccountId$
+        action.notable.param.rule_title = AWS IAM User Deleted by $userIdentity.arn$ on $requestParameters.userName$ in account $recipientAccountId$ ($outcome$)
         action.notable.param.security_domain = access
         action.notable.param.severity = medium
         action.risk = 1
         action.risk.param._risk = [{"risk_object_field": "userIdentity.arn", "risk_object_type": "user", "risk_score": 60}, {"risk_object_field": "requestParameters.userName", "risk_object_type": "user", "risk_score": 60}, {"risk_object_field": "recipientAccountId", "risk_object_type": "other", "risk_score": 60}]
-        action.risk.param._risk_message = AWS IAM User Deleted by $userIdentity.arn$ on $requestParameters.userName$ in account $recipientAccountId$
+        action.risk.param._risk_message = AWS IAM User Deleted by $userIdentity.arn$ on $requestParameters.userName$ in account $recipientAccountId$ ($outcome$)
         action.risk.param._risk_score = 0
         action.risk.param.verbose = 0
         alert.digest_mode = 0
@@ -66,6 +66,7 @@ def test_savedsearches_stanza_for_one_rule(pack):
         schedule_window = auto
         search = `cloudtrail_detection_pack_cloudtrail` (eventSource="iam.amazonaws.com" AND eventName="DeleteUser")\\
         | table eventTime,userIdentity.type,userIdentity.arn,sourceIPAddress,userAgent,requestParameters.userName,errorCode,errorMessage,recipientAccountId\\
+        | eval outcome=if(isnull(errorCode), "succeeded", "denied or failed")\\
         | `aws_iam_user_deleted_filter`
         """
     )
@@ -202,10 +203,27 @@ def test_every_rule_is_a_disabled_scheduled_alert_with_its_attack_technique(pack
 
 
 def test_shipped_searches_are_the_compiled_searches(pack, savedsearches):
+    """The compiled search, with a base rule's outcome field before its tuning macro."""
     from cloudtrail_pack.compilation import compile_rules
 
-    compiled = {q[0] for q in compile_rules(pack, "splunk").values()}
+    compiled = {writer.with_outcome(q[0], pack.by_id(rule_id)) for rule_id, q in compile_rules(pack, "splunk").items()}
     assert {s["search"] for s in savedsearches.values()} == compiled
+
+
+def test_the_outcome_field_says_whether_the_call_succeeded(savedsearches):
+    from evaluators.spl import SplunkEvaluator
+
+    stanza = savedsearches["CloudTrail - AWS IAM User Deleted - Rule"]
+    evaluator = SplunkEvaluator({"cloudtrail_detection_pack_cloudtrail": "*", "aws_iam_user_deleted_filter": "search *"})
+    base = {"eventTime": "2026-11-23T10:00:00Z", "eventSource": "iam.amazonaws.com", "eventName": "DeleteUser"}
+    records = [{**base, "eventID": "ok"}, {**base, "eventID": "denied", "errorCode": "AccessDenied"}]
+    rows = evaluator.run(stanza["search"], records)
+    assert [r.first("outcome") for r in rows] == ["succeeded", "denied or failed"]
+
+
+def test_correlation_searches_carry_no_outcome(savedsearches):
+    stanza = savedsearches["CloudTrail - AWS IAM Mass User Deletion - Rule"]
+    assert "outcome" not in stanza["search"] and "$outcome$" not in stanza["action.notable.param.rule_title"]
 
 
 def test_macros_conf_has_the_scope_and_one_empty_filter_per_search(pack, app_members):

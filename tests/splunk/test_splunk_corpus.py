@@ -23,7 +23,6 @@ pytestmark = needs_corpus
 REFUSALS = {
     "aws_cloudtrail_console_login_success_from_susp_locations.yml": "src_country, src_ip do not exist",
     "aws_delete_saml_provider.yml": "status do not exist",
-    "aws_update_login_profile.yml": "a field reference (a `| where` command) under NOT",
 }
 
 
@@ -50,3 +49,13 @@ def test_corpus_search_reads_the_same_under_either_precedence(path):
     head = split_pipeline(expand_macros(search, macros))[0]
     assert parse_search_expr(head) == parse_search_expr(head, precedence="eval")
     SplunkEvaluator(macros).parse(search)  # the whole search is inside the evaluator's subset
+
+
+def test_sigmahq_login_profile_rule_compares_the_arn_with_the_name_as_written():
+    """SigmaHQ compares the caller's ARN with a bare user name, which never match: the shipped `| where` says so
+    exactly (case-insensitively, null-safe), and leaves the rule's meaning to the rule."""
+    (search,) = convert(next(p for p in RULE_FILES if p.name == "aws_update_login_profile.yml"))
+    assert (
+        "\n| where NOT (isnotnull('userIdentity.arn') AND isnotnull('requestParameters.userName') AND "
+        "lower('userIdentity.arn')==lower('requestParameters.userName'))\n" in search
+    )

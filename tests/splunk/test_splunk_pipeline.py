@@ -12,7 +12,7 @@ from sigma.exceptions import (
     SigmaRuleLocation,
     SigmaTransformationError,
 )
-from sigma.pipelines.cloudtrail.splunk import splunk_cloudtrail_pipeline
+from sigma.pipelines.cloudtrail.splunk import scoped, splunk_cloudtrail_pipeline
 
 from cloudtrail_pack.compilation import compile_rules
 from cloudtrail_pack.targets import TARGETS, plugins
@@ -211,6 +211,107 @@ def test_regex_under_and_is_a_regex_command():
     ]
 
 
+# --- field references: an exact `| where` clause -------------------------------------------------------
+
+SELF_SERVICE = (
+    "    selection:\n        eventName: DeactivateMFADevice\n"
+    "    filter_named:\n        userIdentity.type: IAMUser\n"
+    "        requestParameters.userName|fieldref: userIdentity.userName\n"
+    "    filter_implicit:\n        userIdentity.type: IAMUser\n        requestParameters.userName: null\n"
+    "    condition: selection and not 1 of filter_*\n"
+)
+
+
+def test_negated_fieldref_conjunct_becomes_a_null_safe_case_insensitive_where():
+    assert convert(rule(SELF_SERVICE)) == [
+        '`cloudtrail_detection_pack_cloudtrail` eventName="DeactivateMFADevice"\n'
+        "| where NOT (((isnotnull('userIdentity.type') AND lower('userIdentity.type')==lower(\"IAMUser\")) AND "
+        "(isnotnull('requestParameters.userName') AND isnotnull('userIdentity.userName') AND "
+        "lower('requestParameters.userName')==lower('userIdentity.userName'))) OR "
+        "((isnotnull('userIdentity.type') AND lower('userIdentity.type')==lower(\"IAMUser\")) AND "
+        "isnull('requestParameters.userName')))\n"
+        "| `test_rule_filter`"
+    ]
+
+
+def test_positive_fieldref_is_a_case_insensitive_where():
+    detection = (
+        "    selection:\n        eventName: DeleteUser\n"
+        "    same:\n        userIdentity.userName|fieldref: requestParameters.userName\n"
+        "    condition: selection and same\n"
+    )
+    assert convert(rule(detection)) == [
+        '`cloudtrail_detection_pack_cloudtrail` eventName="DeleteUser"\n'
+        "| where (isnotnull('userIdentity.userName') AND isnotnull('requestParameters.userName') AND "
+        "lower('userIdentity.userName')==lower('requestParameters.userName'))\n"
+        "| `test_rule_filter`"
+    ]
+
+
+def test_where_comes_before_the_table():
+    fields = "fields:\n    - userIdentity.arn\n"
+    (search,) = convert(rule(SELF_SERVICE, fields))
+    assert search.endswith("isnull('requestParameters.userName')))\n| table userIdentity.arn\n| `test_rule_filter`")
+
+
+def test_cased_value_beside_a_fieldref_compares_case_sensitively():
+    detection = SELF_SERVICE.replace("userIdentity.type: IAMUser\n        request", "userIdentity.type|cased: IAMUser\n        request")
+    (search,) = convert(rule(detection))
+    assert "(isnotnull('userIdentity.type') AND 'userIdentity.type'==\"IAMUser\") AND (isnotnull('requestParameters" in search
+
+
+def test_where_string_escapes_quote_and_backslash():
+    detection = (
+        "    selection:\n        eventName: DeleteUser\n"
+        "    filter:\n        userAgent: 'a\"b\\c'\n        userIdentity.userName|fieldref: requestParameters.userName\n"
+        "    condition: selection and not filter\n"
+    )
+    (search,) = convert(rule(detection))
+    assert "lower('userAgent')==lower(\"a\\\"b\\\\c\")" in search
+
+
+def test_fieldref_that_is_not_a_top_level_conjunct_is_refused():
+    detection = (
+        "    selection:\n        eventName: DeleteUser\n"
+        "    filter:\n        userIdentity.userName|fieldref: requestParameters.userName\n"
+        "    condition: selection or not filter\n"
+    )
+    with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="top-level `and`"):
+        convert(rule(detection))
+
+
+def test_fieldref_startswith_is_refused():
+    detection = (
+        "    selection:\n        eventName: DeleteUser\n"
+        "    filter:\n        userIdentity.arn|fieldref|endswith: requestParameters.userName\n"
+        "    condition: selection and not filter\n"
+    )
+    with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="startswith/endswith/contains"):
+        convert(rule(detection))
+
+
+def test_wildcard_beside_a_fieldref_is_refused():
+    detection = (
+        "    selection:\n        eventName: DeleteUser\n"
+        "    filter:\n        userAgent|startswith: aws-cli\n        userIdentity.userName|fieldref: requestParameters.userName\n"
+        "    condition: selection and not filter\n"
+    )
+    with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="only plain strings, null and exists"):
+        convert(rule(detection))
+
+
+def test_correlation_over_a_rule_with_fieldref_keeps_its_where():
+    (search,) = convert(correlation(EVENT_COUNT, SELF_SERVICE))
+    assert search.startswith(
+        '`cloudtrail_detection_pack_cloudtrail` eventName="DeactivateMFADevice"\n| where NOT (((isnotnull('
+    )
+    assert search.endswith(
+        "isnull('requestParameters.userName')))\n| sort 0 _time\n"
+        "| streamstats time_window=10m count as event_count by userIdentity.arn\n"
+        "| where event_count >= 3\n| `test_many_filter`"
+    )
+
+
 def test_keywords_are_refused():
     with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="keyword"):
         convert(rule("    keywords:\n        - DeleteUser\n    condition: keywords\n"))
@@ -274,7 +375,8 @@ def test_value_count_counts_distinct_values():
     assert convert(correlation(body)) == [
         '`cloudtrail_detection_pack_cloudtrail` (eventSource="iam.amazonaws.com" AND eventName="DeleteUser")\n'
         "| sort 0 _time\n"
-        "| streamstats time_window=1h dc(requestParameters.userName) as value_count by userIdentity.arn\n"
+        "| eval sigma_value=lower('requestParameters.userName'), sigma_group1=lower('userIdentity.arn')\n"
+        "| streamstats time_window=1h dc(sigma_value) as value_count by sigma_group1\n"
         "| where value_count > 4\n"
         "| `test_many_filter`"
     ]
@@ -322,7 +424,7 @@ def test_unknown_group_by_field_is_refused():
 def test_every_pack_search_has_the_macro_shape(pack):
     for rule_ in pack.rules:
         (search,) = compile_rules(pack, "splunk", rules=[rule_])[rule_.id]
-        assert search.startswith("`cloudtrail_detection_pack_cloudtrail` ")
+        assert scoped(search), search
         assert search.endswith(f"\n| `{rule_.slug}_filter`")
 
 

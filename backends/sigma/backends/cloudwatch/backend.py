@@ -17,6 +17,9 @@ Semantics that AWS does not document, and how the output stays right under every
   so `not (...)` is true for events without the field - Sigma's meaning - whether the bare comparison would be
   false or null (SQL-like) there.
 * Escapes inside `"..."`: none are used; values that would need one are matched with a regex (see `literals.py`).
+* Field references (`fieldref`) compare `tolower()` of both fields: whether `tolower` folds letters outside ASCII
+  is not documented, and SQLite's NOCASE (the reference engine) folds ASCII only, so the two agree on ASCII values
+  (every IAM user name: IAM's pattern is `[\\w+=,.@-]+`) and may differ on non-ASCII letters that differ in case.
 """
 
 from __future__ import annotations
@@ -127,7 +130,10 @@ class CloudWatchLogsInsightsBackend(TextQueryBackend):
         CompareOperators.GT: ">",
         CompareOperators.GTE: ">=",
     }
-    field_equals_field_expression: ClassVar[str] = "{field1} = {field2}"
+    # Sigma compares strings case-insensitively; Logs Insights `=` does not. `tolower(string)` "Converts the string
+    # to lowercase" (CWL_QuerySyntax, "String functions"), so both sides are lowered: `User` and `user` compare
+    # equal, `bob` and `bobby` never do (whole values).
+    field_equals_field_expression: ClassVar[str] = "tolower({field1}) = tolower({field2})"
     field_null_expression: ClassVar[str] = "not ispresent({field})"
     field_exists_expression: ClassVar[str] = "ispresent({field})"
     field_not_exists_expression: ClassVar[str] = "not ispresent({field})"
@@ -464,7 +470,7 @@ class CloudWatchLogsInsightsBackend(TextQueryBackend):
 
     def _temporal(self, rule, *args, **kwargs):
         raise _refuse(
-            f"{rule.type.value if hasattr(rule.type, 'value') else rule.type} correlation: Logs Insights QL cannot "
+            f"{rule.type.name.lower()} correlation: Logs Insights QL cannot "
             "tag events with the rule that matched them inside one stats query, so 'every rule matched within the "
             "timespan' (and its ordered form) cannot be expressed",
             rule,

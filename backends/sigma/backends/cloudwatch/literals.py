@@ -30,14 +30,20 @@ _PLAIN_FIELD = re.compile(r"[A-Za-z0-9@.]+")
 _REGEX_META = set(".^$*+?()[]{}|\\/")
 
 
+#: Words the query syntax gives a meaning (operators, keywords, the functions the backend writes): a field so named
+#: is backticked, so that it is never read as the word (a plain name in backticks is still that field).
+_RESERVED_WORDS = frozenset({"and", "or", "not", "like", "in", "by", "as", "asc", "desc", "ispresent", "isIpInSubnet", "tolower"})
+
+
 def quote_field(name: str) -> str:
-    """A field name as Logs Insights reads it: bare if only letters, digits, `@` and `.`, else in backticks."""
+    """A field name as Logs Insights reads it: bare if only letters, digits, `@` and `.` and not a reserved word,
+    else in backticks."""
     if not name or "`" in name or any(is_control(c) for c in name):
         raise SigmaFeatureNotSupportedByBackendError(
             f"field name {name!r} cannot be written in a Logs Insights query (backticks and control characters "
             "have no documented escape inside a backtick-quoted name)"
         )
-    return name if _PLAIN_FIELD.fullmatch(name) else f"`{name}`"
+    return name if _PLAIN_FIELD.fullmatch(name) and name not in _RESERVED_WORDS else f"`{name}`"
 
 
 def is_literal_safe(text: str) -> bool:

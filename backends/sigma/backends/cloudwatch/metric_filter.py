@@ -209,8 +209,17 @@ def _operands(node: _Node, op: str) -> list[_Node]:
     return [node]
 
 
+def _field_reference(cond) -> ConditionFieldEqualsValueExpression | None:
+    if isinstance(cond, ConditionFieldEqualsValueExpression):
+        return cond if isinstance(cond.value, SigmaFieldReference) else None
+    return next((r for arg in getattr(cond, "args", []) if (r := _field_reference(arg)) is not None), None)
+
+
 def filter_pattern(cond) -> str:
-    """The complete `{ ... }` pattern for a parsed Sigma condition, within AWS's length limit."""
+    """The complete `{ ... }` pattern for a parsed Sigma condition, within AWS's length limit. A field reference
+    is refused first, whatever else the condition holds: no pattern can ever compare two fields."""
+    if (ref := _field_reference(cond)) is not None:
+        raise _refuse(f"field references ({ref.field}|fieldref) cannot be expressed: a pattern compares with constants", ref)
     pattern = "{ " + render(convert(cond)) + " }"
     if len(pattern) > FILTER_PATTERN_MAX_LENGTH:
         raise _refuse(
@@ -219,3 +228,18 @@ def filter_pattern(cond) -> str:
             cond,
         )
     return pattern
+
+
+def with_outcome(pattern: str, failed: bool) -> str:
+    """A rule's pattern narrowed to failed calls (Sigma `errorCode|exists: true`) or successful ones (`errorCode:
+    null`), written as this module writes those conditions: `$.errorCode = *`, or NOT EXISTS / IS NULL. The two
+    patterns split the rule's matches exactly, so one alarm per outcome can say which it was (CloudTrail writes
+    errorCode, with errorMessage, only for a call that failed: record contents reference)."""
+    if not (pattern.startswith("{ ") and pattern.endswith(" }")):
+        raise ValueError(f"not a filter pattern of this module: {pattern!r}")
+    errorcode = ConditionFieldEqualsValueExpression("errorCode", SigmaExists(True) if failed else SigmaNull())
+    outcome = _Junction("&&", (pattern[2:-2], convert(errorcode)))
+    narrowed = "{ " + render(outcome) + " }"
+    if len(narrowed) > FILTER_PATTERN_MAX_LENGTH:
+        raise _refuse(f"the pattern with its outcome is {len(narrowed)} characters, over {FILTER_PATTERN_MAX_LENGTH}")
+    return narrowed

@@ -22,6 +22,23 @@ and records why:
 
 EQL field names are written part by part, backquoted where Elasticsearch's EQL grammar requires (`eql_field`).
 
+Field references (`fieldref`, e.g. requestParameters.userName equal to userIdentity.userName): Lucene query
+syntax compares a field with constants only, so it refuses them. EQL cannot compare two fields with an operator
+("You cannot use EQL comparison operators to compare a field to another field", EQL syntax reference,
+Limitations) but its string functions take fields as arguments (EQL function reference: startsWith "If using a
+field as the argument ..."; `~` makes a function case-insensitive), so `a == b` ignoring case is written
+`startsWith~(a, b) and startsWith~(b, a)` (each a prefix of the other: the same string). ES|QL compares two
+columns with `==`, case-sensitively, so both are lowered with TO_LOWER. Both are guarded with `!= null` /
+`is not null`, so that `not` of the comparison is true for events without either field, as in Sigma. The
+backends cannot write this themselves: the pipeline stands a placeholder string in for the field reference
+(`FieldRefPlaceholderTransformation`) and replaces the placeholder's comparison in the query text. Where the
+integration leaves a referenced field is read as for any other field, except that userIdentity.userName is only
+accepted where the same detection map pins userIdentity.type to IAMUser (schema.ECS_PINNED_FIELDS).
+
+A check for a missing field (`null`, `exists: false`) also holds for events whose value the integration deleted
+at ingest ('', '-', 'none' anywhere in the record): an IAM user named "-" or "none" as requestParameters.userName
+reads as no userName on Elastic.
+
 Query post-processing fixes what the pySigma Elasticsearch backends (2.1.1) escape wrongly: raw
 line breaks and tabs in Lucene terms, `\\<newline>` in EQL strings, and wildcard escapes and raw line
 breaks inside ES|QL strings. For ES|QL correlations it drops the fixed `date_trunc` time buckets (they split
@@ -32,15 +49,17 @@ a Kibana rule's look-back is measured on ingest time and is longer than the time
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from sigma.conditions import ConditionAND
 from sigma.correlations import SigmaCorrelationRule, SigmaCorrelationType
-from sigma.exceptions import SigmaFeatureNotSupportedByBackendError, SigmaTransformationError
+from sigma.exceptions import SigmaError, SigmaFeatureNotSupportedByBackendError, SigmaTransformationError
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline, QueryPostprocessingItem
 from sigma.processing.postprocessing import QueryPostprocessingTransformation
 from sigma.processing.transformations import PreprocessingTransformation, SetStateTransformation
-from sigma.processing.transformations.base import FieldMappingTransformationBase
+from sigma.processing.transformations.base import DetectionItemTransformation, FieldMappingTransformationBase
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 from sigma.types import (
     SigmaBool,
@@ -48,15 +67,17 @@ from sigma.types import (
     SigmaCompareExpression,
     SigmaExists,
     SigmaExpansion,
+    SigmaFieldReference,
     SigmaNull,
     SigmaNumber,
     SigmaRegularExpression,
     SigmaString,
 )
 
+from . import correlations
 from .common import cloudtrail_rules_only, reject_unknown_fields
 from .negation import NullSafeNegationTransformation
-from .schema import ECS_DROPPED_VALUES, NoEcsHome, ecs_field, ecs_field_type
+from .schema import ECS_DROPPED_VALUES, ECS_PINNED_FIELDS, NoEcsHome, ecs_field, ecs_field_type
 
 TARGET = "ecs_cloudtrail"
 INDEX = "logs-aws.cloudtrail-*"
@@ -101,6 +122,28 @@ def _values(item: SigmaDetectionItem):
             yield value
 
 
+def _anded_items(detection: SigmaDetection):
+    """The items of an AND-linked detection, through nested AND-linked detections (not through OR)."""
+    for item in detection.detection_items:
+        if isinstance(item, SigmaDetectionItem):
+            yield item
+        elif item.item_linking is ConditionAND:
+            yield from _anded_items(item)
+
+
+def _pins(item: SigmaDetectionItem, field: str, value: str) -> bool:
+    """`item` is `field: value` and nothing else: one plain string, equal to `value` ignoring case (as Sigma
+    compares; CloudTrail writes userIdentity.type in one spelling)."""
+    return (
+        item.field == field
+        and not item.modifiers
+        and len(item.value) == 1
+        and isinstance(item.value[0], SigmaString)
+        and not item.value[0].contains_special()
+        and str(item.value[0]).lower() == value.lower()
+    )
+
+
 def _is_iso_date(text: str) -> bool:
     try:
         datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -130,22 +173,43 @@ class EcsRuleCheckTransformation(PreprocessingTransformation):
         if not isinstance(rule, SigmaRule):
             return
         for detection in rule.detection.detections.values():
-            for item in _items(detection):
-                self._check_item(rule, item, backend)
+            self._check_detection(rule, detection, backend)
 
-    def _home(self, rule, name: str) -> str:
+    def _check_detection(self, rule, detection: SigmaDetection, backend: str | None, anded: tuple = ()) -> None:
+        """Every item, knowing the items ANDed with it (one detection map, and the groups the backends nest in
+        it, such as the EQL backend's null checks): a pin lives there."""
+        group = anded + tuple(_anded_items(detection)) if detection.item_linking is ConditionAND else ()
+        for item in detection.detection_items:
+            if isinstance(item, SigmaDetection):
+                self._check_detection(rule, item, backend, group)
+            else:
+                self._check_item(rule, item, backend, list(group))
+
+    def _home(self, rule, name: str, siblings: list | None = None) -> str:
+        if name in ECS_PINNED_FIELDS:
+            home, pin_field, pin_value = ECS_PINNED_FIELDS[name]
+            if any(_pins(i, pin_field, pin_value) for i in siblings or []):
+                return home
         try:
             return ecs_field(name)
         except NoEcsHome as e:
-            _fail(rule, f"field {name} has no field in Elastic's AWS CloudTrail integration to match on: {e.reason}")
+            extra = ""
+            if name in ECS_PINNED_FIELDS:
+                _, pin_field, pin_value = ECS_PINNED_FIELDS[name]
+                extra = f" (it is exact where the same detection map has {pin_field}: {pin_value})"
+            _fail(rule, f"field {name} has no field in Elastic's AWS CloudTrail integration to match on: {e.reason}{extra}")
             raise  # unreachable
 
-    def _check_item(self, rule, item: SigmaDetectionItem, backend: str | None) -> None:
+    def _check_item(self, rule, item: SigmaDetectionItem, backend: str | None, siblings: list | None = None) -> None:
         if item.field is None:
             _fail(rule, "keyword (field-less) detections have no ECS field to search; name the CloudTrail field")
-        home = self._home(rule, item.field)
+        home = self._home(rule, item.field, siblings)
         kind = ecs_field_type(home)
         values = list(_values(item))
+        references = [v for v in values if isinstance(v, SigmaFieldReference)]
+        for ref in references:
+            self._check_reference(rule, item, ref, home, kind, backend, siblings)
+        values = [v for v in values if not isinstance(v, SigmaFieldReference)]
         for value in values:
             if isinstance(value, SigmaString):
                 literal = _literal_text(value)
@@ -185,6 +249,19 @@ class EcsRuleCheckTransformation(PreprocessingTransformation):
         if backend == ESQL:
             self._check_esql_types(rule, item, home, kind, values)
 
+    def _check_reference(self, rule, item, ref: SigmaFieldReference, home: str, kind: str, backend, siblings) -> None:
+        """A field reference: two keyword fields compared whole; only EQL and ES|QL can compare two fields."""
+        what = f"{item.field}|fieldref: {ref.field}"
+        if backend == LUCENE:
+            _unsupported(rule, f"{what}: Lucene query syntax compares a field with constants only, not with another field")
+        if ref.starts_with or ref.ends_with:
+            _unsupported(rule, f"{what}: a field reference with startswith/endswith/contains is not supported")
+        other = self._home(rule, ref.field, siblings)
+        for name, field_home in ((item.field, home), (ref.field, other)):
+            field_kind = ecs_field_type(field_home)
+            if field_kind != "keyword":
+                _unsupported(rule, f"{what}: {name} is {field_home}, a {field_kind} field; only keywords are compared")
+
     @staticmethod
     def _check_eql_types(rule, item, home: str, kind: str, values) -> None:
         """The EQL backend compares every value with ':' (or 'like~', or cidrMatch), string operators that
@@ -222,22 +299,80 @@ class EcsRuleCheckTransformation(PreprocessingTransformation):
                 _unsupported(rule, f"{item.field}: ES|QL cannot cast {_literal_text(value)!r} to the date {home}")
 
     def _check_correlation(self, rule: SigmaCorrelationRule, backend: str | None) -> None:
+        for ref in rule.referenced_rules:
+            try:
+                ref.rule.get_conversion_result()
+            except SigmaError:  # refused by this query language (sigma convert -s goes on without it)
+                _unsupported(rule, f"the rule it counts, {ref.rule.name or ref.rule.id}, was not converted for this query language")
         for name in rule.group_by or []:
             self._home(rule, name)
         condition = rule.condition
-        if condition is not None and condition.fieldref:
-            for name in [condition.fieldref] if isinstance(condition.fieldref, str) else condition.fieldref:
+        fieldref = getattr(condition, "fieldref", None)  # an extended (temporal) condition has none
+        if fieldref:
+            for name in [fieldref] if isinstance(fieldref, str) else fieldref:
                 self._home(rule, name)
+        if rule.type == SigmaCorrelationType.TEMPORAL_ORDERED and backend == EQL:
+            self._check_eql_sequence(rule)
+            correlations.stand_in(rule)  # the backend has no ordered template; eql_sequence writes the query
+            return
+        if rule.type == SigmaCorrelationType.TEMPORAL_ORDERED and backend == ESQL:
+            _unsupported(
+                rule,
+                "ES|QL has no ordered sequence: its stats over a rule's look-back give each group's first and last "
+                "times per rule, which do not say whether some step-1 event precedes a step-2 event within the "
+                "timespan (the EQL rule is the ordered form)",
+            )
         if backend == EQL:
             op = getattr(getattr(condition, "op", None), "name", None)
             if rule.type != SigmaCorrelationType.EVENT_COUNT or op != "GTE":
                 _unsupported(
                     rule,
-                    "EQL expresses only event_count correlations with a gte condition (a sequence "
-                    "'with runs=n'); the backend would write runs=n for any other condition",
+                    "EQL expresses event_count correlations with a gte condition (a sequence 'with runs=n'; the "
+                    "backend would write runs=n for any other condition) and ordered temporal ones of two steps",
                 )
             if not 1 <= int(condition.count) <= 100:
                 _unsupported(rule, "EQL sequences allow runs between 1 and 100")
+
+    def _check_eql_sequence(self, rule: SigmaCorrelationRule) -> None:
+        """An ordered temporal correlation EQL writes as a two-stage sequence joined on keyword fields."""
+        try:
+            correlations.ordered_steps(rule)
+        except correlations.NotTwoSteps as e:
+            _unsupported(rule, f"{e}: an EQL sequence of two stages, each any of its rules")
+        for name in rule.group_by or []:
+            home = self._home(rule, name)
+            if ecs_field_type(home) != "keyword":
+                _unsupported(rule, f"group-by {name}: EQL sequences join on keyword fields; {home} is {ecs_field_type(home)}")
+
+
+def _eql_span(seconds: int) -> str:
+    """An EQL maxspan (time units d, h, m, s: EQL syntax reference, "maxspan")."""
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m"), (1, "s")):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    raise AssertionError("unreachable")
+
+
+def eql_sequence(rule: SigmaCorrelationRule, steps: list[list[int]]) -> str:
+    """`sequence by <group> with maxspan=<timespan> [any where <step 1>] [any where <step 2>]`: EQL's own ordered
+    form (EQL syntax reference, "Sequences"); a stage is any of its rules' conditions."""
+    conditions = []
+    for ref in rule.referenced_rules:
+        queries = ref.rule.get_conversion_result()
+        if len(queries) != 1 or not isinstance(queries[0], str):
+            _unsupported(rule, "each correlated rule must convert to exactly one EQL condition")
+        conditions.append(queries[0])
+
+    def stage(indexes: list[int]) -> str:
+        parts = [conditions[i] for i in indexes]
+        return parts[0] if len(parts) == 1 else " or ".join(f"({p})" for p in parts)
+
+    by = f"by {', '.join(rule.group_by)} " if rule.group_by else ""
+    return (
+        f"sequence {by}with maxspan={_eql_span(int(rule.timespan.seconds))}\n"
+        f" [any where {stage(steps[0])}]\n"
+        f" [any where {stage(steps[1])}]"
+    )
 
 
 @dataclass
@@ -255,10 +390,13 @@ class EcsFieldMappingTransformation(FieldMappingTransformationBase):
     def apply_field_name(self, field: str | None):  # type: ignore[override]
         if field is None:
             return None
-        try:
-            home = ecs_field(field)
-        except NoEcsHome:
-            return None  # unreachable for checked rules: EcsRuleCheckTransformation refused them
+        if field in ECS_PINNED_FIELDS:  # EcsRuleCheckTransformation let it through only where it is pinned
+            home = ECS_PINNED_FIELDS[field][0]
+        else:
+            try:
+                home = ecs_field(field)
+            except NoEcsHome:
+                return None  # unreachable for checked rules: EcsRuleCheckTransformation refused them
         return eql_field(home) if _backend(self) == EQL else home
 
     def _display(self, field: str) -> list[str]:
@@ -294,6 +432,61 @@ def eql_field(name: str) -> str:
         else:
             raise SigmaFeatureNotSupportedByBackendError(f"{TARGET}: the field name {name!r} cannot be written in EQL")
     return ".".join(parts)
+
+
+# --- field references -----------------------------------------------------------------------------------
+
+#: Unique per process, so that no rule value can spell a placeholder; placeholders never reach the output.
+_PLACEHOLDER_NONCE = uuid.uuid4().hex
+_PLACEHOLDER = re.compile(
+    r'(?P<field>\??[^\s()"]+?)(?::|==)"ctfieldref' + _PLACEHOLDER_NONCE + r'x(?P<left>[0-9a-f]+)x(?P<right>[0-9a-f]+)"'
+)
+
+
+def _placeholder(left: str, right: str) -> SigmaString:
+    """A plain string standing in for `left|fieldref: right` (ECS names, hex-encoded), replaced after conversion."""
+    return SigmaString(f"ctfieldref{_PLACEHOLDER_NONCE}x{left.encode().hex()}x{right.encode().hex()}")
+
+
+def fieldref_expression(backend: str, left: str, right: str) -> str:
+    """`left` equals `right` ignoring case, never null (see the module docstring), in EQL or ES|QL."""
+    if backend == EQL:
+        a, b = eql_field(left), eql_field(right)
+        return f"({a} != null and {b} != null and startsWith~({a}, {b}) and startsWith~({b}, {a}))"
+    return f"({left} is not null and {right} is not null and to_lower({left}) == to_lower({right}))"
+
+
+@dataclass
+class FieldRefPlaceholderTransformation(DetectionItemTransformation):
+    """EQL and ES|QL: stand a placeholder string in for each field reference (after the field mapping, so the
+    names are ECS names), for EcsQueryFixTransformation to replace."""
+
+    def apply_detection_item(self, detection_item: SigmaDetectionItem):  # type: ignore[override]
+        if not any(isinstance(v, SigmaFieldReference) for v in detection_item.value):
+            return None
+        if len(detection_item.value) != 1:
+            _unsupported(None, f"{detection_item.field}|fieldref: a field reference beside other values is not supported")
+        (ref,) = detection_item.value
+        unquoted = [_unquoted_field(n) for n in (detection_item.field, ref.field)]
+        detection_item.value = [_placeholder(*unquoted)]
+        return detection_item
+
+
+def _unquoted_field(name: str) -> str:
+    """An ECS name as mapped for EQL (`eql_field`) back to its plain dotted form."""
+    return ".".join(part[1:-1].replace("``", "`") if part.startswith("`") else part for part in name.split("."))
+
+
+def _replace_placeholders(query: str, backend: str | None) -> str:
+    def replace(match: re.Match) -> str:
+        left = bytes.fromhex(match.group("left")).decode()
+        right = bytes.fromhex(match.group("right")).decode()
+        return fieldref_expression(backend, left, right)
+
+    out = _PLACEHOLDER.sub(replace, query)
+    if "ctfieldref" + _PLACEHOLDER_NONCE in out:
+        raise SigmaFeatureNotSupportedByBackendError(f"{TARGET}: a field reference could not be written in this query language")
+    return out
 
 
 _ESQL_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"', re.S)
@@ -335,6 +528,11 @@ class EcsQueryFixTransformation(QueryPostprocessingTransformation):
         if not isinstance(query, str):
             return query
         backend = _backend(self)
+        steps = correlations.restore(rule) if isinstance(rule, SigmaCorrelationRule) else None
+        if steps is not None:
+            query = eql_sequence(rule, steps)
+        if backend in (EQL, ESQL):
+            query = _replace_placeholders(query, backend)
         if backend == LUCENE:
             # Lucene's query parser separates terms on these; an escaped one is part of the term.
             return re.sub("[\t\n\r\u3000]", lambda m: "\\" + m.group(0), query)
@@ -362,6 +560,7 @@ def ecs_cloudtrail_pipeline() -> ProcessingPipeline:
             ProcessingItem(identifier=f"{TARGET}_null_safe_not", transformation=NullSafeNegationTransformation()),
             ProcessingItem(identifier=f"{TARGET}_check", transformation=EcsRuleCheckTransformation()),
             ProcessingItem(identifier=f"{TARGET}_fields", transformation=EcsFieldMappingTransformation()),
+            ProcessingItem(identifier=f"{TARGET}_fieldrefs", transformation=FieldRefPlaceholderTransformation()),
             ProcessingItem(identifier=f"{TARGET}_index", transformation=SetStateTransformation("index", INDEX)),
         ],
         postprocessing_items=[

@@ -274,6 +274,9 @@ ECS_FIELDS: dict[str, str] = {
     "userIdentity.sessionContext.sessionIssuer.principalId": "aws.cloudtrail.user_identity.session_context.session_issuer.principal_id",
     "userIdentity.sessionContext.sessionIssuer.arn": "aws.cloudtrail.user_identity.session_context.session_issuer.arn",
     "userIdentity.sessionContext.sessionIssuer.accountId": "aws.cloudtrail.user_identity.session_context.session_issuer.account_id",
+    # set user.target.name copy_from json.requestParameters.userName, ignore_empty_value (a keyword EQL and ES|QL
+    # can read; other request parameters stay in the flattened copy, ECS_FLATTENED_OBJECTS)
+    "requestParameters.userName": "user.target.name",
 }
 
 #: CloudTrail fields the integration stores, but in an ECS field it also fills from other CloudTrail
@@ -301,6 +304,17 @@ ECS_SHARED_FIELDS: dict[str, tuple[str, str]] = {
         "cloud.account.id",
         "cloud.account.id also holds recipientAccountId when userIdentity.accountId is absent",
     ),
+}
+
+#: Shared fields that hold exactly one CloudTrail field when another field has a given value: CloudTrail field ->
+#: (ECS field, pinning CloudTrail field, its value). `user.name` is renamed from userIdentity.userName, and is
+#: overwritten from sessionContext.sessionIssuer.userName only for AssumedRole and FederatedUser identities and
+#: filled from additionalEventData.UserName only when it is still empty (UserAuthentication events): for an
+#: IAMUser identity, which always carries userName (CloudTrail userIdentity reference), user.name is
+#: userIdentity.userName. A rule may match on it where the same AND group (one Sigma detection map) pins
+#: userIdentity.type to IAMUser (ecs.py checks that).
+ECS_PINNED_FIELDS: dict[str, tuple[str, str, str]] = {
+    "userIdentity.userName": ("user.name", "userIdentity.type", "IAMUser"),
 }
 
 #: Objects whose keys depend on the API called, and the `flattened` field the integration copies each

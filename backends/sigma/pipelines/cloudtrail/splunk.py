@@ -24,21 +24,39 @@ What the pipeline adds to the backend, for the `default` output format (one SPL 
   control characters (newlines) would also have to be written into savedsearches.conf. Such values
   become an anchored, case-insensitive regular expression (`| regex field="(?is)^...(?!.)"`), which
   matches exactly the Sigma value. The backend's escaping still writes every character of the search.
-* Correlations. `event_count` / `value_count` correlations over one rule become a sliding-window
+* Correlations. `event_count` / `value_count` correlations become a sliding-window
   threshold search, `| sort 0 _time | streamstats time_window=<timespan> count as event_count by
   <group-by> | where event_count >= N`, instead of the backend's fixed `bin _time span=` buckets (which
   miss a burst that straddles a bucket boundary). Oldest first, each event counts the events of its group
-  in the timespan up to it, so the alert's first result is the event that reached the threshold.
+  in the timespan up to it, so the alert's first result is the event that reached the threshold. A
+  value_count counts `lower()`ed values per `lower()`ed group (Sigma compares case-insensitively, `dc()` and
+  `by` do not). Over several rules the events come from a `| multisearch`, one subsearch per rule with
+  the rule's own `| where` / `| regex`; an ordered temporal correlation of two steps tags each subsearch
+  with its step and keeps, per group, the earliest step-1 time within the timespan
+  (`ordered_search`, through the stand-in of `correlations.py`).
+* Field references. The backend writes `fieldref` as `| where 'a'='b'`: case-sensitive (`where` compares
+  strings case-sensitively, Search Reference "where"), refused under OR, and under NOT pulled out of its
+  group (`not (type=IAMUser and a=b)` became `NOT type=IAMUser ... | where NOT 'a'='b'`) and null-unsafe
+  (a comparison with a missing field is null, `NOT null` drops the event). Instead, every conjunct of the
+  condition's top-level `and` that holds a field reference is taken out of the search expression and
+  written by this pipeline as one `| where` clause (`fieldref_where`): each comparison null-safe
+  (`isnotnull(...) AND ...`, so NOT of it is true for events without the field, as in Sigma),
+  case-insensitive (`lower(...)==lower(...)` on both sides), whole values. The search expression keeps the
+  other conjuncts, so the indexed search still narrows the events first.
 * Refusals (SigmaFeatureNotSupportedByBackendError, so a release leaves the rule out of the Splunk app),
-  each with the reason: regular expressions and field references under OR or NOT (the
-  backend 2.1.0 writes a broken `| search OR ...` for a regex under OR, and `regex field!=` has no
-  documented meaning for events without the field), keyword (unbound) values, other correlation types,
+  each with the reason: regular expressions under OR or NOT (the backend 2.1.0 writes a broken
+  `| search OR ...` for a regex under OR, and `regex field!=` has no documented meaning for events without
+  the field), field references the `| where` clause cannot carry (outside a top-level conjunct, beside
+  values other than plain strings, null and exists), keyword (unbound) values, other correlation types
+  (temporal, ordered ones other than two steps, event_count over several rules, which multisearch would
+  count twice for an event two rules match),
   and output formats other than `default` (the Splunk app is written by
   `cloudtrail_pack.artifacts.splunk.write_splunk_app`).
 """
 
 from __future__ import annotations
 
+import copy
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -47,9 +65,12 @@ from pathlib import PurePath
 from sigma.conditions import (
     ConditionAND,
     ConditionFieldEqualsValueExpression,
+    ConditionIdentifier,
     ConditionNOT,
     ConditionOR,
+    ConditionSelector,
     ConditionValueExpression,
+    SigmaCondition,
 )
 from sigma.correlations import SigmaCorrelationConditionOperator, SigmaCorrelationRule, SigmaCorrelationType
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError, SigmaTransformationError
@@ -59,13 +80,16 @@ from sigma.processing.transformations.base import PreprocessingTransformation, S
 from sigma.rule import SigmaRule
 from sigma.types import (
     SigmaCasedString,
+    SigmaExists,
     SigmaFieldReference,
+    SigmaNull,
     SigmaRegularExpression,
     SigmaRegularExpressionFlag,
     SigmaString,
     SpecialChars,
 )
 
+from . import correlations
 from .common import cloudtrail_rules_only, reject_unknown_fields
 from .schema import is_cloudtrail_field
 from .splunk_grouping import group_search
@@ -82,6 +106,18 @@ FILTER_DEFINITION = "search *"
 #: Field names written bare in SPL (by-clauses, table): letters, digits, `_` and dotted paths.
 SPL_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*")
 _SLUG = re.compile(r"[A-Za-z0-9_]+")
+
+
+def scoped(search: str) -> bool:
+    """True if every part of `search` that reads events starts with the scope macro: the search itself, or
+    each subsearch of a correlation's leading `| multisearch`."""
+    if search.startswith(f"`{SCOPE_MACRO}` "):
+        return True
+    lines = search.split("\n")
+    if lines[0] != "| multisearch":
+        return False
+    subsearches = [line for line in lines[1:] if line.startswith("    [")]
+    return len(subsearches) >= 2 and all(line.startswith(f"    [search `{SCOPE_MACRO}` ") for line in subsearches)
 
 
 def rule_slug(rule: SigmaRule | SigmaCorrelationRule) -> str:
@@ -171,6 +207,129 @@ class ExactValuesTransformation(StringValueTransformation):
         return None
 
 
+# --- field references: an exact `| where` clause --------------------------------------------------------
+
+#: The attribute of a converted rule that holds its `| where` clause (read again by correlations over it).
+WHERE_ATTRIBUTE = "_cloudtrail_splunk_where"
+
+
+def _refuse(rule, reason: str) -> SigmaFeatureNotSupportedByBackendError:
+    return SigmaFeatureNotSupportedByBackendError(f"{TARGET}: {reason}", source=getattr(rule, "source", None))
+
+
+def _has_fieldref(node) -> bool:
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        return isinstance(node.value, SigmaFieldReference)
+    return any(_has_fieldref(arg) for arg in getattr(node, "args", []))
+
+
+def _conjuncts(node) -> list:
+    """The operands of the top-level `and` of an unresolved condition tree (nested `and`s flattened)."""
+    if isinstance(node, ConditionAND):
+        return [c for arg in node.args for c in _conjuncts(arg)]
+    return [node]
+
+
+def _condition_text(node) -> str:
+    """An unresolved condition tree as Sigma condition syntax (identifiers and `1 of`/`all of` selectors)."""
+    if isinstance(node, ConditionIdentifier):
+        return node.identifier
+    if isinstance(node, ConditionSelector):
+        return f"{node.args[0]} of {node.args[1]}"
+    if isinstance(node, ConditionNOT):
+        return f"not ({_condition_text(node.args[0])})"
+    joiner = " and " if isinstance(node, ConditionAND) else " or "
+    return joiner.join(f"({_condition_text(arg)})" for arg in node.args)
+
+
+def _spl_string(value: str, rule) -> str:
+    """A double-quoted eval string: `\\` and `\"` are its escapes (Search Reference, "Quotes and escaping
+    characters"); control characters and backticks (macro delimiters) have no safe spelling."""
+    if any(unicodedata.category(c) == "Cc" or c == "`" for c in value):
+        raise _refuse(rule, f"the value {value!r} holds a control character or a backtick, which a `| where` string cannot carry")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _where_field(name: str, rule) -> str:
+    return "'" + _spl_field(name, rule, "field") + "'"
+
+
+def where_expression(node, rule) -> str:
+    """A resolved condition (fields, values) as a `where` expression that is never null: every comparison is
+    guarded with isnotnull(), so AND/OR/NOT over it mean what Sigma means for events without the field."""
+    if isinstance(node, (ConditionAND, ConditionOR)):
+        joiner = " AND " if isinstance(node, ConditionAND) else " OR "
+        return "(" + joiner.join(where_expression(arg, rule) for arg in node.args) + ")"
+    if isinstance(node, ConditionNOT):
+        return "NOT " + where_expression(node.args[0], rule)
+    if isinstance(node, ConditionValueExpression):
+        raise _refuse(rule, "a keyword (field-less) value beside a field reference cannot be written in `| where`")
+    field = _where_field(node.field, rule)
+    value = node.value
+    if isinstance(value, SigmaFieldReference):
+        if value.starts_with or value.ends_with:
+            raise _refuse(rule, f"field {node.field}: a field reference with startswith/endswith/contains is not supported")
+        other = _where_field(value.field, rule)
+        return f"(isnotnull({field}) AND isnotnull({other}) AND lower({field})==lower({other}))"
+    if isinstance(value, SigmaNull):
+        return f"isnull({field})"
+    if isinstance(value, SigmaExists):
+        return f"isnotnull({field})" if bool(value) else f"isnull({field})"
+    if isinstance(value, SigmaString) and not value.contains_special():
+        text = _spl_string(str(value), rule)
+        if isinstance(value, SigmaCasedString):
+            return f"(isnotnull({field}) AND {field}=={text})"
+        return f"(isnotnull({field}) AND lower({field})==lower({text}))"
+    raise _refuse(
+        rule,
+        f"field {node.field}: beside a field reference, only plain strings, null and exists can be written in "
+        f"`| where`; put the {type(value).__name__} value in its own selection",
+    )
+
+
+@dataclass
+class FieldRefWhereTransformation(PreprocessingTransformation):
+    """Move every top-level conjunct holding a field reference from the condition into one exact `| where`
+    clause (stored on the rule; the search transformation appends it). See the module docstring."""
+
+    def apply(self, rule) -> None:  # type: ignore[override]
+        super().apply(rule)
+        if not isinstance(rule, SigmaRule):
+            return
+        conditions = rule.detection.parsed_condition
+        if not any(_has_fieldref(c.parsed) for c in conditions):
+            return
+        if len(conditions) != 1:
+            raise _refuse(rule, "a field reference in a rule with several conditions is not supported")
+        (condition,) = conditions
+        keep, move = [], []
+        for conjunct in _conjuncts(condition.parse(postprocess=False)):
+            resolved = copy.deepcopy(conjunct).postprocess(rule.detection, None, condition.source)
+            (move if _has_fieldref(resolved) else keep).append((conjunct, resolved))
+        if not keep:
+            raise _refuse(
+                rule,
+                "a field reference must sit in a conjunct of the condition's top-level `and`, beside at least one "
+                "selection the search command can run (`| where` alone would read every event)",
+            )
+        where = " AND ".join(where_expression(resolved, rule) for _, resolved in move)
+        text = " and ".join(f"({_condition_text(raw)})" for raw, _ in keep)
+        rule.detection.condition = [text]
+        rule.detection.parsed_condition = [SigmaCondition(text, rule.detection, condition.source)]
+        setattr(rule, WHERE_ATTRIBUTE, where)
+
+
+def with_where(query: str, rule) -> str:
+    """The backend's search for `rule` with the rule's `| where` clause (if any) before its `| table`."""
+    where = getattr(rule, WHERE_ATTRIBUTE, None)
+    if not where:
+        return query
+    table = " | table " + ",".join(rule.fields) if isinstance(rule, SigmaRule) and rule.fields else None
+    if table and query.endswith(table):
+        return query[: -len(table)] + f"\n| where {where}" + table
+    return query + f"\n| where {where}"
+
+
 # --- conditions the backend cannot write correctly ------------------------------------------------------
 
 
@@ -213,7 +372,7 @@ class CheckConditionsTransformation(PreprocessingTransformation):
             value = node.value
             if not isinstance(value, (SigmaRegularExpression, SigmaFieldReference)) or not (under_or or under_not):
                 return
-            if isinstance(value, SigmaFieldReference):
+            if isinstance(value, SigmaFieldReference):  # unreachable: FieldRefWhereTransformation moved them
                 what = "a field reference (a `| where` command)"
             else:
                 what = (
@@ -256,57 +415,153 @@ def _spl_field(name: str, rule, what: str) -> str:
     return name
 
 
+def _refuse_correlation(rule, reason: str) -> SigmaFeatureNotSupportedByBackendError:
+    return SigmaFeatureNotSupportedByBackendError(f"{TARGET}: {reason}", source=rule.source)
+
+
+def _timespan(rule: SigmaCorrelationRule) -> str:
+    if rule.timespan.unit in ("M", "y"):
+        raise _refuse_correlation(rule, f"timespan {rule.timespan.spec} has no fixed length; use s, m, h, d or w")
+    return time_window(rule.timespan.seconds)
+
+
+def _referenced_searches(rule: SigmaCorrelationRule) -> list[str]:
+    """Each correlated rule's search: its search expression fully grouped, its `| where` / `| regex` kept."""
+    if len(rule.aliases) > 0:
+        raise _refuse_correlation(rule, "correlation field aliases are not supported")
+    out = []
+    for ref in rule.referenced_rules:
+        searches = ref.rule.get_conversion_result()
+        if len(searches) != 1 or not isinstance(searches[0], str):
+            raise _refuse_correlation(rule, "each correlated rule must convert to exactly one search")
+        out.append(group_search(with_where(searches[0], ref.rule)))
+    return out
+
+
+def _multisearch(rule: SigmaCorrelationRule, searches: list[str], tags: list[str]) -> str:
+    """`| multisearch [search <scope> <rule 1> ...] [search ...]`: the events of every correlated rule, each
+    subsearch with its own `| where` / `| regex` and `tags` (Search Reference, "multisearch": subsearches of
+    streaming commands only, such as search, eval, where and regex, run over the same events)."""
+    lines = ["| multisearch"]
+    for search, tag in zip(searches, tags):
+        body = f"`{SCOPE_MACRO}` {search}".replace("\n| ", " | ")
+        if "\n" in body:
+            raise _refuse_correlation(rule, "a correlated rule's search has a line break a subsearch cannot hold")
+        lines.append(f"    [search {body}{tag}]")
+    return "\n".join(lines)
+
+
+def _lowered(rule: SigmaCorrelationRule, fields: list[tuple[str, str]]) -> str:
+    """`| eval sigma_x=lower('field'), ...`: Sigma compares values case-insensitively, `dc()` and `by` do not."""
+    return "| eval " + ", ".join(f"{name}=lower('{_spl_field(field, rule, 'field')}')" for name, field in fields)
+
+
 def threshold_search(rule: SigmaCorrelationRule) -> str:
-    """The sliding-window threshold search of an event_count / value_count correlation over one rule."""
-    if rule.type not in (SigmaCorrelationType.EVENT_COUNT, SigmaCorrelationType.VALUE_COUNT):
-        raise SigmaFeatureNotSupportedByBackendError(
-            f"{TARGET}: correlation type {rule.type.name.lower()} is not supported (event_count and "
-            "value_count are)",
-            source=rule.source,
-        )
-    if len(rule.rules or []) != 1 or len(rule.aliases) > 0:
-        raise SigmaFeatureNotSupportedByBackendError(
-            f"{TARGET}: a correlation must count the events of exactly one rule, without aliases",
-            source=rule.source,
-        )
-    searches = rule.rules[0].rule.get_conversion_result()
-    if len(searches) != 1 or not isinstance(searches[0], str):
-        raise SigmaFeatureNotSupportedByBackendError(
-            f"{TARGET}: the correlated rule must convert to exactly one search", source=rule.source
+    """The sliding-window threshold search of an event_count / value_count correlation (without macros)."""
+    searches = _referenced_searches(rule)
+    if len(searches) > 1 and rule.type == SigmaCorrelationType.EVENT_COUNT:
+        raise _refuse_correlation(
+            rule,
+            "event_count over several rules is not supported: an event two of the rules match would be counted "
+            "once per rule (multisearch returns it from each subsearch), where Sigma counts it once",
         )
     condition = rule.condition
     op = _OPERATORS.get(getattr(condition, "op", None))
     if op is None:
-        raise SigmaFeatureNotSupportedByBackendError(
-            f"{TARGET}: only gte/gt thresholds are supported: over a sliding window, 'fewer than N' holds "
-            "for almost every event",
-            source=rule.source,
+        raise _refuse_correlation(
+            rule, "only gte/gt thresholds are supported: over a sliding window, 'fewer than N' holds for almost every event"
         )
-    unit = rule.timespan.unit
-    if unit in ("M", "y"):
-        raise SigmaFeatureNotSupportedByBackendError(
-            f"{TARGET}: timespan {rule.timespan.spec} has no fixed length; use s, m, h, d or w",
-            source=rule.source,
-        )
+    window = _timespan(rule)
+    group_by = [_spl_field(f, rule, "group-by field") for f in (rule.group_by or [])]
+    source = _scoped(searches[0]) if len(searches) == 1 else _multisearch(rule, searches, [""] * len(searches))
+    lines = [source, "| sort 0 _time"]
     if rule.type == SigmaCorrelationType.EVENT_COUNT:
-        aggregate, name = "count", "event_count"
+        by = f" by {' '.join(group_by)}" if group_by else ""
+        lines.append(f"| streamstats time_window={window} count as event_count{by}")
+        name = "event_count"
     else:
         ref = condition.fieldref
         if isinstance(ref, list):
             if len(ref) != 1:
-                raise SigmaFeatureNotSupportedByBackendError(
-                    f"{TARGET}: value_count counts one field", source=rule.source
-                )
+                raise _refuse_correlation(rule, "value_count counts one field")
             ref = ref[0]
-        aggregate, name = f"dc({_spl_field(ref, rule, 'value_count field')})", "value_count"
+        _spl_field(ref, rule, "value_count field")
+        keys = [(f"sigma_group{i + 1}", f) for i, f in enumerate(group_by)]
+        lines.append(_lowered(rule, [("sigma_value", ref), *keys]))
+        by = f" by {' '.join(k for k, _ in keys)}" if keys else ""
+        lines.append(f"| streamstats time_window={window} dc(sigma_value) as value_count{by}")
+        name = "value_count"
+    lines.append(f"| where {name} {op} {condition.count}")
+    return "\n".join(lines)
+
+
+def _scoped(search: str) -> str:
+    return f"`{SCOPE_MACRO}` {search}"
+
+
+# --- ordered temporal correlations ---------------------------------------------------------------------
+
+
+def ordered_steps(rule: SigmaCorrelationRule) -> list[list[int]]:
+    """The two steps of an ordered temporal correlation (correlations.ordered_steps), or the refusal."""
+    try:
+        return correlations.ordered_steps(rule)
+    except correlations.NotTwoSteps as e:
+        raise _refuse_correlation(
+            rule,
+            f"{e}: one streamstats pass can say 'an event of step 1 before an event of step 2 in the window', "
+            "not a longer chain or a negation",
+        ) from None
+
+
+def ordered_search(rule: SigmaCorrelationRule, steps: list[list[int]]) -> str:
+    """An event of step 2 with an event of step 1 of the same group strictly before it, at most the timespan
+    earlier: the multisearch tags each event with its step (step 1 also with its time), then, oldest first,
+    streamstats keeps per group the earliest step-1 time within the timespan up to each event."""
+    searches = _referenced_searches(rule)
+    window = _timespan(rule)
+    tags = [
+        " | eval sigma_step=1, sigma_step1_time=_time" if i in steps[0] else " | eval sigma_step=2"
+        for i in range(len(searches))
+    ]
     group_by = [_spl_field(f, rule, "group-by field") for f in (rule.group_by or [])]
-    by = f" by {' '.join(group_by)}" if group_by else ""
-    return (
-        f"{searches[0]}\n"
-        "| sort 0 _time\n"
-        f"| streamstats time_window={time_window(rule.timespan.seconds)} {aggregate} as {name}{by}\n"
-        f"| where {name} {op} {condition.count}"
-    )
+    keys = [(f"sigma_group{i + 1}", f) for i, f in enumerate(group_by)]
+    lines = [_multisearch(rule, searches, tags), "| sort 0 _time"]
+    if keys:
+        lines.append(_lowered(rule, keys))
+    by = f" by {' '.join(k for k, _ in keys)}" if keys else ""
+    lines.append(f"| streamstats time_window={window} min(sigma_step1_time) as sigma_step1_first{by}")
+    lines.append("| where sigma_step==2 AND sigma_step1_first < _time")
+    return "\n".join(lines)
+
+
+@dataclass
+class OrderedTemporalStandInTransformation(PreprocessingTransformation):
+    """The correlation types the search transformation writes: event_count, value_count, and ordered
+    temporal ones through a stand-in (correlations.stand_in: the backend has no template for them and
+    raises before postprocessing); other types are refused here, with the reason."""
+
+    def apply(self, rule) -> None:  # type: ignore[override]
+        super().apply(rule)
+        if not isinstance(rule, SigmaCorrelationRule):
+            return
+        if rule.type == SigmaCorrelationType.TEMPORAL_ORDERED:
+            ordered_steps(rule)  # refuses what cannot be written
+            correlations.stand_in(rule)
+        elif rule.type not in (SigmaCorrelationType.EVENT_COUNT, SigmaCorrelationType.VALUE_COUNT):
+            raise _refuse_correlation(
+                rule,
+                f"correlation type {rule.type.name.lower()} is not supported (event_count, value_count and "
+                "temporal_ordered are)",
+            )
+
+
+def correlation_search(rule: SigmaCorrelationRule, steps: list[list[int]] | None = None) -> str:
+    """The complete search of a correlation (`steps`: of an ordered temporal one), scope macro included,
+    tuning macro not."""
+    if steps is not None:
+        return ordered_search(rule, steps)
+    return threshold_search(rule)
 
 
 @dataclass
@@ -315,6 +570,7 @@ class SplunkSearchTransformation(QueryPostprocessingTransformation):
 
     def apply(self, rule, query):  # type: ignore[override]
         super().apply(rule, query)
+        steps = correlations.restore(rule) if isinstance(rule, SigmaCorrelationRule) else None
         output_format = (self._pipeline.vars if self._pipeline else {}).get("output_format", "default")
         if output_format != "default":
             raise SigmaFeatureNotSupportedByBackendError(
@@ -324,10 +580,11 @@ class SplunkSearchTransformation(QueryPostprocessingTransformation):
                 source=rule.source,
             )
         if isinstance(rule, SigmaCorrelationRule):
-            query = threshold_search(rule)
-        elif isinstance(rule, SigmaRule) and rule.fields:
+            return f"{correlation_search(rule, steps)}\n| `{filter_macro(rule)}`"
+        if isinstance(rule, SigmaRule):
+            query = with_where(query, rule)
             table = " | table " + ",".join(rule.fields)  # what finalize_query_default appended
-            if query.endswith(table):
+            if rule.fields and query.endswith(table):
                 query = query[: -len(table)] + "\n" + table[1:]
         query = group_search(query)
         return f"`{SCOPE_MACRO}` {query}\n| `{filter_macro(rule)}`"
@@ -341,8 +598,10 @@ def splunk_cloudtrail_pipeline() -> ProcessingPipeline:
         items=[
             cloudtrail_rules_only(TARGET),
             reject_unknown_fields(TARGET),
+            ProcessingItem(identifier=f"{TARGET}_fieldref_where", transformation=FieldRefWhereTransformation()),
             ProcessingItem(identifier=f"{TARGET}_exact_values", transformation=ExactValuesTransformation()),
             ProcessingItem(identifier=f"{TARGET}_check_conditions", transformation=CheckConditionsTransformation()),
+            ProcessingItem(identifier=f"{TARGET}_correlation_types", transformation=OrderedTemporalStandInTransformation()),
         ],
         postprocessing_items=[
             QueryPostprocessingItem(identifier=f"{TARGET}_search", transformation=SplunkSearchTransformation()),
