@@ -201,6 +201,25 @@ def backend_formats() -> set[str]:
 NEEDS = ((TARGET, QUERY_FORMAT), (TARGET, METRIC_FILTER_FORMAT))
 
 
+#: The marked place for local tuning in every shipped query: a commented-out filter an analyst uncomments and
+#: edits, in the form AWS's own example of comments shows ("When the following query is run, the second line
+#: is ignored": `# | filter accountId not like ...`; CloudWatch Logs User Guide, "Use comments").
+TUNING_LINES = (
+    "# Local tuning: uncomment and edit the next line to leave out a known principal (one line per exclusion)",
+    '# | filter userIdentity.arn != "arn:aws:iam::111122223333:role/ExampleOffboardingAutomation"',
+)
+
+
+def with_tuning_lines(query: str) -> str:
+    """The query with TUNING_LINES right after its first `filter` command (the rule's condition), so that
+    an exclusion applies before any `stats` or `sort`."""
+    lines = query.split("\n")
+    for index, line in enumerate(lines):
+        if line.lstrip("| ").startswith("filter "):
+            return "\n".join([*lines[: index + 1], *TUNING_LINES, *lines[index + 1 :]])
+    return "\n".join([*lines, *TUNING_LINES])
+
+
 def collect(source: Release | Pack) -> list[Detection]:
     """Every rule the CloudWatch backend compiles: its query, and its filter pattern where it fits. A rule the
     backend refuses is not deployed to CloudWatch (the build table gives the reason)."""
@@ -214,7 +233,8 @@ def collect(source: Release | Pack) -> list[Detection]:
         if queries is None:
             continue
         pattern, reason = metric_filter_pattern(release, rule)
-        detections.append(Detection(rule, _single(rule, list(queries), "Logs Insights query"), pattern, reason))
+        query = with_tuning_lines(_single(rule, list(queries), "Logs Insights query"))
+        detections.append(Detection(rule, query, pattern, reason))
     check(detections, release.version)
     return detections
 

@@ -117,8 +117,14 @@ SECURITY_DOMAIN = "access"
 #: Who acted, on which account.
 ACTOR_FIELD = "userIdentity.arn"
 ACCOUNT_FIELD = "recipientAccountId"
-#: The target of the call, with its ES risk object type, when the rule lists it in `fields:`.
-TARGET_FIELDS = {"requestParameters.userName": "user", "requestParameters.accountId": "other"}
+#: The target of the call, with its ES risk object type, when the rule lists it in `fields:` (the first listed
+#: wins): an IAM user, an IAM Identity Center user (identity store user id), a member account, an IAM group.
+TARGET_FIELDS = {
+    "requestParameters.userName": "user",
+    "requestParameters.userId": "user",
+    "requestParameters.accountId": "other",
+    "requestParameters.groupName": "other",
+}
 #: The result field that says whether the call succeeded (no errorCode: CloudTrail writes errorCode only for
 #: a failed call) or was denied or failed; Search Reference, "eval" and "Comparison and Conditional functions",
 #: if(<predicate>, <true value>, <false value>) and isnull().

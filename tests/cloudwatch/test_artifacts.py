@@ -473,7 +473,7 @@ def test_output_holds_no_path_of_this_checkout(tmp_path, pack, real_detections, 
 
 def test_requests_are_the_backends_query_definition_format(pack, real_detections, tmp_path):
     """One builder: each shipped request is exactly what `sigma convert -f query_definition` writes with the same
-    prefix and log group."""
+    prefix and log group, plus the marked local-tuning lines the release adds to every query."""
     from cloudtrail_pack.compilation import compile_rules
 
     backend = compile_rules(
@@ -486,7 +486,30 @@ def test_requests_are_the_backends_query_definition_format(pack, real_detections
     )
     cw.write_detections(real_detections, tmp_path, "0.1.0")
     shipped = json.loads((tmp_path / "query-definitions.json").read_text(encoding="utf-8"))
-    assert shipped == [backend[d.rule.id][0] for d in real_detections]
+    expected = [backend[d.rule.id][0] for d in real_detections]
+    assert shipped == [{**b, "queryString": cw.with_tuning_lines(b["queryString"])} for b in expected]
+
+
+def test_every_query_has_the_marked_tuning_line_after_the_rule_filter(real_detections):
+    for d in real_detections:
+        lines = d.query.split("\n")
+        at = lines.index(cw.TUNING_LINES[0])
+        assert lines[at - 1].lstrip("| ").startswith("filter ") and lines[at + 1] == cw.TUNING_LINES[1]
+
+
+def test_uncommenting_the_tuning_line_leaves_the_principal_out(real_detections):
+    from evaluators import logs_insights as li
+
+    (deleted,) = [d for d in real_detections if d.rule.name == "aws_iam_user_deleted"]
+    offboarding = "arn:aws:iam::111122223333:role/ExampleOffboardingAutomation"
+    records = [
+        {"eventVersion": "1.09", "eventTime": "2026-03-01T10:00:00Z", "eventSource": "iam.amazonaws.com",
+         "eventName": "DeleteUser", "eventID": f"e{n}", "userIdentity": {"type": "AssumedRole", "arn": arn}}
+        for n, arn in enumerate((offboarding, "arn:aws:iam::111122223333:role/Admin"))
+    ]
+    assert li.matching(deleted.query, records) == {0, 1}
+    tuned = deleted.query.replace(cw.TUNING_LINES[1], cw.TUNING_LINES[1][2:])
+    assert li.matching(tuned, records) == {1}
 
 
 WRITE_CLOUDWATCH = """

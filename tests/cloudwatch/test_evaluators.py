@@ -150,13 +150,18 @@ def test_sort_and_limit():
         ("filter not a = 1", "must be followed"),
         ("stats count(*) by bin(1mo)", "not modelled"),
         ("fields my_field", "needs backticks"),
-        ("# comment\nfilter a = 1", "comments"),
         ("filter a = 1 |", "end of query"),
     ],
 )
 def test_unknown_or_undocumented_syntax_is_an_error(query, message):
     with pytest.raises(li.LogsInsightsError, match=message):
         li.matching(query, [rec(a="x")])
+
+
+def test_a_comment_runs_to_the_end_of_its_line():
+    """AWS's example: a commented-out `| filter` line is ignored (CWL_QuerySyntax-alias, "Use comments")."""
+    query = 'filter a = "x"\n# | filter b = "y"\n| filter c = "z" # trailing note'
+    assert li.matching(query, [rec(a="x", b="other", c="z"), rec(a="x", c="no")]) == {0}
 
 
 def test_boolean_fields_cannot_be_compared():

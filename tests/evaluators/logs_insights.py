@@ -150,7 +150,11 @@ def tokenize(query: str) -> list[Token]:
             i += 1
             continue
         if c == "#":
-            raise LogsInsightsError(f"comments are not part of the evaluated subset (position {i})")
+            # "Use the hash character (#) to set off comments. You can use comments to ignore lines in
+            # queries" (CloudWatch Logs User Guide, CWL_QuerySyntax-alias, "Use comments"): to the line's end.
+            end = query.find("\n", i)
+            i = n if end < 0 else end
+            continue
         if c == "|":
             tokens.append(Token("pipe", c, i))
             i += 1
