@@ -26,7 +26,7 @@ dist: $(STAMP)
 	$(BIN)/python build.py build
 
 test: $(STAMP)
-	$(PYTHON) tools/offline.py $(BIN)/python -m pytest -q
+	$(PYTHON) tools/offline.py $(BIN)/python -m pytest -q -n auto
 
 check: $(STAMP)
 	$(BIN)/python build.py check
