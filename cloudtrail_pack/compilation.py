@@ -98,7 +98,7 @@ def compile_pack(
     the rules they name. A compile error raises PackError, or, with `on_error(rule, target, error)`, is
     reported there and the rule left without a result (benchmarks)."""
     compilation = Compilation()
-    wanted = _with_references(pack, rules if rules is not None else pack.rules)
+    wanted = pack.with_counted_rules(rules if rules is not None else pack.rules)
     for target_name, output_format in dict.fromkeys(formats):
         target = TARGETS[target_name]
         _compile_target(compilation, target, output_format, wanted, (options or {}).get(target_name, {}), on_error, filters)
@@ -106,14 +106,6 @@ def compile_pack(
         ids = {r.id for r in rules}
         compilation.results = {k: v for k, v in compilation.results.items() if k[0] in ids}
     return compilation
-
-
-def _with_references(pack: Pack, rules: list[PackRule]) -> list[PackRule]:
-    ids = {r.id for r in rules}
-    for r in rules:
-        if r.is_correlation:
-            ids |= {str(ref.rule.id) for ref in r.rule.rules}
-    return [r for r in pack.rules if r.id in ids]
 
 
 def _compile_target(compilation: Compilation, target: Target, output_format: str, rules: list[PackRule], options: dict, on_error, filters) -> None:

@@ -102,6 +102,15 @@ class Pack:
             return by_stem[0]
         raise PackError(self.root, f"no rule {key!r} in the pack: give a rule id, name or file name (python build.py check lists them)")
 
+    def with_counted_rules(self, rules: list[PackRule]) -> list[PackRule]:
+        """The rules, plus the rules their correlations count, in pack order: a correlation is compiled and
+        evaluated with the rules it counts."""
+        ids = {r.id for r in rules}
+        for r in rules:
+            if r.is_correlation:
+                ids |= {str(ref.rule.id) for ref in r.rule.rules}
+        return [r for r in self.rules if r.id in ids]
+
     def select(self, ids: list[str] | None) -> list[PackRule]:
         if not ids:
             return list(self.rules)

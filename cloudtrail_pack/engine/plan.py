@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..pack import Pack, PackRule
+from ..pack import Pack
 from .matcher import MatcherUnsupported, compile_sql
 from .prefilter import pack_event_names, required_event_names
 from .reference import ReferenceEngine
@@ -41,7 +41,7 @@ class ScanPlan:
     @classmethod
     def build(cls, pack: Pack, rule_ids: list[str] | None = None, filters: tuple = ()) -> "ScanPlan":
         asked = pack.select(rule_ids)
-        selected = _with_counted_rules(pack, asked)
+        selected = pack.with_counted_rules(asked)
         engine = ReferenceEngine(pack, selected, filters)
         detections = [r for r in selected if not r.is_correlation and r.id not in engine.unsupported]
         fast, slow = [], []
@@ -84,12 +84,3 @@ class ScanPlan:
                 for name in names:
                     by_name.setdefault(name, []).append(entry)
         return by_name, any_name
-
-
-def _with_counted_rules(pack: Pack, rules: list[PackRule]) -> list[PackRule]:
-    """The rules, plus the rules their correlations count, in pack order."""
-    ids = {r.id for r in rules}
-    for r in rules:
-        if r.is_correlation:
-            ids |= {str(ref.rule.id) for ref in r.rule.rules}
-    return [r for r in pack.rules if r.id in ids]
