@@ -49,7 +49,6 @@ class Compilation:
     """Every compiled result of a pack, by (rule id, target name, output format)."""
 
     results: dict[tuple[str, str, str], Result] = field(default_factory=dict)
-    conversions: int = 0  # backend conversions made (one per rule, target and format)
 
     def result(self, rule: PackRule | str, target: str, output_format: str = "default") -> Result:
         rule_id = rule if isinstance(rule, str) else rule.id
@@ -62,9 +61,6 @@ class Compilation:
         """The rule's queries, or None if the target refused it."""
         result = self.result(rule, target, output_format)
         return result.queries if isinstance(result, Output) else None
-
-    def formats(self) -> set[tuple[str, str]]:
-        return {(t, f) for _, t, f in self.results}
 
 
 def message(error: SigmaError) -> str:
@@ -127,7 +123,6 @@ def _compile_target(compilation: Compilation, target: Target, output_format: str
                 compilation.results[key] = Refusal(f"a rule it counts is not available in {target.title}: {refused[0].reason}")
                 continue
         try:
-            compilation.conversions += 1
             if pack_rule.is_correlation:
                 try:
                     queries = backend.convert_correlation_rule(rule, output_format)

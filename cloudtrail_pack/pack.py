@@ -102,6 +102,11 @@ class Pack:
             return by_stem[0]
         raise PackError(self.root, f"no rule {key!r} in the pack: give a rule id, name or file name (python build.py check lists them)")
 
+    @property
+    def version(self) -> str:
+        """The pack's version: its project's (pyproject.toml), else the installed distribution's."""
+        return self.project.version if self.project is not None else pack_version()
+
     def with_counted_rules(self, rules: list[PackRule]) -> list[PackRule]:
         """The rules, plus the rules their correlations count, in pack order: a correlation is compiled and
         evaluated with the rules it counts."""

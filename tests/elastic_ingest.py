@@ -694,10 +694,6 @@ def _run(ctx: dict, record: dict) -> None:  # noqa: C901 - one pipeline, in orde
     _drop_empty(ctx, dashes=False)
 
 
-def to_ecs_documents(records: list[dict], **options) -> list[dict]:
-    return [to_ecs(r, **options) for r in records]
-
-
 def ecs_field_values(doc: dict, name: str) -> list:
     """The leaf values a field holds in a document, as Elasticsearch indexes them: keys may hold dots
     (`a.b` and `a` -> `b` are the same field), arrays are flattened into several values, objects are not

@@ -23,7 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..attack import AttackRef, attack_data, attack_refs
-from ..pack import PACK_NAME, Pack, PackRule, pack_version
+from ..pack import PACK_NAME, Pack, PackRule
 from ..release.context import Release
 
 LAYER_FORMAT = "4.5"
@@ -58,7 +58,7 @@ def catalog_subtechniques(rule: PackRule) -> list[tuple[str, str]]:
 
 
 def build_layer(pack: Pack, version: str | None = None) -> dict:
-    version = version or (pack.project.version if pack.project is not None else pack_version())
+    version = version or pack.version
     attack_version, _, _, _ = attack_data()
     cells: dict[tuple[str, str | None], list[PackRule]] = defaultdict(list)
     refs: dict[tuple[str, str | None], AttackRef] = {}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .options import filters_option, local_filters
+from .options import filters_option, local_filters, project_pack
 from .output import print_matrix
 
 
@@ -25,8 +25,6 @@ from .output import print_matrix
 def command(project, dist: Path | None, elastic_index: tuple[str, ...], filters_dir: Path | None) -> int:
     """Check, compile every rule for every target, write dist/ atomically."""
     from ..artifacts.elastic import checked_index_patterns
-    from ..attack import use_local_attack_data
-    from ..pack import load_pack
     from ..release import ReleaseOptions, build
 
     index = ReleaseOptions().elastic_index
@@ -35,8 +33,7 @@ def command(project, dist: Path | None, elastic_index: tuple[str, ...], filters_
             index = checked_index_patterns(elastic_index)
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--elastic-index") from None
-    use_local_attack_data()
-    pack = load_pack(project.rules_dir, project)
+    pack = project_pack(project)
     options = ReleaseOptions(elastic_index=index, filters=local_filters(pack, filters_dir))
     dist = dist or project.dist
     result = build(pack, dist, options)

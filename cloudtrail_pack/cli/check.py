@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .options import filters_option, local_filters
+from .options import filters_option, local_filters, project_pack
 from .output import print_matrix
 
 
@@ -13,13 +13,10 @@ from .output import print_matrix
 @click.pass_obj
 def command(project, filters_dir) -> int:
     """Run the rule checks, the version lock and every compilation; write nothing."""
-    from ..attack import use_local_attack_data
-    from ..pack import load_pack
     from ..release import ReleaseOptions, prepare
     from ..validation import findings
 
-    use_local_attack_data()
-    pack = load_pack(project.rules_dir, project)
+    pack = project_pack(project)
     problems = findings(pack)
     for line in problems:
         click.echo(line)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..targets import TARGETS
-from .options import filters_option, local_filters
+from .options import filters_option, local_filters, project_pack
 
 
 @click.command("convert", short_help="print one rule compiled for one target")
@@ -19,12 +19,10 @@ from .options import filters_option, local_filters
 @click.pass_obj
 def command(project, rule: str, target: str, output_format: str, filters_dir) -> int:
     """Print RULE (an id, name, file name or path of its file) compiled for TARGET."""
-    from ..attack import use_local_attack_data
-    from ..pack import PackError, load_pack, shown
+    from ..pack import PackError, shown
     from ..compilation import compile_rules
 
-    use_local_attack_data()
-    pack = load_pack(project.rules_dir, project)
+    pack = project_pack(project)
     if Path(rule).is_file():
         matches = [r for r in pack.rules if r.source.resolve() == Path(rule).resolve()]
         if not matches:

@@ -1,4 +1,4 @@
-"""Options several verbs share."""
+"""What several verbs share: loading the project's rules, and the --filters option."""
 
 from __future__ import annotations
 
@@ -13,6 +13,15 @@ filters_option = click.option(
     help="Folder of Sigma filters (local tuning) applied to the rules they name, e.g. filters/examples. "
     "Rule versions do not change.",
 )
+
+
+def project_pack(project):
+    """The project's rules, loaded with pySigma pointed at the pack's offline reference data."""
+    from ..attack import use_local_attack_data
+    from ..pack import load_pack
+
+    use_local_attack_data()
+    return load_pack(project.rules_dir, project)
 
 
 def local_filters(pack, filters_dir: Path | None) -> tuple:

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 import orjson
 
-from .options import filters_option, local_filters
+from .options import filters_option, local_filters, project_pack
 
 TABLE_COLUMNS = ("level", "rule_title", "eventTime", "eventName", "principal", "errorCode", "eventID")
 MAX_JOBS = (os.cpu_count() or 1) * 2
@@ -37,13 +37,11 @@ def command(project, paths: tuple[Path, ...], rule_ids: tuple[str, ...], output_
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..attack import use_local_attack_data
-    from ..pack import PackError, load_pack, shown
+    from ..pack import PackError, shown
     from ..records import iter_paths
     from ..scan import ScanSummary, scan
 
-    use_local_attack_data()
-    pack = load_pack(project.rules_dir, project)
+    pack = project_pack(project)
     pack.select(list(rule_ids))  # an unknown rule is an error before any file is read
     filters = local_filters(pack, filters_dir)
     missing = [p for p in paths if not p.exists()]

@@ -81,8 +81,7 @@ def prepare(pack: Pack, options: ReleaseOptions | None = None, compiled: Compila
     options = options or ReleaseOptions()
     compiled = compiled if compiled is not None else compile_release(pack, filters=options.filters)
     versions = locked_versions(pack)  # of the rules as written: local filters change no version
-    version = pack.project.version if pack.project is not None else _installed_version()
-    return Release(pack, version, versions, compiled, options)
+    return Release(pack, pack.version, versions, compiled, options)
 
 
 def as_release(source: "Release | Pack", needs: Iterable[tuple[str, str]], options: ReleaseOptions | None = None) -> "Release":
@@ -97,14 +96,7 @@ def as_release(source: "Release | Pack", needs: Iterable[tuple[str, str]], optio
     except PackError:
         versions = {}
     versions = {r.id: versions.get(r.id, 1) for r in source.rules}
-    version = source.project.version if source.project is not None else _installed_version()
-    return Release(source, version, versions, compiled, options or ReleaseOptions())
-
-
-def _installed_version() -> str:
-    from ..pack import pack_version
-
-    return pack_version()
+    return Release(source, source.version, versions, compiled, options or ReleaseOptions())
 
 
 __all__ = ["Cell", "Output", "Refusal", "Release", "ReleaseOptions", "as_release", "prepare", "release_formats"]

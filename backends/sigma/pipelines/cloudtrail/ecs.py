@@ -557,7 +557,7 @@ def ecs_cloudtrail_pipeline() -> ProcessingPipeline:
         items=[
             cloudtrail_rules_only(TARGET),
             reject_unknown_fields(TARGET),
-            ProcessingItem(identifier=f"{TARGET}_null_safe_not", transformation=NullSafeNegationTransformation()),
+            ProcessingItem(identifier=f"{TARGET}_null_safe_not", transformation=NullSafeNegationTransformation(frozenset({EQL, ESQL}))),
             ProcessingItem(identifier=f"{TARGET}_check", transformation=EcsRuleCheckTransformation()),
             ProcessingItem(identifier=f"{TARGET}_fields", transformation=EcsFieldMappingTransformation()),
             ProcessingItem(identifier=f"{TARGET}_fieldrefs", transformation=FieldRefPlaceholderTransformation()),

@@ -25,10 +25,6 @@ from sigma.processing.transformations import PreprocessingTransformation
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 from sigma.types import SigmaFieldReference, SigmaNull
 
-#: pySigma backend names (`Backend.name`) whose logic is three-valued.
-THREE_VALUED = frozenset({"Elasticsearch EQL", "ES|QL backend"})
-
-
 def _negated_detections(node, under_not: bool, detections, out: set[str]) -> None:
     """Names of the detections the condition references under a `not` (before they are expanded)."""
     if isinstance(node, ConditionNOT):
@@ -56,14 +52,16 @@ def _null_safe(item: SigmaDetectionItem) -> SigmaDetection | None:
 
 @dataclass
 class NullSafeNegationTransformation(PreprocessingTransformation):
-    """For EQL and ES|QL (the pipeline's `backend` variable), make every comparison under `not` false,
-    not null, for an event without the field (see the module docstring)."""
+    """For the backends named in `three_valued` (pySigma `Backend.name`, the pipeline's `backend` variable),
+    make every comparison under `not` false, not null, for an event without the field (module docstring)."""
+
+    three_valued: frozenset[str] = frozenset()
 
     def apply(self, rule) -> None:  # type: ignore[override]
         super().apply(rule)
         pipeline = getattr(self, "_pipeline", None)
         backend = pipeline.vars.get("backend") if pipeline is not None else None
-        if backend not in THREE_VALUED or not isinstance(rule, SigmaRule):
+        if backend not in self.three_valued or not isinstance(rule, SigmaRule):
             return
         detections = rule.detection
         names: set[str] = set()
