@@ -26,7 +26,7 @@ dist: $(STAMP)
 	$(BIN)/python build.py build
 
 test: $(STAMP)
-	$(PYTHON) tools/offline.py $(BIN)/python -m pytest -q -n auto
+	$(PYTHON) tools/offline.py $(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 check: $(STAMP)
 	$(BIN)/python build.py check

@@ -50,6 +50,13 @@ def test_the_command_finds_the_project_from_the_working_directory():
     assert done.stdout == "event.provider:organizations.amazonaws.com AND event.action:LeaveOrganization\n"
 
 
+def foreground_signals() -> None:
+    """Start the command as a shell starts a foreground job: SIGINT at its default. A process inherits an
+    ignored SIGINT (a test run started with `&` by a non-interactive shell has one), and Python then never
+    raises KeyboardInterrupt, so without this the test would depend on how pytest itself was started."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_a_closed_pipe_ends_the_scan_quietly(tmp_path):
     """`cloudtrail-pack scan ... | head -1`: exit 141 (128 + SIGPIPE, what a shell reports), no traceback."""
     logs = many_deletions(tmp_path / "logs", files=4, per_file=1500)
@@ -68,7 +75,8 @@ def test_ctrl_c_ends_the_scan_quietly(tmp_path):
     the command or its workers."""
     logs = many_deletions(tmp_path / "logs", files=200, per_file=300)
     proc = subprocess.Popen([str(COMMAND), "--root", str(ROOT), "scan", str(logs), "--jobs", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=foreground_signals)
     assert proc.stdout.readline()  # the scan is running: its first match is out
     os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=60)

@@ -5,12 +5,15 @@ from the release's compiled results (release.context.Release), and `module.FORMA
 the (target, output format) pairs it needs compiled besides each target's default format.
 """
 
-from . import cloudwatch, elastic, mitigations, navigator, splunk
+from . import athena, cloudtrail_lake, cloudwatch, elastic, eventbridge, mitigations, navigator, splunk
 
 WRITERS: dict = {
     "splunk": splunk,
     "elastic": elastic,
     "cloudwatch": cloudwatch,
+    "eventbridge": eventbridge,
+    "athena": athena,
+    "cloudtrail_lake": cloudtrail_lake,
     "mitigations": mitigations,
     "navigator": navigator,
 }

@@ -634,9 +634,10 @@ def dump_yaml(doc: dict) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # Terraform: static HCL over a generated detections.json (formatted as `terraform fmt` writes it)
 
+# The Terraform and provider versions both modules are written and tested for (stated once, used by eventbridge.py
+# too): variable validations that refer to other variables need Terraform 1.9.
 TERRAFORM_VERSIONS = """\
 terraform {
-  # variable validations refer to other variables (Terraform 1.9 and later)
   required_version = ">= 1.9.0"
 
   required_providers {

@@ -1,12 +1,19 @@
 """`scan`: backtest the rules over CloudTrail files on disk. Matches go to stdout (JSON Lines or a
 table); the summary, skipped input and progress go to stderr.
 
-Exit 0: every input was read; 2: some input was skipped (each one listed on stderr with the reason).
+Two engines: the default one (this machine, worker processes) and `--engine spark` (Spark SQL, in local
+mode or on a cluster, for archives one machine cannot scan; `engine/spark.py`). Both write the same
+matches.
+
+Exit 0: every input was read; 2: some input was skipped (each one listed on stderr with the reason: a
+file, folder or record). Each match is flushed as it is written, and the summary is printed even when
+the scan is interrupted (Ctrl-C: exit 130) or its reader goes away.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -17,10 +24,11 @@ from .options import filters_option, local_filters, project_pack
 
 TABLE_COLUMNS = ("level", "rule_title", "eventTime", "eventName", "principal", "errorCode", "eventID")
 MAX_JOBS = (os.cpu_count() or 1) * 2
+URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")
 
 
 @click.command("scan", short_help="backtest: run every rule (correlations too) over CloudTrail files on disk")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option("--rules", "rule_ids", multiple=True, metavar="ID", help="Only this rule (id or name); repeatable.")
 @click.option("--format", "output_format", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True)
 @click.option(
@@ -29,45 +37,85 @@ MAX_JOBS = (os.cpu_count() or 1) * 2
     default=None,
     help=f"Worker processes, 1 to {MAX_JOBS} (default: one per core).",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["default", "spark"]),
+    default="default",
+    show_default=True,
+    help="spark: Spark SQL (pip install '.[spark]', Java 17+); reads s3:// and s3a:// URIs too.",
+)
+@click.option("--spark-master", metavar="URL", default=None,
+              help="Spark master (default: the running session, spark-submit's, or local[*]).")
 @filters_option
 @click.pass_obj
-def command(project, paths: tuple[Path, ...], rule_ids: tuple[str, ...], output_format: str, jobs: int | None, filters_dir) -> int:
+def command(project, paths: tuple[str, ...], rule_ids: tuple[str, ...], output_format: str, jobs: int | None,
+            engine: str, spark_master: str | None, filters_dir) -> int:
     """Backtest: run every rule (correlations too) over CloudTrail files or folders (recursive):
-    .json, .json.gz, JSON lines, EventBridge envelopes."""
+    S3 delivery files (.json, .json.gz), arrays of events, JSON lines, EventBridge envelopes; - reads
+    standard input."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..pack import PackError, shown
-    from ..records import iter_paths
+    from ..records import walk
     from ..scan import ScanSummary, scan
 
     pack = project_pack(project)
     pack.select(list(rule_ids))  # an unknown rule is an error before any file is read
     filters = local_filters(pack, filters_dir)
-    missing = [p for p in paths if not p.exists()]
+    uris = [p for p in paths if is_uri(p)]
+    if engine == "default" and uris:
+        raise click.UsageError(f"{uris[0]}: the default engine reads local files; use --engine spark for URIs")
+    if engine == "spark" and "-" in paths:
+        raise click.UsageError("--engine spark reads files and URIs, not standard input")
+    if engine == "spark" and jobs is not None:
+        raise click.UsageError("--jobs sets the default engine's worker processes; Spark sizes itself (--spark-master)")
+    if engine == "default" and spark_master is not None:
+        raise click.UsageError("--spark-master needs --engine spark")
+    missing = [p for p in paths if p != "-" and not is_uri(p) and not os.path.lexists(p)]
     if missing:
-        raise PackError(shown(missing[0]), "no such file or folder")
-    err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
+        raise PackError(shown(Path(missing[0])), "no such file or folder")
+    err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False, emoji=False)
     summary = ScanSummary()
-    total = sum(1 for _ in iter_paths(list(paths)))
+    local = [p if p == "-" else Path(p) for p in paths if not is_uri(p)]
+    total = sum(1 for _, reason in walk(local) if reason is None)
     progress = Progress(
         TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=err, transient=True, disable=not err.is_terminal,
     )
     rows = []
-    with progress:
-        task = progress.add_task("scan", total=total)
-        for match in scan(list(paths), pack, list(rule_ids) or None, jobs, summary, filters=filters,
-                          on_file=lambda _: progress.advance(task)):
-            if output_format == "jsonl":
-                sys.stdout.buffer.write(orjson.dumps(match, option=orjson.OPT_SORT_KEYS) + b"\n")
+    out = sys.stdout.buffer
+    try:
+        with progress:
+            task = progress.add_task("scan", total=total)
+            if engine == "spark":
+                from ..engine import spark
+
+                matches = spark.scan([p if is_uri(p) else Path(p) for p in paths], pack, list(rule_ids) or None,
+                                     summary, filters=filters, master=spark_master)
             else:
-                rows.append(match)
-    sys.stdout.flush()
-    if output_format == "table":
-        print_table(rows)
-    print_summary(err, summary, pack)
+                matches = scan(local, pack, list(rule_ids) or None, jobs, summary, filters=filters,
+                               on_file=lambda _: progress.advance(task))
+            for match in matches:
+                if output_format == "jsonl":
+                    out.write(orjson.dumps(match, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS) + b"\n")
+                    out.flush()
+                else:
+                    rows.append(match)
+        if output_format == "table":
+            print_table(rows)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        raise
+    finally:
+        print_summary(err, summary, pack)
     return 2 if summary.skipped else 0
+
+
+def is_uri(path: str) -> bool:
+    """s3://bucket/key, dbfs:/... and the like: an input only Spark reads. A scheme has two letters or more,
+    so a drive letter (C:/) is not one."""
+    return URI.match(path) is not None
 
 
 def print_table(rows: list[dict]) -> None:
@@ -86,18 +134,22 @@ def print_table(rows: list[dict]) -> None:
         else:
             cells = [str(row.get(c) or "") for c in TABLE_COLUMNS]
         table.add_row(*(Text(str(c)) for c in cells))  # Text: a value is never read as rich markup
-    out = Console(markup=False, highlight=False)
+    out = Console(markup=False, highlight=False, emoji=False)
     if not out.is_terminal:
-        out = Console(width=240, markup=False, highlight=False)
+        out = Console(width=240, markup=False, highlight=False, emoji=False)
     out.print(table)
 
 
 def print_summary(err, summary, pack) -> None:
     rate = summary.events / summary.seconds if summary.seconds else 0.0
+    if summary.interrupted:
+        err.print("interrupted: the figures below cover what was scanned before Ctrl-C")
     err.print(
         f"{summary.files} files, {summary.events} events ({summary.parsed} parsed), "
         f"{sum(summary.matches.values())} matches in {summary.seconds:.2f}s ({rate:,.0f} events/s)"
     )
+    if summary.skipped:
+        err.print(f"not read: {len(summary.skipped)} inputs or records ({summary.bad_records} records in files that were read)")
     for rule in pack.rules:
         if summary.matches[rule.id]:
             err.print(f"  {summary.matches[rule.id]:>6}  {rule.title}")

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..pack import Pack
+from .correlate import Sweep, Unsupported
 from .matcher import MatcherUnsupported, compile_sql
-from .prefilter import pack_event_names, required_event_names
+from .prefilter import required_event_names, required_literals
 from .reference import ReferenceEngine
 
 
@@ -33,10 +34,14 @@ class ScanPlan:
     reported: frozenset[str]  # rules whose matches are reported (the ones asked for)
     fast: list[tuple[str, str, frozenset[str] | None]]  # (rule id, SQL, event names it requires; None: any)
     slow: ReferenceEngine | None  # detection rules the matcher refuses, evaluated by SQLite
-    correlations: ReferenceEngine | None  # correlation rules, evaluated at the end
+    correlations: ReferenceEngine | None  # every correlation rule, as the reference evaluates it
     counted: frozenset[str]  # base rules whose matches the correlations count
     event_names: frozenset[str] | None  # lower-cased event names some rule requires; None: every record
+    literals: dict[str, tuple] = field(default_factory=dict)  # rule id -> byte runs (prefilter.required_literals)
     unsupported: dict[str, str] = field(default_factory=dict)  # rule title -> why it is not evaluated
+    sweeps: list[Sweep] = field(default_factory=list)  # correlations evaluated in one pass (correlate.py)
+    fallback: ReferenceEngine | None = None  # correlations of other shapes: the reference, at the end
+    fallback_counted: frozenset[str] = frozenset()  # the base rules those count
 
     @classmethod
     def build(cls, pack: Pack, rule_ids: list[str] | None = None, filters: tuple = ()) -> "ScanPlan":
@@ -53,7 +58,29 @@ class ScanPlan:
                 continue
             # the names the rule as written requires: a filter only narrows what the rule matches
             fast.append((rule.id, engine.queries[rule.id], required_event_names(rule.rule)))
+        # a rule that pins no event name may still need literals in the record's bytes (prefilter.py):
+        # a record is decoded if a rule wants its event name or its bytes pass some such rule's test
+        names: set[str] | None = set()
+        literals: dict[str, tuple] = {}
+        for rule in detections:
+            required = required_event_names(rule.rule)
+            if required is not None:
+                names |= required
+                continue
+            runs = required_literals(rule.rule) if rule.id not in slow else None
+            if runs is None:
+                names = None  # this rule must see every record
+                break
+            literals[rule.id] = runs
+        if names is None:
+            literals = {}
         correlations = [r.id for r in selected if r.is_correlation and r.id not in engine.unsupported]
+        sweeps, others = [], []
+        for rule in (r for r in selected if r.id in correlations):
+            try:
+                sweeps.append(Sweep.of(rule.rule))
+            except Unsupported:
+                others.append(rule)
         return cls(
             rules={
                 r.id: RuleInfo(r.id, r.title, r.level, r.rule.type.name.lower() if r.is_correlation else None)
@@ -64,7 +91,11 @@ class ScanPlan:
             slow=engine.only(slow) if slow else None,
             correlations=engine.only(correlations) if correlations else None,
             counted=frozenset(str(ref.rule.id) for r in selected if r.is_correlation for ref in r.rule.rules),
-            event_names=pack_event_names([r.rule for r in detections]),
+            sweeps=sweeps,
+            fallback=engine.only(r.id for r in others) if others else None,
+            fallback_counted=frozenset(i for r in others for i in _base_rules(r.rule)),
+            event_names=frozenset(names) if names is not None else None,
+            literals=literals,
             unsupported={pack.by_id(i).title: reason for i, reason in sorted(engine.unsupported.items())},
         )
 
@@ -84,3 +115,11 @@ class ScanPlan:
                 for name in names:
                     by_name.setdefault(name, []).append(entry)
         return by_name, any_name
+
+
+def _base_rules(rule) -> list[str]:
+    """The detection rules a correlation counts, through correlations of correlations."""
+    out = []
+    for ref in rule.rules:
+        out.extend(_base_rules(ref.rule) if ref.rule.__class__.__name__ == "SigmaCorrelationRule" else [str(ref.rule.id)])
+    return out

@@ -1,0 +1,94 @@
+"""pySigma backend for Amazon EventBridge event patterns over CloudTrail events (sigma-cli: -t eventbridge).
+
+One rule, one pattern: `pattern.py` turns the whole condition into the `detail` of an event pattern and adds the
+envelope (`envelope.py`); the default output format is the pattern as PutRule's `EventPattern` receives it
+(compact JSON). EventBridge matches one event at a time, so correlations are refused. The backend requires its
+pipeline (`-p eventbridge_cloudtrail`), which knows CloudTrail's fields, containers, arrays and letter case.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from sigma.conditions import ConditionAND, ConditionItem, ConditionNOT, ConditionOR
+from sigma.conversion.base import TextQueryBackend
+from sigma.conversion.state import ConversionState
+from sigma.correlations import SigmaCorrelationRule
+from sigma.exceptions import SigmaConfigurationError
+from sigma.rule import SigmaRule
+
+from . import pattern
+from .limits import EVENT_PATTERN_API_MAX_LENGTH, EVENT_PATTERN_MAX_LENGTH
+
+
+class EventBridgeBackend(TextQueryBackend):
+    """EventBridge event patterns for CloudTrail events (detail-type "... via CloudTrail")."""
+
+    name: ClassVar[str] = "Amazon EventBridge event patterns"
+    identifier: ClassVar[str] = "eventbridge"  # sigma-cli -t eventbridge
+    formats: ClassVar[dict[str, str]] = {
+        "default": "EventBridge event pattern (compact JSON, PutRule's EventPattern) over CloudTrail events",
+    }
+    requires_pipeline: ClassVar[bool] = True
+    precedence: ClassVar[tuple[type[ConditionItem], type[ConditionItem], type[ConditionItem]]] = (
+        ConditionNOT,
+        ConditionAND,
+        ConditionOR,
+    )
+    group_expression: ClassVar[str] = "({expr})"
+
+    def __init__(
+        self,
+        processing_pipeline=None,
+        collect_errors: bool = False,
+        max_pattern_length: int | str = EVENT_PATTERN_MAX_LENGTH,
+        **backend_options: Any,
+    ):
+        super().__init__(processing_pipeline, collect_errors, **backend_options)
+        try:
+            self.max_pattern_length = int(max_pattern_length)
+        except ValueError:
+            raise SigmaConfigurationError(f"max_pattern_length must be a number, not {max_pattern_length!r}") from None
+        if not 1 <= self.max_pattern_length <= EVENT_PATTERN_API_MAX_LENGTH:
+            raise SigmaConfigurationError(
+                f"max_pattern_length must be 1 to {EVENT_PATTERN_API_MAX_LENGTH} (PutRule's EventPattern limit)"
+            )
+
+    def convert_rule(self, rule: SigmaRule, output_format: str | None = None, callback=None) -> list[Any]:
+        queries = super().convert_rule(rule, output_format, callback)
+        if rule._backreferences and queries:
+            # A rule a correlation counts keeps its bare conversion (pySigma leaves it unfinalized); output on
+            # its own (sigma-cli), it is finished like any other rule.
+            states = rule.get_conversion_states()
+            fmt = output_format or self.default_format
+            queries = [self.finalize_query(rule, q, i, states[i], fmt) for i, q in enumerate(queries)]
+        return queries
+
+    def convert_condition(self, cond, state: ConversionState) -> pattern.Conj:
+        return pattern.convert(cond)
+
+    def finish_query(self, rule, query, state: ConversionState):
+        return query
+
+    def compiled(self, query: pattern.Conj | pattern.EventPattern) -> pattern.EventPattern:
+        """The checked pattern of a converted condition (the pack's writers read its state and regions)."""
+        if isinstance(query, pattern.EventPattern):
+            return query
+        return pattern.event_pattern(query, self.max_pattern_length)
+
+    def finalize_query_default(self, rule, query, index: int, state: ConversionState) -> str:
+        if isinstance(query, str):
+            return query
+        return self.compiled(query).text()
+
+    def finalize_output_default(self, queries: list[str]) -> list[str]:
+        return queries
+
+    def convert_correlation_rule(self, rule: SigmaCorrelationRule, output_format=None, method=None, callback=None):
+        error = pattern.refuse(
+            "correlation rules count events over time; EventBridge matches one event at a time", rule
+        )
+        if self.collect_errors:
+            self.errors.append((rule, error))
+            return []
+        raise error
