@@ -11,9 +11,10 @@ def print_matrix(pack, matrix) -> None:
     names = list(TARGETS)
     width = max(len(r.title) for r in pack.rules)
     level = max(len("level"), *(len(r.level) for r in pack.rules)) + 2
-    click.echo((f"{'rule':<{width}}  {'level':<{level}}" + "".join(f"{n:<12}" for n in names)).rstrip())
+    column = {n: max(12, len(n) + 2) for n in names}
+    click.echo((f"{'rule':<{width}}  {'level':<{level}}" + "".join(f"{n:<{column[n]}}" for n in names)).rstrip())
     for r in pack.rules:
-        cells = "".join(f"{('ok' if matrix[r.id][n].ok else 'n/a'):<12}" for n in names)
+        cells = "".join(f"{('ok' if matrix[r.id][n].ok else 'n/a'):<{column[n]}}" for n in names)
         click.echo(f"{r.title:<{width}}  {r.level:<{level}}{cells}".rstrip())
     notes = {(n, c.reason) for r in pack.rules for n, c in matrix[r.id].items() if not c.ok}
     for n, reason in sorted(notes):
