@@ -16,7 +16,6 @@ from sigma.conditions import (
     ConditionNOT,
     ConditionOR,
 )
-from sigma.correlations import SigmaCorrelationRule
 from sigma.rule import SigmaRule
 from sigma.types import SigmaRegularExpression, SigmaString
 
@@ -49,19 +48,6 @@ def _names(node) -> frozenset[str] | None:
     if isinstance(node, ConditionNOT):
         return None
     return None  # keywords, and anything new to pySigma: no claim
-
-
-def pack_event_names(rules) -> frozenset[str] | None:
-    """The union over detection rules (correlations only count what their rules match)."""
-    names: set[str] = set()
-    for rule in rules:
-        if isinstance(rule, SigmaCorrelationRule):
-            continue
-        found = required_event_names(rule)
-        if found is None:
-            return None
-        names |= found
-    return frozenset(names)
 
 
 # ---- required literals: a raw-bytes test for rules that pin no event name ---------------------------
