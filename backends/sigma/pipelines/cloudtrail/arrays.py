@@ -174,6 +174,18 @@ def rule_event_sources(rule: SigmaRule) -> set[str]:
     return {str(v).lower() for v in named}
 
 
+def fields_and_sources(rule) -> tuple[list[str], set[str]]:
+    """The fields a rule matches on (a detection) or groups by and counts (a correlation), and the event
+    sources its records can come from ({"*"}: any)."""
+    if isinstance(rule, SigmaCorrelationRule):
+        fields = list(rule.group_by or [])
+        ref = getattr(rule.condition, "fieldref", None)
+        fields += [ref] if isinstance(ref, str) else list(ref or [])
+        referenced = [r.rule for r in rule.rules if isinstance(getattr(r, "rule", None), SigmaRule)]
+        return fields, set().union(*(rule_event_sources(r) for r in referenced)) if referenced else {"*"}
+    return detection_fields(rule), rule_event_sources(rule)
+
+
 def problems(fields: Iterable[str], sources: set[str]) -> list[ArrayProblem]:
     trees = excerpt()["arrays"]
     covered = sorted(trees) if "*" in sources else sorted(s for s in sources if s in trees)
@@ -194,16 +206,7 @@ class RejectArrayFieldsTransformation(PreprocessingTransformation):
 
     def apply(self, rule) -> None:  # type: ignore[override]
         super().apply(rule)
-        if isinstance(rule, SigmaRule):
-            fields, sources = detection_fields(rule), rule_event_sources(rule)
-        elif isinstance(rule, SigmaCorrelationRule):
-            fields = list(rule.group_by or [])
-            ref = getattr(rule.condition, "fieldref", None)
-            fields += [ref] if isinstance(ref, str) else list(ref or [])
-            referenced = [r.rule for r in rule.rules if isinstance(getattr(r, "rule", None), SigmaRule)]
-            sources = set().union(*(rule_event_sources(r) for r in referenced)) if referenced else {"*"}
-        else:  # pragma: no cover - pySigma has no third kind of rule
-            return
+        fields, sources = fields_and_sources(rule)
         found = problems(fields, sources)
         if found:
             reasons = "; ".join(dict.fromkeys(f"{p.field}: {p.describe()}" for p in found))

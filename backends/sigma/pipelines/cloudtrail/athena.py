@@ -20,11 +20,10 @@ from sigma.exceptions import (
 from sigma.processing.conditions import IncludeFieldCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations.base import PreprocessingTransformation
-from sigma.rule import SigmaRule
 
-from .arrays import problems, rule_event_sources
+from .arrays import fields_and_sources, problems
 from .cloudwatch import CanonicalCaseTransformation
-from .common import cloudtrail_rules_only, detection_fields, reject_unknown_fields
+from .common import cloudtrail_rules_only, reject_unknown_fields
 from .schema import CANONICAL_CASE, is_cloudtrail_field
 
 ATHENA = "athena_cloudtrail"
@@ -39,12 +38,8 @@ class RefuseRequestArraysTransformation(PreprocessingTransformation):
 
     def apply(self, rule) -> None:  # type: ignore[override]
         super().apply(rule)
-        if isinstance(rule, SigmaRule):
-            fields, sources = detection_fields(rule), rule_event_sources(rule)
-        elif isinstance(rule, SigmaCorrelationRule):
-            fields = list(rule.group_by or [])
-            ref = getattr(rule.condition, "fieldref", None)
-            fields += [ref] if isinstance(ref, str) else list(ref or [])
+        fields, sources = fields_and_sources(rule)
+        if isinstance(rule, SigmaCorrelationRule):
             aliases = {alias.alias for alias in rule.aliases}
             unknown = sorted(f for f in fields if f not in aliases and not is_cloudtrail_field(f))
             if unknown:
@@ -53,10 +48,6 @@ class RefuseRequestArraysTransformation(PreprocessingTransformation):
                     "use CloudTrail's field names (e.g. userIdentity.arn)",
                     source=rule.source,
                 )
-            referenced = [r.rule for r in rule.rules if isinstance(getattr(r, "rule", None), SigmaRule)]
-            sources = set().union(*(rule_event_sources(r) for r in referenced)) if referenced else {"*"}
-        else:  # pragma: no cover
-            return
         found = [p for p in problems(fields, sources) if p.instead is not None]
         if found:
             field = found[0]
