@@ -21,7 +21,7 @@ from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.filters import SigmaFilter
 
-from .pack import Pack, PackError, shown
+from .pack import Pack, PackError, read_source, shown, source_files
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def load_filters(folder: Path | str, pack: Pack) -> tuple[LocalFilter, ...]:
     if not folder.is_dir():
         raise PackError(shown(folder), "filters folder not found")
     out: list[LocalFilter] = []
-    for path in sorted(p for p in folder.rglob("*") if p.suffix in (".yml", ".yaml")):
+    for path in source_files(folder):
         out.extend(_load_file(path, path.relative_to(folder).as_posix(), pack))
     if not out:
         raise PackError(shown(folder), "no Sigma filters (*.yml with a `filter:` section) found")
@@ -61,11 +61,9 @@ def load_filters(folder: Path | str, pack: Pack) -> tuple[LocalFilter, ...]:
 
 def _load_file(path: Path, name: str, pack: Pack) -> list[LocalFilter]:
     where = shown(path)
+    text = read_source(path, "filter file")
     try:
-        text = path.read_text(encoding="utf-8")
         documents = list(yaml.safe_load_all(text))
-    except (OSError, UnicodeDecodeError) as e:
-        raise PackError(where, f"cannot read the filter file ({e})") from e
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         raise PackError(where, f"invalid YAML: {e.problem or e.context}; fix the YAML syntax", mark.line + 1 if mark else None) from e

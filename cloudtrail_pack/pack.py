@@ -6,6 +6,9 @@ names the file and line, before any target sees the rule.
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path, PurePosixPath
@@ -48,6 +51,52 @@ class PackError(Exception):
         self.message = message
         where = f"{self.path}:{line}" if line else str(self.path)
         super().__init__(f"{where}: {message}")
+
+
+#: What a path that is not a regular file is, for messages (stat's file types).
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def read_source(path: Path, what: str) -> str:
+    """The text of a source file the user gave (a rule, a filter, the lock, a configuration), opened only if
+    it is a regular file: reading a FIFO would wait for a writer forever, and a socket or device is no source.
+    PackError naming the file and what it is otherwise."""
+    where = shown(path)
+    must = f"a {what} must be a regular file: remove it or replace it with one"
+    try:
+        st = os.stat(path)
+    except FileNotFoundError as e:
+        if os.path.islink(path):
+            raise PackError(where, f"a dangling symbolic link; {must}") from e
+        raise PackError(where, f"cannot read the {what} (not found)") from e
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise PackError(where, f"a symbolic link loop; {must}") from e
+        raise PackError(where, f"cannot read the {what} ({e.strerror or e})") from e
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
+        raise PackError(where, f"{kind}, not a regular file; {must}")
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise PackError(where, f"cannot read the {what} ({getattr(e, 'strerror', None) or e})") from e
+
+
+def source_files(folder: Path) -> list[Path]:
+    """The `*.yml`/`*.yaml` entries under `folder` (recursively, in path order) that are not folders: each is
+    read with `read_source`, which refuses whatever is not a regular file, by name, without opening it."""
+    found = []
+    for path in folder.rglob("*"):
+        if path.suffix not in (".yml", ".yaml"):
+            continue
+        try:
+            if stat.S_ISDIR(os.stat(path).st_mode):
+                continue  # a folder named like a file: rglob walks into it
+        except OSError:
+            pass  # read_source says what it is
+        found.append(path)
+    return sorted(found)
 
 
 @dataclass(frozen=True)
@@ -135,10 +184,7 @@ def _yaml_line(text: str) -> tuple[int | None, str]:
 def load_rule_file(path: Path, root: Path) -> list[PackRule]:
     release_path = RELEASE_RULES.joinpath(*path.relative_to(root).parts)
     where = shown(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise PackError(where, f"cannot read the rule file ({e})") from e
+    text = read_source(path, "rule file")
     line, problem = _yaml_line(text)
     if problem:
         raise PackError(where, f"{problem}; fix the YAML syntax", line)
@@ -171,7 +217,7 @@ def load_pack(root: Path | str | None = None, project: Project | None = None) ->
     if not root.is_dir():
         raise PackError(shown(root), "rules folder not found")
     rules: list[PackRule] = []
-    for path in sorted(p for p in root.rglob("*") if p.suffix in (".yml", ".yaml")):
+    for path in source_files(root):
         rules.extend(load_rule_file(path, root))
     if not rules:
         raise PackError(shown(root), "no Sigma rules (*.yml) found")

@@ -68,12 +68,12 @@ class Project:
         """The pack's version: `[project].version` of the root's pyproject.toml (what is being released,
         even before it is reinstalled), else the installed distribution's."""
         pyproject = self.root / "pyproject.toml"
-        if pyproject.is_file():
-            try:
-                version = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {}).get("version")
-            except tomllib.TOMLDecodeError as e:
-                from .pack import PackError
+        if pyproject.exists():
+            from .pack import PackError, read_source
 
+            try:
+                version = tomllib.loads(read_source(pyproject, "pyproject.toml")).get("project", {}).get("version")
+            except tomllib.TOMLDecodeError as e:
                 raise PackError(pyproject, f"invalid TOML ({e})") from e
             if version:
                 return str(version)

@@ -8,16 +8,13 @@ from sigma.plugins import InstalledSigmaPlugins
 from sigma.validation import SigmaValidator
 
 from .attack import use_local_attack_data
-from .pack import Pack, PackError, shown
+from .pack import Pack, PackError, read_source, shown
 
 
 def validator(config: Path) -> SigmaValidator:
     use_local_attack_data()
     validators = InstalledSigmaPlugins.autodiscover().validators
-    try:
-        text = config.read_text(encoding="utf-8")
-    except OSError as e:
-        raise PackError(shown(config), f"cannot read the rule checks' configuration ({e.strerror or e})") from e
+    text = read_source(config, "rule checks' configuration")
     return SigmaValidator.from_yaml(text, validators)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..lock import logic_hash
-from ..pack import PACK_NAME, Pack, PackError, shown
+from ..pack import PACK_NAME, Pack, PackError, read_source, shown
 from ..targets import TARGETS
 from ..validation import findings
 from .archive import tgz_bytes
@@ -52,10 +52,9 @@ def deterministic_tar(out_file: Path, base: Path, members: list[Path], prefix: s
 
 def changelog_section(version: str, changelog: Path) -> str:
     """The CHANGELOG section of this version; a release without one is an error."""
-    try:
-        text = changelog.read_text(encoding="utf-8")
-    except OSError as e:
-        raise PackError(shown(changelog), f"cannot read the changelog ({e.strerror or e}); a release describes its changes") from e
+    if not changelog.exists():
+        raise PackError(shown(changelog), "not found; a release describes its changes in the changelog")
+    text = read_source(changelog, "changelog")
     lines, section = text.splitlines(), []
     for line in lines:
         if line.startswith("## "):
