@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import os
+import re
+import tempfile
 from pathlib import Path
+from typing import Annotated
 
-from .pack import Pack, PackError, PackRule, shown
+import msgspec
+
+from .pack import Pack, PackError, PackRule, read_source, shown
 from .project import LOCK_COMMAND
 
 
@@ -27,11 +32,22 @@ def logic_hash(rule: PackRule) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True)
-class LockEntry:
-    rule_name: str
-    version: int
-    sha256: str
+class LockEntry(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """One rule's entry, the lock's schema: a version that goes into every artifact must be a whole number."""
+
+    rule_name: Annotated[str, msgspec.Meta(min_length=1)]
+    version: Annotated[int, msgspec.Meta(ge=1)]
+    sha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+
+
+#: A lock's key: a rule id as pySigma writes it (a UUID in lower case).
+RULE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def recovery(path: Path) -> str:
+    """How to get a working lock back; both ways work as written (tests follow them)."""
+    return (f"restore it from version control (git checkout -- {shown(path)}), or delete it and run {LOCK_COMMAND} "
+            "to record every rule again at version 1")
 
 
 def _lock_path(pack: Pack, path: Path | None) -> Path:
@@ -42,16 +58,61 @@ def _lock_path(pack: Pack, path: Path | None) -> Path:
     return pack.project.lock_file
 
 
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    keys = [k for k, _ in pairs]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise ValueError(f"{', '.join(twice)} appear(s) twice (a merge left two entries?)")
+    return dict(pairs)
+
+
 def read_lock(path: Path) -> dict[str, LockEntry]:
-    if not path.exists():
+    """The lock, checked against its schema: PackError naming the file, the rule id and the key at fault."""
+    if not os.path.lexists(path):
         return {}
+    where, text = shown(path), read_source(path, "version lock")
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return {rule_id: LockEntry(**entry) for rule_id, entry in raw.items()}
+        raw = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as e:
-        raise PackError(shown(path), f"invalid JSON ({e.msg}); restore it from git or rebuild it with {LOCK_COMMAND}", e.lineno) from e
-    except (AttributeError, TypeError) as e:
-        raise PackError(shown(path), f"not a rule lock ({e}); restore it from git or rebuild it with {LOCK_COMMAND}") from e
+        raise PackError(where, f"invalid JSON ({e.msg}); {recovery(path)}", e.lineno) from e
+    except ValueError as e:
+        raise PackError(where, f"not a version lock: rule id {e}; {recovery(path)}") from e
+    if not isinstance(raw, dict):
+        raise PackError(where, f"not a version lock: expected an object of rule ids, got {type(raw).__name__}; {recovery(path)}")
+    lock = {}
+    for rule_id, entry in raw.items():
+        if not RULE_ID.fullmatch(rule_id):
+            raise PackError(where, f"not a version lock: key {rule_id!r} is not a rule id (a lower-case UUID); {recovery(path)}")
+        try:
+            lock[rule_id] = msgspec.convert(entry, LockEntry)
+        except msgspec.ValidationError as e:
+            raise PackError(where, f"not a version lock: rule {rule_id}: {e}; {recovery(path)}") from e
+    return lock
+
+
+def write_lock(path: Path, lock: dict[str, LockEntry]) -> None:
+    """Write the lock whole or not at all (a new file renamed over the old one): an interrupted `lock` never
+    leaves half a lock behind."""
+    text = json.dumps({k: msgspec.structs.asdict(v) for k, v in lock.items()}, indent=2, sort_keys=True) + "\n"
+    target = Path(os.path.realpath(path))
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}-", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.chmod(temporary, 0o666 & ~_umask())
+            os.replace(temporary, target)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    except OSError as e:
+        raise PackError(shown(path), f"cannot write the version lock ({e.strerror or e}); it is unchanged") from e
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def locked_versions(pack: Pack, path: Path | None = None) -> dict[str, int]:
@@ -100,7 +161,6 @@ def update_lock(pack: Pack, path: Path | None = None) -> list[str]:
             new[rule.id] = LockEntry(rule.name, entry.version, digest)
     for rule_id in sorted(set(lock) - set(new)):
         changes.append(f"{lock[rule_id].rule_name}: retired (was version {lock[rule_id].version})")
-    text = json.dumps({k: vars(v) for k, v in new.items()}, indent=2, sort_keys=True) + "\n"
-    if not path.exists() or path.read_text(encoding="utf-8") != text:
-        path.write_text(text, encoding="utf-8")
+    if new != lock or not path.exists():
+        write_lock(path, new)
     return changes

@@ -83,7 +83,7 @@ def test_a_fifo_in_the_filters_folder_is_refused_by_name(tmp_path, verb):
     assert not (project / "out").exists()
 
 
-def test_a_fifo_changelog_is_refused_by_name(tmp_path):
+def test_a_fifo_lock_or_changelog_is_refused_by_name(tmp_path):
     project = project_copy(tmp_path / "p")
     (project / "CHANGELOG.md").unlink()
     os.mkfifo(project / "CHANGELOG.md")
@@ -91,6 +91,12 @@ def test_a_fifo_changelog_is_refused_by_name(tmp_path):
     assert (done.returncode, done.stderr.strip().splitlines()[-1]) == (
         1, "error: CHANGELOG.md: a FIFO (named pipe), not a regular file; a changelog must be a regular file: "
         "remove it or replace it with one")
+    (project / "version.lock.json").unlink()
+    os.mkfifo(project / "version.lock.json")
+    done = run("check", cwd=project)
+    assert (done.returncode, done.stderr.strip().splitlines()[-1]) == (
+        1, "error: version.lock.json: a FIFO (named pipe), not a regular file; a version lock must be a regular "
+        "file: remove it or replace it with one")
 
 
 # --- the class: whatever is not a regular file, wherever it is in the folder, under either suffix ----------------------
