@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import tempfile
 from pathlib import Path
 
 from sigma.plugins import InstalledSigmaPlugins
@@ -26,10 +28,24 @@ def findings(pack: Pack, config: Path | None = None) -> list[str]:
         config = pack.project.validation_config
     by_id = {r.id: r for r in pack.rules}
     lines = []
-    for issue in validator(config).validate_rules([r.rule for r in pack.rules]):
+    try:
+        issues = validator(config).validate_rules([r.rule for r in pack.rules])
+    except sqlite3.Error as e:
+        raise data_cache_error(e) from e
+    for issue in issues:
         details = {k: v for k, v in vars(issue).items() if k not in ("rules", "severity")}
         for rule in issue.rules:
             where = shown(by_id[str(rule.id)].source) if str(rule.id) in by_id else rule.title
             name = type(issue).__name__.removesuffix("Issue")
             lines.append(f"{where}: {name}: {issue.description} {details or ''}".rstrip())
     return sorted(lines)
+
+
+def data_cache_error(e: Exception) -> PackError:
+    """pySigma keeps its ATT&CK and SigmaHQ data in SQLite caches in the temporary folder (attack.py), and
+    writes them on first use in each process: a full disk there shows up as an SQLite or OS error."""
+    return PackError(
+        Path(tempfile.gettempdir()),
+        f"cannot write pySigma's data cache here ({getattr(e, 'strerror', None) or e}); free some space, "
+        "or point TMPDIR at a folder with room",
+    )

@@ -8,6 +8,7 @@ import os
 import shutil
 import stat
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -268,3 +269,54 @@ def test_concurrent_builds_never_leave_dist_missing_or_half_written(dist, tmp_pa
     assert seen_missing == []
     assert (out / "SHA256SUMS").read_bytes() == (dist / "SHA256SUMS").read_bytes()
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".dist-")]
+
+
+#: Sources a build refuses, each for a different step: a writer's own refusal (Splunk ES reads `$` as a token,
+#: an EventBridge input template reads `<...>` as a placeholder), the changelog, a compilation, the version lock.
+#: `check` used to pass the first three.
+REFUSED = {
+    "dollar-in-title": ("organizations/aws_organizations_leave_organization.yml",
+                        "title: AWS Account Left the Organization", "title: AWS Account Left the Organization $Home"),
+    "angle-brackets-in-title": ("organizations/aws_organizations_leave_organization.yml",
+                                "title: AWS Account Left the Organization", "title: AWS Account Left the Organization <Root>"),
+    "no-changelog-section": ("../pyproject.toml", 'version = "', 'version = "9.9.'),
+    "unmapped-field": ("organizations/aws_organizations_leave_organization.yml",
+                       "eventName: LeaveOrganization", "eventName: LeaveOrganization\n        src_country: RU"),
+    "logic-changed-without-lock": ("iam/aws_iam_user_mfa_deactivated.yml", "eventName: DeactivateMFADevice", "eventName: DeleteVirtualMFADevice"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_check_refuses_what_build_refuses_with_the_same_error(tmp_path, monkeypatch, capsys, case):
+    project = _project_copy(tmp_path / "p")
+    name, old, new = REFUSED[case]
+    target = project / "sigma" / name
+    assert old in target.read_text()
+    target.write_text(target.read_text().replace(old, new, 1))
+    monkeypatch.chdir(project)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where check renders the release
+    verdicts = {}
+    for verb in (["check"], ["build", "--dist", "out"]):
+        code = cli.main(["--root", str(project), *verb])
+        verdicts[verb[0]] = (code, [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")])
+    assert verdicts["check"] == verdicts["build"] and verdicts["build"][0] == 1 and len(verdicts["build"][1]) == 1, verdicts
+    assert not (project / "out").exists() and os.listdir(scratch) == []
+
+
+def test_check_renders_the_release_and_deletes_it(tmp_path, monkeypatch, capsys):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    rendered = []
+    real = shutil.rmtree
+
+    def watching(path, *args, **kwargs):
+        rendered.append(sorted(p.relative_to(path).as_posix() for p in Path(path).rglob("*") if p.is_file()))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", watching)
+    assert run("check") == 0
+    assert os.listdir(scratch) == []
+    assert len(rendered) == 1 and "SHA256SUMS" in rendered[0] and "manifest.json" in rendered[0] and len(rendered[0]) > 100

@@ -1,4 +1,5 @@
-"""`check`: every rule check, the version lock and every compilation; writes nothing."""
+"""`check`: everything `build` does but put the release in place: the rule checks, every compilation, the
+version lock, and every writer's refusals (the release is rendered into a scratch folder, then deleted)."""
 
 from __future__ import annotations
 
@@ -8,22 +9,23 @@ from .options import filters_option, local_filters, project_pack
 from .output import print_matrix
 
 
-@click.command("check", short_help="run the rule checks, the version lock and every compilation; write nothing")
+@click.command("check", short_help="run every check build runs (rules, lock, compilations, writers); write nothing")
 @filters_option
 @click.pass_obj
 def command(project, filters_dir) -> int:
-    """Run the rule checks, the version lock and every compilation; write nothing."""
-    from ..release import ReleaseOptions, prepare
-    from ..validation import findings
+    """Run every check build runs (rules, lock, compilations, writers); write nothing."""
+    from ..release import ReleaseOptions
+    from ..release.build import RuleChecksFailed, checked_release, rendered
 
     pack = project_pack(project)
-    problems = findings(pack)
-    for line in problems:
-        click.echo(line)
-    if problems:
-        return 1
     options = ReleaseOptions(filters=local_filters(pack, filters_dir))
-    release = prepare(pack, options)  # compiles every rule for every target once, then checks the version lock
+    try:
+        release = checked_release(pack, options)
+    except RuleChecksFailed as e:
+        for line in e.problems:
+            click.echo(line)
+        return 1
+    rendered(release)
     print_matrix(pack, release.matrix())
     click.echo(f"\n{len(pack.rules)} rules: rule checks clean, versions locked, compiled for every target (n/a: refused, with the reason)")
     return 0

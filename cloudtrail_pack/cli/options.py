@@ -17,10 +17,16 @@ filters_option = click.option(
 
 def project_pack(project):
     """The project's rules, loaded with pySigma pointed at the pack's offline reference data."""
+    import sqlite3
+
     from ..attack import use_local_attack_data
     from ..pack import load_pack
+    from ..validation import data_cache_error
 
-    use_local_attack_data()
+    try:
+        use_local_attack_data()  # pySigma caches the data in SQLite files in the temporary folder
+    except (OSError, sqlite3.Error) as e:
+        raise data_cache_error(e) from e
     return load_pack(project.rules_dir, project)
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -20,10 +22,11 @@ from typing import Callable
 from ..lock import logic_hash
 from ..pack import PACK_NAME, Pack, PackError, read_source, shown
 from ..targets import TARGETS
-from ..validation import findings
+from ..validation import data_cache_error, findings
 from .archive import tgz_bytes
+from . import destination
 from .context import Cell, Release, ReleaseOptions, prepare
-from .publish import build_lock, replace_folder
+from .publish import build_lock, replace_folder, staging_folder
 
 
 @dataclass
@@ -78,49 +81,100 @@ def tool_versions() -> dict[str, str]:
     return {n: metadata.version(n) for n in names}
 
 
+def checked_release(pack: Pack, options: ReleaseOptions | None = None, log: Callable[[str], None] = lambda m: None) -> Release:
+    """Steps 1 and 2 of a build, and of `check`: the rule checks, then every compilation and the version lock.
+    PackError (a RuleChecksFailed for the rule checks) on the first thing to fix."""
+    log(f"[1/5] checking {len(pack.rules)} rules (pySigma + SigmaHQ validators)")
+    problems = findings(pack)
+    if problems:
+        raise RuleChecksFailed(problems)
+    log(f"[2/5] compiling for {', '.join(t.title for t in TARGETS.values())}")
+    return prepare(pack, options)
+
+
+class RuleChecksFailed(PackError):
+    """The validators' findings, one line each (`check` prints them as they are)."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(problems[0].split(":")[0], "rule checks failed:\n  " + "\n  ".join(problems))
+
+
 def build(
     pack: Pack,
     dist: Path | None = None,
     options: ReleaseOptions | None = None,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
 ) -> BuildResult:
-    dist = Path(dist) if dist is not None else pack.project.dist
-    log(f"[1/5] checking {len(pack.rules)} rules (pySigma + SigmaHQ validators)")
-    problems = findings(pack)
-    if problems:
-        raise PackError(problems[0].split(":")[0], "rule checks failed:\n  " + "\n  ".join(problems))
-    log(f"[2/5] compiling for {', '.join(t.title for t in TARGETS.values())}")
-    release = prepare(pack, options)
-    result = BuildResult(release.version, release.matrix())
-    with build_lock(dist):
-        return _write_release(release, dist, result, log)
-
-
-def _write_release(release: Release, dist: Path, result: BuildResult, log) -> BuildResult:
-    version = release.version
-    staging = Path(tempfile.mkdtemp(prefix=".dist-", dir=dist.parent))
+    """Check, compile, write the release into a staging folder beside `dist`, and swap it in. `dist` must be
+    new, empty or a previous release (destination.py): anything else is refused before anything is made."""
+    given = Path(dist) if dist is not None else pack.project.dist
+    dist = destination.checked(given, pack.root)
+    existed, staging = os.path.lexists(dist), None
     try:
-        log("[3/5] writing artifacts")
-        groups = write_artifacts(release, staging)
-        log("[4/5] writing manifest, changelog, archives")
-        (staging / "CHANGELOG.md").write_text(changelog_section(version, release.pack.project.changelog), encoding="utf-8")
-        (staging / "manifest.json").write_text(json.dumps(manifest(release, result, groups, staging), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        archives = staging / "archives"
-        archives.mkdir()
-        for name, paths in sorted(groups.items()):
-            deterministic_tar(archives / f"{PACK_NAME}-{version}-{name}.tar.gz", staging, paths, f"{PACK_NAME}-{version}/{name}")
-        everything = [p for p in staging.rglob("*") if p.is_file() and archives not in p.parents]
-        deterministic_tar(archives / f"{PACK_NAME}-{version}.tar.gz", staging, everything, f"{PACK_NAME}-{version}")
-        files = sorted(p for p in staging.rglob("*") if p.is_file())
-        sums = "".join(f"{_sha256(p)}  {p.relative_to(staging).as_posix()}\n" for p in files)
-        (staging / "SHA256SUMS").write_text(sums, encoding="utf-8")
-        result.files = [p.relative_to(staging).as_posix() for p in files] + ["SHA256SUMS"]
-        log(f"[5/5] replacing {shown(dist)}")
-        replace_folder(staging, dist)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        with staging_folder(dist) as staging:  # first: a folder that cannot be written fails before compiling
+            release = checked_release(pack, options, log)
+            result = BuildResult(release.version, release.matrix())
+            result.files = render(release, staging, result, log)
+            log(f"[5/5] replacing {shown(given)}")
+            with build_lock(dist):
+                problem = destination.release_problem(dist)  # again: another process may have been at it since
+                if problem:
+                    raise PackError(shown(given), problem)
+                replace_folder(staging, dist)
+    except OSError as e:  # a full disk, a read-only or pseudo file system: one line, and what is left as it was
+        kept = "the previous release is kept" if existed and os.path.lexists(dist) else "nothing was written"
+        raise PackError(shown(given), f"cannot write the release ({_reason(e, dist, staging)}); {kept}") from e
+    except sqlite3.Error as e:
+        raise data_cache_error(e) from e
     return result
+
+
+def _reason(e: OSError, dist: Path, staging: Path | None) -> str:
+    """The system's reason, with the path it concerns, except a file of the new release (deleted with it)."""
+    reason = e.strerror or str(e)
+    if not e.filename:
+        return reason
+    name = Path(os.path.abspath(e.filename))
+    if staging is not None and (name == staging or staging in name.parents):
+        return reason
+    if name.parent == dist.parent and name.name.startswith(".dist-"):
+        name = name.parent  # the staging folder that could not be made: where it would have been
+    return f"{reason}: {shown(name)}"
+
+
+def render(release: Release, out: Path, result: BuildResult | None = None, log: Callable[[str], None] = lambda m: None) -> list[str]:
+    """Steps 3 and 4: every artifact, the changelog section, the manifest, the archives and SHA256SUMS, written
+    into the empty folder `out`; the files written, relative to it. Every refusal a writer makes happens here,
+    so `check`, which renders into a scratch folder, refuses exactly what `build` refuses."""
+    version = release.version
+    result = result or BuildResult(version, release.matrix())
+    log("[3/5] writing artifacts")
+    groups = write_artifacts(release, out)
+    log("[4/5] writing manifest, changelog, archives")
+    (out / "CHANGELOG.md").write_text(changelog_section(version, release.pack.project.changelog), encoding="utf-8")
+    (out / "manifest.json").write_text(json.dumps(manifest(release, result, groups, out), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    archives = out / "archives"
+    archives.mkdir()
+    for name, paths in sorted(groups.items()):
+        deterministic_tar(archives / f"{PACK_NAME}-{version}-{name}.tar.gz", out, paths, f"{PACK_NAME}-{version}/{name}")
+    everything = [p for p in out.rglob("*") if p.is_file() and archives not in p.parents]
+    deterministic_tar(archives / f"{PACK_NAME}-{version}.tar.gz", out, everything, f"{PACK_NAME}-{version}")
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    sums = "".join(f"{_sha256(p)}  {p.relative_to(out).as_posix()}\n" for p in files)
+    (out / "SHA256SUMS").write_text(sums, encoding="utf-8")
+    return [p.relative_to(out).as_posix() for p in files] + ["SHA256SUMS"]
+
+
+def rendered(release: Release) -> list[str]:
+    """`render` into a scratch folder that is deleted after: what `check` runs, so that it refuses what a build
+    refuses. The files a build would write."""
+    try:
+        with tempfile.TemporaryDirectory(prefix="cloudtrail-pack-check-") as scratch:
+            return render(release, Path(scratch))
+    except OSError as e:
+        raise PackError(Path(tempfile.gettempdir()), f"cannot render the release in a scratch folder to check it ({e.strerror or e}); "
+                        "free some space there, or point TMPDIR at a folder with room") from e
 
 
 def manifest(release: Release, result: BuildResult, groups: dict[str, list[Path]], staging: Path) -> dict:
