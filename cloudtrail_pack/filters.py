@@ -6,8 +6,10 @@ applies to and adds a condition to each, at build time (`build --filters DIR`; `
 `scan` take the same option). The rules, their logic hashes and their locked versions stay as they are;
 the release records which filters it was built with.
 
-Loading is strict, like the rules': a broken filter, a filter for another log source, or one that names no
-rule of the pack (it would silently tune nothing) stops with the file's name.
+Loading is strict, like the rules': a broken filter, a filter for another log source, one that names no
+rule of the pack (it would silently tune nothing), or one on a field CloudTrail records do not have (it would
+never match, so it would silently drop every alert it means to tune, or keep all of them) stops with the
+file's name, here, for every verb that takes filters: check, build, convert and scan give the same verdict.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import yaml
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.filters import SigmaFilter
+from sigma.pipelines.cloudtrail.common import detection_fields
+from sigma.pipelines.cloudtrail.schema import is_cloudtrail_field
 
 from .pack import Pack, PackError, read_source, shown, source_files
 
@@ -83,9 +88,23 @@ def _load_file(path: Path, name: str, pack: Pack) -> list[LocalFilter]:
             unknown = [ref.reference for ref in rules if not _names_a_rule(pack, ref.reference)]
             if unknown:
                 raise PackError(where, f"filter {sigma_filter.title!r} names {', '.join(map(repr, unknown))}, no rule of the pack (give a rule id or name)")
+        _check_fields(sigma_filter, where)
         _check_condition(sigma_filter, pack, where)
         loaded.append(LocalFilter(sigma_filter, path, name))
     return loaded
+
+
+def _check_fields(sigma_filter: SigmaFilter, where: Path) -> None:
+    """The filter's fields against the CloudTrail schema, as every target's pipeline checks a rule's
+    (`RejectUnknownFieldsTransformation`), so that no verb accepts what another refuses."""
+    fields = detection_fields(SimpleNamespace(detection=sigma_filter.filter))  # a filter's detections, as a rule's
+    unknown = sorted({name for name in fields if not is_cloudtrail_field(name)})
+    if unknown:
+        raise PackError(
+            where,
+            f"filter {sigma_filter.title!r}: field(s) {', '.join(unknown)} do not exist in CloudTrail records; use "
+            "CloudTrail's field names (e.g. userIdentity.arn, userIdentity.sessionContext.sessionIssuer.arn)",
+        )
 
 
 def _check_condition(sigma_filter: SigmaFilter, pack: Pack, where: Path) -> None:

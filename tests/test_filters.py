@@ -3,12 +3,16 @@ compiled query as the reference engine applies them, and the rules' locked versi
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from sigma.pipelines.cloudtrail.schema import CLOUDTRAIL_FIELDS, JSON_CONTAINER_FIELDS, is_cloudtrail_field
 
 from cloudtrail_pack import cli
 from cloudtrail_pack.compilation import compile_rules
@@ -171,3 +175,79 @@ def test_scan_applies_the_filters(tmp_path, capsys):
     assert cli.main(["scan", str(logs), "--jobs", "1", "--filters", str(EXAMPLES)], root=ROOT) == 0
     seen = sorted(json.loads(line)["eventID"] for line in capsys.readouterr().out.splitlines())
     assert seen == ["other-role", "user"]
+
+
+UNKNOWN_FIELD = FILTER.replace("allowed: {userIdentity.arn:", "allowed: {src_country: RU, userIdentity.arn:")
+UNKNOWN_FIELD_ERROR = ("error: f/geo.yml: filter 't': field(s) src_country do not exist in CloudTrail records; use CloudTrail's "
+                       "field names (e.g. userIdentity.arn, userIdentity.sessionContext.sessionIssuer.arn)")
+
+
+@pytest.mark.parametrize("verb", [["check"], ["build", "--dist", "out"], ["scan", "logs.jsonl", "--jobs", "1"],
+                                  ["convert", "aws_iam_user_deleted", "splunk"]])
+def test_a_filter_on_a_field_cloudtrail_lacks_is_refused_by_every_verb_naming_the_filter(tmp_path, monkeypatch, capsys, verb):
+    """scan used to accept it (exit 0, the filter never matching), and check and build named the rule's file."""
+    write(tmp_path / "f", "geo.yml", UNKNOWN_FIELD)
+    (tmp_path / "logs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in TUNED))
+    monkeypatch.chdir(tmp_path)
+    assert cli.main([*verb, "--filters", "f"], root=ROOT) == 1
+    captured = capsys.readouterr()
+    assert [line for line in captured.err.splitlines() if line.startswith("error:")] == [UNKNOWN_FIELD_ERROR]
+    assert captured.out == "" and not (tmp_path / "out").exists()
+
+
+@functools.cache
+def the_pack():
+    from cloudtrail_pack.pack import load_pack
+
+    return load_pack(ROOT / "sigma")
+
+
+FIELD_NAMES = st.one_of(
+    st.sampled_from(sorted(CLOUDTRAIL_FIELDS | JSON_CONTAINER_FIELDS)),
+    st.builds("{}{}".format, st.sampled_from(["requestParameters.", "responseElements.", "userIdentity.", "tlsDetails.", ""]),
+              st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,12}(\.[A-Za-z0-9_]{1,6})?", fullmatch=True)),
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(name=FIELD_NAMES, fieldref=st.booleans())
+@example(name="src_country", fieldref=False)
+@example(name="userIdentity.arn", fieldref=False)
+@example(name="userIdentity.sessionContext.sessionIssuer.arn", fieldref=True)
+@example(name="userIdentity", fieldref=False)
+@example(name="requestParameters.userName", fieldref=True)
+@example(name="userIdentity.unknownKey", fieldref=True)
+def test_loading_a_filter_refuses_exactly_the_fields_the_targets_refuse(tmp_path_factory, name, fieldref):
+    """load_filters (scan, check, build, convert) and every target's compilation agree on each filter field: a
+    field the filter loader accepts never fails a compilation as unknown, and one it refuses is named with the file."""
+    pack = the_pack()  # not the fixture: hypothesis would print it with a failing example, and cannot
+    value = f"{{{name}|fieldref: userIdentity.arn}}" if fieldref else f"{{{name}: x}}"
+    folder = write(tmp_path_factory.mktemp("f"), "x.yml", FILTER.replace(
+        "allowed: {userIdentity.arn: 'arn:aws:iam::111122223333:user/ops'}", f"allowed: {value}"))
+    rule = [r for r in pack.rules if r.name == "aws_iam_user_deleted"]
+    try:
+        filters = load_filters(folder, pack)
+    except PackError as e:
+        assert not is_cloudtrail_field(name) and e.path.name == "x.yml" and f"field(s) {name} do not exist" in e.message
+        return
+    assert is_cloudtrail_field(name)
+    from cloudtrail_pack.compilation import compile_pack
+    from cloudtrail_pack.targets import TARGETS
+
+    errors: list[str] = []
+    compile_pack(pack, [(t, "default") for t in TARGETS], rules=rule, filters=filters, on_error=lambda _r, _t, e: errors.append(e.message))
+    assert not [e for e in errors if "do not exist in CloudTrail records" in e]  # others: what a target cannot express
+
+
+def test_a_filter_field_a_target_cannot_express_fails_the_build_on_the_filter_file(tmp_path, monkeypatch, capsys):
+    """The ECS pipeline has no home for userIdentity.userName unless the detection pins userIdentity.type: the
+    error is the filter's, not the rule's (the rule compiles without it)."""
+    write(tmp_path / "f", "name.yml", FILTER.replace("allowed: {userIdentity.arn:", "allowed: {userIdentity.userName:"))
+    monkeypatch.chdir(tmp_path)
+    for verb in (["check"], ["build", "--dist", "out"]):
+        assert cli.main([*verb, "--filters", "f"], root=ROOT) == 1
+        err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+        assert len(err) == 1 and err[0].startswith(
+            "error: f/name.yml: filter 't' on rule 'AWS IAM User Deleted': Elastic Lucene: ecs_cloudtrail: field userIdentity.userName "
+            "has no field in Elastic's AWS CloudTrail integration"), err
+        assert err[0].endswith("; fix the filter")

@@ -12,7 +12,7 @@ from sigma.pipelines.cloudtrail.ecs import INDEX as ECS_INDEX
 from ..compilation import Compilation, Output, Refusal, Result, compile_pack
 from ..filters import LocalFilter
 from ..lock import locked_versions
-from ..pack import Pack, PackError, PackRule
+from ..pack import Pack, PackError, PackRule, shown
 from ..targets import TARGETS
 
 #: Elastic index patterns searched when no build option says otherwise (Elastic's AWS integration).
@@ -72,7 +72,32 @@ def release_formats() -> list[tuple[str, str]]:
 def compile_release(
     pack: Pack, formats: Iterable[tuple[str, str]] | None = None, filters: tuple[LocalFilter, ...] = ()
 ) -> Compilation:
-    return compile_pack(pack, formats if formats is not None else release_formats(), filters=filters)
+    """Every rule for every (target, format). PackError on the first compile error, on the file at fault: the
+    rule's, or a local filter's when the rule compiles without it (a filter field a target cannot express)."""
+    formats = list(formats if formats is not None else release_formats())
+    failures: list[tuple[PackRule, str, PackError]] = []
+    compiled = compile_pack(pack, formats, filters=filters, on_error=lambda *failure: failures.append(failure))
+    if failures:
+        rule, target, error = failures[0]
+        raise _filter_at_fault(pack, rule, [f for f in formats if f[0] == target], filters) or error
+    return compiled
+
+
+def _filter_at_fault(pack: Pack, rule: PackRule, formats: list[tuple[str, str]], filters: tuple[LocalFilter, ...]) -> PackError | None:
+    """The error on the file of the one filter that makes `rule` fail to compile; None if the rule fails alone."""
+
+    def error(with_filters: tuple[LocalFilter, ...]) -> PackError | None:
+        found: list[PackError] = []
+        compile_pack(pack, formats, rules=[rule], filters=with_filters, on_error=lambda _r, _t, e: found.append(e))
+        return found[0] if found else None
+
+    if not filters or error(()) is not None:
+        return None
+    for local in filters:
+        caused = error((local,))
+        if caused is not None:
+            return PackError(shown(local.path), f"filter {local.title!r} on rule {rule.title!r}: {caused.message}; fix the filter")
+    return None
 
 
 def prepare(pack: Pack, options: ReleaseOptions | None = None, compiled: Compilation | None = None) -> Release:
