@@ -2,7 +2,8 @@
 the result in place of `dist/` atomically.
 
 Everything lands in a staging folder beside `dist/`, which replaces `dist/` only when the whole build
-succeeded, so a failed build leaves the previous release untouched.
+succeeded, so a failed build leaves the previous release untouched. `check` runs the same steps
+(`checked_release`, `render`) but renders into a scratch folder, so the two refuse the same sources.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from ..lock import logic_hash
 from ..pack import PACK_NAME, Pack, PackError, read_source, shown
 from ..targets import TARGETS
 from ..validation import data_cache_error, findings
-from .archive import tgz_bytes
 from . import destination
+from .archive import tgz_bytes
 from .context import Cell, Release, ReleaseOptions, prepare
 from .publish import build_lock, replace_folder, staging_folder
 
