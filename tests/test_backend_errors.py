@@ -153,3 +153,17 @@ def test_sigma_cli_gets_the_same_fix(sigma, tmp_path, target, selection, text):
     run = sigma("convert", "-t", target, "-p", {"splunk": "splunk_cloudtrail"}.get(target, "ecs_cloudtrail"), str(write_rule(tmp_path, selection)))
     assert text in run.output, run.output
     assert "Traceback" not in run.output
+
+
+@pytest.mark.parametrize("target", ["athena", "cloudtrail_lake"])
+def test_an_expanded_value_stays_under_its_and(compiled, target):
+    """|windash's alternatives were an OR written without parentheses inside the AND with eventSource, so an
+    event of any service with the value matched."""
+    from athena import tables
+
+    by_title = {p.title: p for p in PACK.rules}
+    (sql,) = compiled.queries(by_title["Modifier windash"], target)
+    records = [{"eventID": f"e{i}", "eventTime": "2026-11-23T10:00:00Z", "eventSource": source, "eventName": "X",
+                "userIdentity": {"type": "IAMUser"}, "userAgent": "a/x"} for i, source in enumerate(["iam.amazonaws.com", "sts.amazonaws.com"])]
+    db, run = (tables.athena_db(records), tables.run_athena) if target == "athena" else (tables.lake_db(records), tables.run_lake)
+    assert [r["eventid"] for r in run(sql, db)] == ["e0"], sql
