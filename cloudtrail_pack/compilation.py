@@ -9,14 +9,21 @@ is converted twice. Writers, the build table and the manifest read these results
 
 A refusal (`SigmaFeatureNotSupportedByBackendError`: the target cannot say what the rule means) leaves
 the rule out of that target with the backend's reason, without the file location pySigma appends, so
-that every artifact gives the same reason in the same words wherever the build runs. Any other error
-(an unmapped field, a broken value) fails the build, naming the rule's file.
+that every artifact gives the same reason in the same words wherever the build runs. So does any other
+exception the backend raises for one rule (pySigma's `NotImplementedError` for a modifier a backend has no
+expression for, or a backend's own defect): the target cannot convert that rule, and the reason names the
+backend's package; it never stops the build with a traceback. A Sigma error (an unmapped field, a broken
+value: the rule is wrong for every target) fails the build, naming the rule's file.
 """
 
 from __future__ import annotations
 
 import copy
+import re
+import sys
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import metadata
 from typing import Callable, Iterable, Union
 
 from sigma.collection import SigmaCollection
@@ -66,6 +73,34 @@ class Compilation:
 def message(error: SigmaError) -> str:
     """An error's text without the rule location pySigma appends (an absolute path)."""
     return str(error.args[0]) if error.args else str(error)
+
+
+#: What pySigma appends to a non-Sigma exception raised while converting a rule (conversion/base.py).
+_PYSIGMA_LOCATION = re.compile(r" \(while [a-z ]+ rule .*\)$", re.S)
+
+
+@cache
+def _distribution(module: str) -> str | None:
+    """The installed distribution that ships a module, e.g. pySigma-backend-elasticsearch."""
+    relative = module.replace(".", "/")
+    names = {f"{relative}.py", f"{relative}/__init__.py"}
+    top = module.split(".")[0]
+    for name in metadata.packages_distributions().get(top, []):
+        files = metadata.distribution(name).files or []
+        if any(str(f) in names for f in files):
+            return metadata.distribution(name).metadata["Name"]
+    return None
+
+
+def backend_failure(target: Target, backend, error: Exception) -> str:
+    """The refusal reason for an exception a backend raised on one rule: the target, the backend's package
+    and what it said, without the rule's path."""
+    text = str(error.args[0]) if error.args else ""
+    text = _PYSIGMA_LOCATION.sub("", text).strip() or type(error).__name__
+    module = type(backend).__module__
+    package = _distribution(module) if module in sys.modules else None
+    who = package or f"the {target.backend} backend"
+    return f"{target.title}: {who} cannot convert this rule ({type(error).__name__}: {text})"
 
 
 def fresh_collection(rules: list[PackRule], filters: tuple[LocalFilter, ...] = ()) -> SigmaCollection:
@@ -145,6 +180,11 @@ def _compile_target(compilation: Compilation, target: Target, output_format: str
             if on_error is None:
                 raise error from e
             on_error(pack_rule, target.name, error)
+            continue
+        except MemoryError:
+            raise
+        except Exception as e:  # the backend failed on this rule: it cannot convert it (see the docstring)
+            compilation.results[key] = Refusal(backend_failure(target, backend, e))
             continue
         compilation.results[key] = Output(tuple(queries))
 

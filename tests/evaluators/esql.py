@@ -31,6 +31,7 @@ from sigma.pipelines.cloudtrail.schema import ECS_FIELD_TYPES, ecs_field_type
 
 from elastic_ingest import ecs_field_values
 
+from . import lucene_regexp
 from .syntax import And, Call, Compare, Field, In, Lit, Not, Or, TokenCursor, Wildcards, and3, compare, not3, or3
 from .values import iso_datetime
 
@@ -391,7 +392,7 @@ def evaluate(node, row: Row):
         v = _scalar(evaluate(node.expr, row))
         if v is None:
             return None
-        hit = bool((re.compile(node.pattern, re.S) if node.regex else LIKE_WILDCARDS.regex(node.pattern, re.S)).fullmatch(str(v)))
+        hit = bool((lucene_regexp.compile(node.pattern) if node.regex else LIKE_WILDCARDS.regex(node.pattern, re.S)).fullmatch(str(v)))
         return not hit if node.negated else hit
     if isinstance(node, IsNull):
         v = evaluate(node.expr, row)

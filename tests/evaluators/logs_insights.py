@@ -531,7 +531,7 @@ def translate_regex(pattern: str) -> str:
                     raise LogsInsightsError("\\Z inside a character class")
                 out.append("(?=\\n?\\Z)")  # PCRE \Z: end, or before a final newline
                 i += 2
-            elif e in _PASS_ESCAPES or not e.isalnum():
+            elif e in _PASS_ESCAPES or not (e.isascii() and e.isalnum()):  # PCRE: a backslash makes any other character literal
                 out.append("\\" + e)
                 i += 2
             elif e == "e":

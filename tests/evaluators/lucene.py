@@ -40,6 +40,7 @@ from sigma.pipelines.cloudtrail.schema import ecs_field_type
 
 from elastic_ingest import ecs_field_values as field_values
 
+from . import lucene_regexp
 from .syntax import Wildcards
 from .values import iso_datetime
 
@@ -106,7 +107,7 @@ def _term_matches(field: str, term: tree.Term, doc: dict) -> bool:
     if isinstance(term, tree.Regex):
         if kind == "flattened":
             raise UnsupportedQuery(f"[regexp] queries are not supported on keyed flattened field {field}")
-        pattern = re.compile(_restore(term.value[1:-1]), re.S)
+        pattern = lucene_regexp.compile(_restore(term.value[1:-1]))  # the query parser passes it on as written
         return any(isinstance(v, str) and pattern.fullmatch(v) for v in values)
     if isinstance(term, tree.Phrase):
         literal, pattern = unescape(term.value[1:-1]), None

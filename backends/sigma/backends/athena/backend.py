@@ -44,6 +44,7 @@ from sigma.types import (
     SigmaBool,
     SigmaCasedString,
     SigmaCompareExpression,
+    SigmaExpansion,
     SigmaFieldReference,
     SigmaNumber,
     SigmaRegularExpression,
@@ -138,7 +139,9 @@ class TrinoCloudTrailBackend(TextQueryBackend):
         return f"NOT coalesce({expr}, false)"
 
     def compare_precedence(self, outer, inner) -> bool:
-        if isinstance(inner, ConditionFieldEqualsValueExpression):
+        """A comparison needs no parentheses, unless its value is an expansion (|windash, |base64offset, ...),
+        which pySigma writes as an OR of comparisons."""
+        if isinstance(inner, ConditionFieldEqualsValueExpression) and not isinstance(inner.value, SigmaExpansion):
             return True
         return super().compare_precedence(outer, inner)
 

@@ -41,7 +41,8 @@ reads as no userName on Elastic.
 
 Query post-processing fixes what the pySigma Elasticsearch backends (2.1.1) escape wrongly: raw
 line breaks and tabs in Lucene terms, `\\<newline>` in EQL strings, and wildcard escapes and raw line
-breaks inside ES|QL strings. For ES|QL correlations it drops the fixed `date_trunc` time buckets (they split
+breaks inside ES|QL strings. Regular expressions, `|cased` values and the modifiers the backends cannot
+write are handled value by value before conversion (`elastic_values.py`). For ES|QL correlations it drops the fixed `date_trunc` time buckets (they split
 bursts) and bounds the counted events' own time span to the timespan instead (`first_seen`/`last_seen`), since
 a Kibana rule's look-back is measured on ingest time and is longer than the timespan (docs/elastic.md).
 """
@@ -76,16 +77,12 @@ from sigma.types import (
 
 from . import correlations
 from .common import cloudtrail_rules_only, reject_unknown_fields
+from .elastic_values import EQL, ESQL, LUCENE, EcsValueTransformation
 from .negation import NullSafeNegationTransformation
 from .schema import ECS_DROPPED_VALUES, ECS_PINNED_FIELDS, NoEcsHome, ecs_field, ecs_field_type
 
 TARGET = "ecs_cloudtrail"
 INDEX = "logs-aws.cloudtrail-*"
-
-#: pySigma backend names (`Backend.name`, stored by pySigma in the pipeline variable `backend`).
-LUCENE = "Elasticsearch Lucene"
-EQL = "Elasticsearch EQL"
-ESQL = "ES|QL backend"
 
 #: Words the Lucene query parser reads as operators when they stand alone.
 LUCENE_OPERATOR_WORDS = frozenset({"AND", "OR", "NOT"})
@@ -559,6 +556,7 @@ def ecs_cloudtrail_pipeline() -> ProcessingPipeline:
             reject_unknown_fields(TARGET),
             ProcessingItem(identifier=f"{TARGET}_null_safe_not", transformation=NullSafeNegationTransformation(frozenset({EQL, ESQL}))),
             ProcessingItem(identifier=f"{TARGET}_check", transformation=EcsRuleCheckTransformation()),
+            ProcessingItem(identifier=f"{TARGET}_values", transformation=EcsValueTransformation()),
             ProcessingItem(identifier=f"{TARGET}_fields", transformation=EcsFieldMappingTransformation()),
             ProcessingItem(identifier=f"{TARGET}_fieldrefs", transformation=FieldRefPlaceholderTransformation()),
             ProcessingItem(identifier=f"{TARGET}_index", transformation=SetStateTransformation("index", INDEX)),

@@ -52,6 +52,8 @@ What the pipeline adds to the backend, for the `default` output format (one SPL 
   count twice for an event two rules match),
   and output formats other than `default` (the Splunk app is written by
   `cloudtrail_pack.artifacts.splunk.write_splunk_app`).
+* Values the backend would write unsafely or cannot write (regular expressions with control characters or
+  backticks, timestamp parts, unreplaced placeholders): `splunk_values.py`.
 """
 
 from __future__ import annotations
@@ -81,11 +83,13 @@ from sigma.rule import SigmaRule
 from sigma.types import (
     SigmaCasedString,
     SigmaExists,
+    SigmaExpansion,
     SigmaFieldReference,
     SigmaNull,
     SigmaRegularExpression,
     SigmaRegularExpressionFlag,
     SigmaString,
+    SigmaType,
     SpecialChars,
 )
 
@@ -93,6 +97,7 @@ from . import correlations
 from .common import cloudtrail_rules_only, reject_unknown_fields
 from .schema import is_cloudtrail_field
 from .splunk_grouping import group_search
+from .splunk_values import SplunkValueTransformation
 
 TARGET = "splunk_cloudtrail"
 
@@ -205,6 +210,22 @@ class ExactValuesTransformation(StringValueTransformation):
         if field is not None and (isinstance(val, SigmaCasedString) or _needs_regex(val)):
             return exact_regex(val)
         return None
+
+    def apply_value(self, field, val: SigmaType):  # type: ignore[override]
+        """Also the strings a modifier expanded (|windash, |base64offset): alternatives, so a regex among them
+        is under OR, which CheckConditionsTransformation refuses with the reason."""
+        if isinstance(val, SigmaExpansion):
+            val.values = [super(ExactValuesTransformation, self).apply_value(field, v) or v for v in val.values]
+            if any(isinstance(v, SigmaRegularExpression) for v in val.values):
+                raise _refuse(
+                    None,
+                    f"field {field}: a |cased value, or a value Splunk's search command cannot match exactly, among "
+                    "the alternatives a modifier expands it into (|windash, |base64offset, ...): each needs a "
+                    "`| regex` command, and pysigma-backend-splunk 2.1.0 writes such commands under OR as a broken "
+                    "`| search OR ...`",
+                )
+            return val
+        return super().apply_value(field, val)
 
 
 # --- field references: an exact `| where` clause --------------------------------------------------------
@@ -599,6 +620,7 @@ def splunk_cloudtrail_pipeline() -> ProcessingPipeline:
             cloudtrail_rules_only(TARGET),
             reject_unknown_fields(TARGET),
             ProcessingItem(identifier=f"{TARGET}_fieldref_where", transformation=FieldRefWhereTransformation()),
+            ProcessingItem(identifier=f"{TARGET}_values", transformation=SplunkValueTransformation()),
             ProcessingItem(identifier=f"{TARGET}_exact_values", transformation=ExactValuesTransformation()),
             ProcessingItem(identifier=f"{TARGET}_check_conditions", transformation=CheckConditionsTransformation()),
             ProcessingItem(identifier=f"{TARGET}_correlation_types", transformation=OrderedTemporalStandInTransformation()),

@@ -1,0 +1,142 @@
+"""Values as pysigma-backend-elasticsearch (2.1.1) must receive them to write what Sigma means, per language.
+
+Regular expressions. The backends copy a Sigma pattern into each language's literal with the wrong escapes:
+EQL leaves `"` and line breaks raw in its string and writes `/` as `\\/` (no EQL string escape), so
+`x" or event.provider : "y` becomes a second condition; Lucene writes every `/` as `\\/`, also one that
+is already escaped (`c\\/d` becomes `/c\\\\/d/`: the slash ends the regex). And none of them translates
+the pattern into Lucene's RegExp syntax, which all three languages use (`lucene_regexp`). The pipeline
+replaces each regular expression with `ElasticRegularExpression`, whose `escape()` (what the backends
+call to write a pattern) returns the Lucene RegExp already written in the language's literal: for Lucene
+the pattern itself (every `/` is escaped, being a non-alphanumeric literal), for EQL and ES|QL the body
+of a double-quoted string (`\\\\`, `\\"`, `\\n`, `\\r`, `\\t`). Because the fix travels with the value, it
+holds for `sigma convert -t lucene|eql|esql -p ecs_cloudtrail` too, where our code cannot replace the
+backend class. EQL's backend always writes `regex~`, which ignores ASCII case; a pattern that tells
+ASCII letters from their other case (any Sigma regex with letters, without `|i`) is refused there.
+
+Modifiers the backends have no expression for are refused with the reason, rather than raising
+NotImplementedError mid-conversion: timestamp parts (`|minute`, ...) in Lucene, `|exists` in EQL (the
+backend has no existence expression); and so is what EQL's backend would write with another meaning: a
+`|cased` value with wildcards (it writes `==`, which has none) or among a modifier's alternatives
+(`|windash|cased`: it writes the case-insensitive `like~`). A `|cased` value in Lucene and ES|QL is written as a plain value: both compare
+keyword fields case-sensitively already (docs/elastic.md, "Case"), which is what `|cased` means, while
+their backends have no case-sensitive expression and raised NotImplementedError.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
+from sigma.processing.transformations.base import ValueTransformation
+from sigma.types import (
+    SigmaCasedString,
+    SigmaExists,
+    SigmaExpansion,
+    SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
+    SigmaString,
+    SigmaTimestampPart,
+    SigmaType,
+)
+
+from .lucene_regexp import RegexUnsupported, lucene_regexp
+
+#: pySigma backend names (`Backend.name`, stored by pySigma in the pipeline variable `backend`).
+LUCENE = "Elasticsearch Lucene"
+EQL = "Elasticsearch EQL"
+ESQL = "ES|QL backend"
+
+_FLAGS = {
+    SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE,
+    SigmaRegularExpressionFlag.MULTILINE: re.MULTILINE,
+    SigmaRegularExpressionFlag.DOTALL: re.DOTALL,
+}
+#: Escapes of EQL's and ES|QL's double-quoted strings (both read \\ \" \n \r \t; neither a raw line break).
+_STRING_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+class ElasticRegularExpression(SigmaRegularExpression):
+    """A regular expression already written for one Elastic language: `escape()` returns it as it goes
+    between the backend's delimiters (`/.../` or `"..."`), whatever escaping the backend asks for."""
+
+    def __init__(self, written: str, original: SigmaRegularExpression):
+        self.written = written
+        self.original = original
+        super().__init__(SigmaString(written, escape=False))  # no flags: `written` holds their meaning
+
+    def compile(self) -> None:  # the written pattern is Lucene syntax, not Python's
+        return None
+
+    def escape(self, escaped=(), escape_char="\\", escape_escape_char=True, flag_prefix=True) -> str:  # type: ignore[override]
+        return self.written
+
+
+def _string_body(text: str) -> str:
+    return "".join(_STRING_ESCAPES.get(c, c) for c in text)
+
+
+def _refuse(what: str, reason: str) -> None:
+    raise SigmaFeatureNotSupportedByBackendError(f"ecs_cloudtrail: {what}: {reason}")
+
+
+def written_regex(value: SigmaRegularExpression, backend: str, field: str | None) -> ElasticRegularExpression:
+    """`value` as the Lucene RegExp of the same meaning, in `backend`'s literal; or refused with the reason."""
+    flags = 0
+    for flag in value.flags:
+        flags |= _FLAGS[flag]
+    try:
+        pattern, case_sensitive = lucene_regexp(str(value.regexp), flags)
+    except RegexUnsupported as e:
+        _refuse(f"{field}|re", f"{e}: Lucene regular expressions (Elastic's Lucene, EQL and ES|QL) have no equivalent")
+        raise  # unreachable
+    if backend == EQL and case_sensitive:
+        _refuse(
+            f"{field}|re",
+            "pysigma-backend-elasticsearch writes every EQL regular expression with regex~, which ignores ASCII "
+            "case, while this one is case-sensitive (add |i if the letter case does not matter)",
+        )
+    return ElasticRegularExpression(pattern if backend == LUCENE else _string_body(pattern), value)
+
+
+def _plain(value: SigmaCasedString) -> SigmaString:
+    plain = SigmaString(value.original)
+    plain.s = value.s
+    return plain
+
+
+@dataclass
+class EcsValueTransformation(ValueTransformation):
+    """Each value as its backend must receive it (see the module docstring). Runs after the rule checks,
+    before the field mapping, so that a refusal names the CloudTrail field."""
+
+    def apply_value(self, field: str, val: SigmaType):  # type: ignore[override]
+        pipeline = getattr(self, "_pipeline", None)
+        backend = pipeline.vars.get("backend") if pipeline is not None else None
+        if backend not in (LUCENE, EQL, ESQL):
+            return None
+        if isinstance(val, SigmaTimestampPart) and backend == LUCENE:
+            _refuse(field, "Lucene query syntax cannot compare a part of a date (|minute, |hour, ...)")
+        if isinstance(val, SigmaExists) and backend == EQL:
+            _refuse(f"{field}|exists", "pysigma-backend-elasticsearch has no EQL expression for whether a field exists")
+        if isinstance(val, SigmaRegularExpression):
+            return written_regex(val, backend, field)
+        if isinstance(val, SigmaExpansion):
+            if backend == EQL and any(isinstance(v, SigmaCasedString) for v in val.values):
+                _refuse(
+                    f"{field}|cased",
+                    "pysigma-backend-elasticsearch writes the alternatives a modifier expands a value into "
+                    "(|windash, |base64offset, ...) as EQL's case-insensitive like~",
+                )
+            val.values = [self.apply_value(field, v) or v for v in val.values]
+            return val
+        if isinstance(val, SigmaCasedString):
+            if backend == EQL and val.contains_special():
+                _refuse(
+                    f"{field}|cased",
+                    "pysigma-backend-elasticsearch writes a case-sensitive EQL match as ==, which has no wildcards "
+                    "(contains, startswith, endswith)",
+                )
+            if backend in (LUCENE, ESQL):
+                return _plain(val)
+        return None
