@@ -215,6 +215,12 @@ sys.exit(main(argv))
 
 
 def full_disk_build(limit: int, project: Path, dist: str, warm: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    """pySigma's data caches go to a temporary folder of this build's own: another process sharing the default
+    one may clear them (`attack.use_local_attack_data`) while this one runs, which would make it rewrite them
+    under the limit."""
+    private = project.parent / ".tmp"
+    private.mkdir(exist_ok=True)
+    env = {"TMPDIR": str(private), **(env or {})}
     return subprocess.run(
         [sys.executable, "-c", FULL_DISK, str(limit), "warm" if warm else "cold", "--root", str(project), "build", "--dist", dist],
         cwd=project.parent, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})},
