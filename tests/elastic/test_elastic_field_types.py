@@ -11,7 +11,7 @@ import pytest
 
 from elastic_ingest import to_ecs
 from fixture_corpus import FIXTURE_FILES
-from sigma.pipelines.cloudtrail.schema import (
+from sigma.pipelines.cloudtrail.ecs_fields import (
     ECS_FIELD_TYPES,
     ECS_FIELDS,
     ECS_FLATTENED_OBJECTS,

@@ -8,7 +8,7 @@ from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError, SigmaTransformationError
 
 from sigma.pipelines.cloudtrail import ecs_cloudtrail_pipeline
-from sigma.pipelines.cloudtrail.schema import ECS_FIELDS, ECS_NO_HOME, ECS_SHARED_FIELDS, NoEcsHome, ecs_field
+from sigma.pipelines.cloudtrail.ecs_fields import ECS_FIELDS, ECS_NO_HOME, ECS_SHARED_FIELDS, NoEcsHome, ecs_field
 
 
 def rule(detection: str, extra: str = "") -> SigmaCollection:

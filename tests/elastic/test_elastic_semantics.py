@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from sigma.pipelines.cloudtrail.schema import ecs_field
+from sigma.pipelines.cloudtrail.ecs_fields import ecs_field
 
 from elastic_ingest import ecs_field_values, to_ecs
 from evaluators import esql, lucene
