@@ -18,7 +18,6 @@ value: the rule is wrong for every target) fails the build, naming the rule's fi
 
 from __future__ import annotations
 
-import copy
 import re
 import sys
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import Callable, Iterable, Union
 
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaError, SigmaFeatureNotSupportedByBackendError
+from sigma.pipelines.cloudtrail import pysigma_compat
 
 from .filters import LocalFilter, apply_filters
 from .pack import Pack, PackError, PackRule, shown
@@ -106,10 +106,7 @@ def backend_failure(target: Target, backend, error: Exception) -> str:
 def fresh_collection(rules: list[PackRule], filters: tuple[LocalFilter, ...] = ()) -> SigmaCollection:
     """Copies of the rules, local filters applied, references resolved among them: pipelines change rules
     while converting them."""
-    copies = [copy.deepcopy(r.rule) for r in rules]
-    for rule in copies:
-        if hasattr(rule, "_backreferences"):
-            rule._backreferences = []  # re-derived below, from these rules only
+    copies = [pysigma_compat.detached_copy(r.rule) for r in rules]  # references re-derived below, among these only
     apply_filters(copies, filters)
     collection = SigmaCollection(copies)
     collection.resolve_rule_references()
@@ -165,12 +162,8 @@ def _compile_target(compilation: Compilation, target: Target, output_format: str
                     raise SigmaFeatureNotSupportedByBackendError(f"{target.title} queries cannot express correlations") from e
             else:
                 queries = backend.convert_rule(rule, output_format)
-                if rule._backreferences and not backend.finalize_correlation_subqueries:
-                    states = rule.get_conversion_states()
-                    queries = [
-                        backend.finalize_query(rule, query, index, states[index], output_format)
-                        for index, query in enumerate(rule.get_conversion_result())
-                    ]
+                if pysigma_compat.leaves_unfinished(backend, rule):
+                    queries = pysigma_compat.finished_queries(backend, rule, output_format)
         except SigmaFeatureNotSupportedByBackendError as e:
             compilation.results[key] = Refusal(message(e))
             continue

@@ -23,6 +23,7 @@ import yaml
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.filters import SigmaFilter
+from sigma.pipelines.cloudtrail import pysigma_compat
 from sigma.pipelines.cloudtrail.common import detection_fields
 from sigma.pipelines.cloudtrail.schema import is_cloudtrail_field
 
@@ -111,9 +112,7 @@ def _check_condition(sigma_filter: SigmaFilter, pack: Pack, where: Path) -> None
     """Apply the filter to a copy of a rule it names and parse the result, so that a broken filter
     condition is reported on the filter's file, not later on every rule it touches."""
     for pack_rule in pack.rules:
-        rule = copy.deepcopy(pack_rule.rule)
-        if hasattr(rule, "_backreferences"):
-            rule._backreferences = []
+        rule = pysigma_compat.detached_copy(pack_rule.rule)
         try:
             copy.deepcopy(sigma_filter).apply_on_rule(rule)
             if rule.detection.condition != pack_rule.rule.detection.condition:

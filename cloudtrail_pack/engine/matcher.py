@@ -45,7 +45,6 @@ to agree with.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -55,6 +54,7 @@ from functools import lru_cache
 from typing import Callable
 
 from sigma.correlations import SigmaCorrelationRule
+from sigma.pipelines.cloudtrail import pysigma_compat
 from sigma.rule import SigmaRule
 
 from .sqlite import TABLE, backend, quote
@@ -874,8 +874,7 @@ def rule_sql(rule: SigmaRule) -> str:
     """The query the reference engine runs for this rule (raises MatcherUnsupported if it runs none)."""
     if isinstance(rule, SigmaCorrelationRule) or not isinstance(rule, SigmaRule):
         raise MatcherUnsupported("correlation rules are evaluated by the reference engine")
-    rule = copy.deepcopy(rule)
-    rule._backreferences = []
+    rule = pysigma_compat.detached_copy(rule)
     try:
         queries = backend().convert_rule(rule)
     except Exception as e:  # SigmaError and friends: the reference cannot evaluate the rule either

@@ -19,6 +19,7 @@ from sigma.backends.sqlite.runtime import execute_plan
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
+from sigma.pipelines.cloudtrail import pysigma_compat
 
 from ..filters import apply_filters
 from ..pack import Pack, PackRule
@@ -92,9 +93,7 @@ class ReferenceEngine:
         """`filters`: local tuning (filters.LocalFilter), applied to the rules they name as the build does."""
         selected = rules if rules is not None else pack.rules
         sql = backend()
-        rules_copy = [copy.deepcopy(r.rule) for r in pack.rules]
-        for rule in rules_copy:
-            rule._backreferences = []
+        rules_copy = [pysigma_compat.detached_copy(r.rule) for r in pack.rules]
         apply_filters(rules_copy, filters)
         collection = SigmaCollection(rules_copy)
         collection.resolve_rule_references()
@@ -108,8 +107,7 @@ class ReferenceEngine:
             try:
                 if isinstance(rule, SigmaCorrelationRule):
                     if rule_id in wanted:
-                        sql.convert_correlation_rule(rule)
-                        self.plans[rule_id] = sql._correlation_plans[id(rule)]
+                        self.plans[rule_id] = pysigma_compat.correlation_plan(sql, rule)
                         self.fields.update(f for fs in self.plans[rule_id]["required_fields"].values() for f in fs)
                 else:
                     (query,) = sql.convert_rule(rule)

@@ -77,3 +77,30 @@ def test_regrouping_is_idempotent():
 def test_text_outside_the_backend_subset_is_refused(text):
     with pytest.raises(GroupingError):
         group_search(text)
+
+
+# --- the backend's tokens the reader relies on (pysigma-backend-splunk 2.1.0) ----------------------------
+
+
+def test_backend_tokens_are_the_subset_the_reader_knows():
+    """splunk_grouping is the documented exception to "pipelines do not rewrite text" because these are class
+    attributes of the backend, which no pipeline can change (its module docstring). A backend release that changes
+    one fails here, by name, before any search is regrouped wrongly."""
+    from sigma.backends.splunk import SplunkBackend
+    from sigma.conditions import ConditionAND, ConditionNOT, ConditionOR
+
+    assert {
+        name: getattr(SplunkBackend, name)
+        for name in (
+            "str_quote", "escape_char", "or_token", "and_token", "not_token", "group_expression",
+            "field_in_list_expression", "list_separator", "compare_op_expression", "field_exists_expression",
+            "deferred_only_query", "token_separator", "eq_token",
+        )
+    } == {
+        "str_quote": '"', "escape_char": "\\", "or_token": "OR", "and_token": " ", "not_token": "NOT",
+        "group_expression": "({expr})", "field_in_list_expression": "{field} {op} ({list})", "list_separator": ", ",
+        "compare_op_expression": "{field}{operator}{value}", "field_exists_expression": "{field}=*",
+        "deferred_only_query": "*", "token_separator": " ", "eq_token": "=",
+    }
+    assert SplunkBackend.precedence == (ConditionNOT, ConditionOR, ConditionAND)
+    assert SplunkBackend.field_quote_pattern.pattern == r"^[\w.]+$"

@@ -38,6 +38,7 @@ from sigma.conversion.base import TextQueryBackend
 from sigma.conversion.state import ConversionState
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError, SigmaFeatureNotSupportedByBackendError
+from sigma.pipelines.cloudtrail import pysigma_compat
 from sigma.rule import SigmaRule
 from sigma.types import (
     CompareOperators,
@@ -262,9 +263,8 @@ class TrinoCloudTrailBackend(TextQueryBackend):
 
     def convert_rule(self, rule: SigmaRule, output_format: str | None = None, callback=None) -> list[Any]:
         queries = super().convert_rule(rule, output_format, callback)
-        if rule._backreferences and queries:  # also output (generate: true): finished, as the other targets do
-            states = rule.get_conversion_states()
-            queries = [self.finalize_query(rule, q, i, states[i], output_format or "default") for i, q in enumerate(queries)]
+        if queries and pysigma_compat.leaves_unfinished(self, rule):  # output too (generate: true): finished
+            queries = pysigma_compat.finished_queries(self, rule, output_format or "default")
         return queries
 
     # ---- correlations --------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from sigma.correlations import (
     SigmaCorrelationRule,
 )
 from sigma.exceptions import SigmaConfigurationError, SigmaError, SigmaFeatureNotSupportedByBackendError
+from sigma.pipelines.cloudtrail import pysigma_compat
 from sigma.rule import SigmaRule
 from sigma.types import (
     CompareOperators,
@@ -234,13 +235,10 @@ class CloudWatchLogsInsightsBackend(TextQueryBackend):
     def convert_rule(self, rule: SigmaRule, output_format: str | None = None, callback=None) -> list[Any]:
         self._output_format = output_format or self.default_format
         queries = super().convert_rule(rule, output_format, callback)
-        if rule._backreferences and queries:
+        if queries and pysigma_compat.leaves_unfinished(self, rule):
             # A rule that a correlation references keeps its bare filter expression as conversion result (the
             # correlation's search embeds it), but when it is also output (generate: true) it is output finished.
-            states = rule.get_conversion_states()
-            queries = [
-                self.finalize_query(rule, q, i, states[i], self._output_format) for i, q in enumerate(queries)
-            ]
+            queries = pysigma_compat.finished_queries(self, rule, self._output_format)
         return queries
 
     def convert_condition(self, cond, state: ConversionState):

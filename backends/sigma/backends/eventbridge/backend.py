@@ -15,6 +15,7 @@ from sigma.conversion.base import TextQueryBackend
 from sigma.conversion.state import ConversionState
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaConfigurationError
+from sigma.pipelines.cloudtrail import pysigma_compat
 from sigma.rule import SigmaRule
 
 from . import pattern
@@ -56,12 +57,10 @@ class EventBridgeBackend(TextQueryBackend):
 
     def convert_rule(self, rule: SigmaRule, output_format: str | None = None, callback=None) -> list[Any]:
         queries = super().convert_rule(rule, output_format, callback)
-        if rule._backreferences and queries:
+        if queries and pysigma_compat.leaves_unfinished(self, rule):
             # A rule a correlation counts keeps its bare conversion (pySigma leaves it unfinalized); output on
             # its own (sigma-cli), it is finished like any other rule.
-            states = rule.get_conversion_states()
-            fmt = output_format or self.default_format
-            queries = [self.finalize_query(rule, q, i, states[i], fmt) for i, q in enumerate(queries)]
+            queries = pysigma_compat.finished_queries(self, rule, output_format or self.default_format)
         return queries
 
     def convert_condition(self, cond, state: ConversionState) -> pattern.Conj:

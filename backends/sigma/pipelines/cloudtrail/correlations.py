@@ -3,8 +3,11 @@
 Neither pysigma-backend-splunk 2.1.0 nor pySigma-backend-elasticsearch 2.1.1 converts a `temporal_ordered`
 correlation with an extended condition (Sigma correlation specification, "Extended conditions"): both raise
 NotImplementedError before any postprocessing could write the query. A pipeline that can write one hands
-the backend a stand-in (an event_count of the same rules, whose query it discards), keeps the correlation's
-own type, condition and steps on the rule, and writes the query in postprocessing (`restore`).
+the backend a stand-in: the rule becomes an event_count of the same rules whose condition is an `OrderedStandIn`
+(`event_count >= 1`, a template every backend has), which carries the correlation's own type, condition and steps
+as its fields. In postprocessing the pipeline puts them back (`restore`), discards the stand-in's query and writes
+the ordered one from the rules' conversion results; a rule whose condition is an `OrderedStandIn` is therefore
+always one being converted through a stand-in, and nothing about it is stored outside the rule's own condition.
 
 What is written is two steps: an event of one of the first step's rules, then, strictly later and within the
 timespan, an event of one of the second step's rules, in the same group. That is `rules: [a, b]` with the
@@ -16,6 +19,8 @@ ordered plan: for some window, the first step's earliest event, then a later sec
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from sigma.correlations import (
     CorrelationConditionAND,
     CorrelationConditionOR,
@@ -26,9 +31,6 @@ from sigma.correlations import (
     SigmaExtendedCorrelationCondition,
     SigmaRuleReference,
 )
-
-#: The attribute holding a correlation's own (type, condition, steps) while the backend converts its stand-in.
-STAND_IN_ATTRIBUTE = "_cloudtrail_ordered_stand_in"
 
 TWO_STEPS = (
     "an ordered temporal correlation is supported with two steps: `rules: [a, b]`, or an extended condition "
@@ -67,19 +69,34 @@ def ordered_steps(rule: SigmaCorrelationRule) -> list[list[int]]:
     return steps
 
 
+@dataclass
+class OrderedStandIn(SigmaCorrelationCondition):
+    """`event_count >= 1`: the condition an ordered temporal correlation is converted under, holding the correlation's
+    own type (`ordered_type`), condition (`ordered_condition`) and steps (`steps`: indexes into its rules, `ordered_steps`)."""
+
+    ordered_type: SigmaCorrelationType = SigmaCorrelationType.TEMPORAL_ORDERED
+    ordered_condition: SigmaCorrelationCondition | SigmaExtendedCorrelationCondition | None = None
+    steps: list[list[int]] = field(default_factory=list)
+
+
 def stand_in(rule: SigmaCorrelationRule) -> None:
-    """Give the backend an event_count of the same rules to convert, keeping the rule's own on the rule."""
+    """Make the rule an event_count of the same rules, its own type, condition and steps kept in the condition."""
     steps = ordered_steps(rule)
-    setattr(rule, STAND_IN_ATTRIBUTE, (rule.type, rule.condition, steps))
+    rule.condition = OrderedStandIn(
+        SigmaCorrelationConditionOperator.GTE,
+        1,
+        ordered_type=rule.type,
+        ordered_condition=rule.condition,
+        steps=steps,
+        source=getattr(rule.condition, "source", None),
+    )
     rule.type = SigmaCorrelationType.EVENT_COUNT
-    rule.condition = SigmaCorrelationCondition(SigmaCorrelationConditionOperator.GTE, 1)
 
 
 def restore(rule: SigmaCorrelationRule) -> list[list[int]] | None:
-    """Put back the rule's own type and condition; its steps, or None if it had no stand-in."""
-    kept = getattr(rule, STAND_IN_ATTRIBUTE, None)
-    if kept is None:
+    """Put back the rule's own type and condition; its steps, or None if it was not converted through a stand-in."""
+    stand = rule.condition
+    if not isinstance(stand, OrderedStandIn):
         return None
-    rule.type, rule.condition, steps = kept
-    delattr(rule, STAND_IN_ATTRIBUTE)
-    return steps
+    rule.type, rule.condition = stand.ordered_type, stand.ordered_condition
+    return stand.steps

@@ -25,6 +25,9 @@ from sigma.processing.transformations import PreprocessingTransformation
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 from sigma.types import SigmaFieldReference, SigmaNull
 
+from . import pysigma_compat
+
+
 def _negated_detections(node, under_not: bool, detections, out: set[str]) -> None:
     """Names of the detections the condition references under a `not` (before they are expanded)."""
     if isinstance(node, ConditionNOT):
@@ -59,8 +62,7 @@ class NullSafeNegationTransformation(PreprocessingTransformation):
 
     def apply(self, rule) -> None:  # type: ignore[override]
         super().apply(rule)
-        pipeline = getattr(self, "_pipeline", None)
-        backend = pipeline.vars.get("backend") if pipeline is not None else None
+        backend = pysigma_compat.backend_name(self)
         if backend not in self.three_valued or not isinstance(rule, SigmaRule):
             return
         detections = rule.detection

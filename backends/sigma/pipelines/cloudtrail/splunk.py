@@ -17,7 +17,10 @@ What the pipeline adds to the backend, for the `default` output format (one SPL 
 * Boolean grouping. The backend's search expression is rewritten with every AND/OR group in
   parentheses and AND written out (`splunk_grouping.group_search`): the backend relies on the search
   command's precedence (OR before AND), which `where` and `eval` do not share, so a search moved into
-  `where`, or preceded by a macro, or followed by an appended filter, keeps its meaning.
+  `where`, or preceded by a macro, or followed by an appended filter, keeps its meaning. This is the
+  pipeline's one rewrite of the backend's text, a documented compatibility exception: the grouping is set by
+  the backend's class attributes (`and_token`, `precedence`), which no pipeline can change for `sigma convert
+  -t splunk` (splunk_grouping.py says why, and what it reads).
 * Exact values. Splunk's search command matches field values case-insensitively (so `|cased` needs a
   regular expression), and it has no way to match a literal `*` (a backslash cannot escape it,
   Search Manual, "Backslashes") and no single-character wildcard (the backend widens Sigma's `?` to `*`);
@@ -93,7 +96,7 @@ from sigma.types import (
     SpecialChars,
 )
 
-from . import correlations
+from . import correlations, pysigma_compat
 from .common import cloudtrail_rules_only, reject_unknown_fields
 from .schema import is_cloudtrail_field
 from .splunk_grouping import group_search
@@ -230,8 +233,20 @@ class ExactValuesTransformation(StringValueTransformation):
 
 # --- field references: an exact `| where` clause --------------------------------------------------------
 
-#: The attribute of a converted rule that holds its `| where` clause (read again by correlations over it).
-WHERE_ATTRIBUTE = "_cloudtrail_splunk_where"
+@dataclass
+class WhereSplitCondition(SigmaCondition):
+    """The part of a rule's condition the search command runs, holding the conjuncts FieldRefWhereTransformation
+    took out of it as one `| where` clause (`where`), which the search transformation appends (also to each
+    subsearch of a correlation over the rule)."""
+
+    where: str = ""
+
+
+def split_where(rule) -> str:
+    """The `| where` clause split off the rule's condition ("" if none)."""
+    if not isinstance(rule, SigmaRule):
+        return ""
+    return " AND ".join(c.where for c in rule.detection.parsed_condition if isinstance(c, WhereSplitCondition) and c.where)
 
 
 def _refuse(rule, reason: str) -> SigmaFeatureNotSupportedByBackendError:
@@ -311,7 +326,7 @@ def where_expression(node, rule) -> str:
 @dataclass
 class FieldRefWhereTransformation(PreprocessingTransformation):
     """Move every top-level conjunct holding a field reference from the condition into one exact `| where`
-    clause (stored on the rule; the search transformation appends it). See the module docstring."""
+    clause (the rule's condition becomes a WhereSplitCondition holding it). See the module docstring."""
 
     def apply(self, rule) -> None:  # type: ignore[override]
         super().apply(rule)
@@ -336,13 +351,12 @@ class FieldRefWhereTransformation(PreprocessingTransformation):
         where = " AND ".join(where_expression(resolved, rule) for _, resolved in move)
         text = " and ".join(f"({_condition_text(raw)})" for raw, _ in keep)
         rule.detection.condition = [text]
-        rule.detection.parsed_condition = [SigmaCondition(text, rule.detection, condition.source)]
-        setattr(rule, WHERE_ATTRIBUTE, where)
+        rule.detection.parsed_condition = [WhereSplitCondition(text, rule.detection, condition.source, where=where)]
 
 
 def with_where(query: str, rule) -> str:
     """The backend's search for `rule` with the rule's `| where` clause (if any) before its `| table`."""
-    where = getattr(rule, WHERE_ATTRIBUTE, None)
+    where = split_where(rule)
     if not where:
         return query
     table = " | table " + ",".join(rule.fields) if isinstance(rule, SigmaRule) and rule.fields else None
@@ -592,7 +606,7 @@ class SplunkSearchTransformation(QueryPostprocessingTransformation):
     def apply(self, rule, query):  # type: ignore[override]
         super().apply(rule, query)
         steps = correlations.restore(rule) if isinstance(rule, SigmaCorrelationRule) else None
-        output_format = (self._pipeline.vars if self._pipeline else {}).get("output_format", "default")
+        output_format = pysigma_compat.output_format(self)
         if output_format != "default":
             raise SigmaFeatureNotSupportedByBackendError(
                 f"{TARGET} writes plain searches (output format `default`); the Splunk app with "

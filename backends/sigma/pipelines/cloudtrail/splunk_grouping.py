@@ -1,4 +1,16 @@
-"""Full parenthesization of the search expression pysigma-backend-splunk writes.
+"""Full parenthesization of the search expression pysigma-backend-splunk writes: one of the two documented
+exceptions to "the CloudTrail pipelines map and refuse, they do not rewrite text" (the other: the time window of
+ES|QL correlations, `elastic_correlations.py`).
+
+Why text. How the backend groups and joins a condition is set by class attributes of `SplunkBackend`
+(`precedence`, `and_token`, `group_expression`: pySigma's `TextQueryBackend` reads them when it writes each
+node). A pipeline cannot change them, and `sigma convert -t splunk -p splunk_cloudtrail` instantiates the
+upstream class, so a subclass would make the pack's build and sigma-cli write different searches. Nor can a
+transformation of the condition tree get there: with `precedence = (NOT, OR, AND)` the backend never puts an
+OR inside AND in parentheses, and `and_token = " "` never writes AND. So the pipeline reads the backend's
+expression back, exactly (anything outside the subset below is a GroupingError, never a guess), and writes it
+again; the hook that would remove this module is reported in docs/upstream.md ("Hooks the CloudTrail pipelines
+need"), and tests/splunk/test_splunk_grouping.py pins the backend's tokens it reads.
 
 The backend writes Splunk's search command syntax: terms joined by juxtaposition (implicit AND) and
 `OR`, `NOT` before a term, parentheses only where its precedence table (NOT, OR, AND: OR binds tighter
