@@ -1,16 +1,25 @@
-"""Ordered temporal correlations in the `ecs_cloudtrail` pipeline: EQL writes its own ordered form, a two-stage
-`sequence by <group> with maxspan=<timespan>`; ES|QL refuses. One behaviour per test, the expected query spelled
-out; the sequence is then run by the `eql` package over records as the AWS integration indexes them."""
+"""Correlations the `ecs_cloudtrail` pipeline finishes (elastic_correlations.py). Ordered temporal ones: EQL writes
+its own ordered form, a two-stage `sequence by <group> with maxspan=<timespan>`; ES|QL refuses. ES|QL thresholds:
+the backend's fixed time buckets give way to a bound on the counted events' own span, for every correlation type it
+writes, without touching a rule's values. One behaviour per test, the expected query spelled out; the sequence is
+then run by the `eql` package over records as the AWS integration indexes them."""
 
 from __future__ import annotations
+
+import os
 
 import elastic_eql
 import pytest
 from elastic_ingest import to_ecs
+from hypothesis import HealthCheck, example, given, settings
 from sigma.backends.elasticsearch import EqlBackend, ESQLBackend
 from sigma.collection import SigmaCollection
-from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
+from sigma.exceptions import SigmaError, SigmaFeatureNotSupportedByBackendError
 from sigma.pipelines.cloudtrail.ecs import ecs_cloudtrail_pipeline
+from sigma.pipelines.cloudtrail.elastic_correlations import BackendLayoutChanged, esql_window
+
+from evaluators import esql
+from test_elastic_hostile_values import HOSTILE, sigma_literal
 
 
 def base(name: str, uid: str, event_name: str) -> str:
@@ -78,6 +87,120 @@ def test_eql_refuses_a_join_on_a_flattened_field():
 def test_esql_refuses_ordered_temporal():
     with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="ES\\|QL has no ordered sequence"):
         convert(ESQLBackend)
+
+
+# --- ES|QL: the counted events at most the timespan apart ------------------------------------------------
+
+EVENT_COUNT = (
+    "    type: event_count\n    rules:\n        - user_deleted\n    group-by:\n        - userIdentity.arn\n"
+    "    timespan: 10m\n    condition:\n        gte: 3\n"
+)
+WINDOW = [
+    "| stats event_count=count(), first_seen=min(`@timestamp`), last_seen=max(`@timestamp`) by aws.cloudtrail.user_identity.arn",
+    '| where event_count >= 3 and date_diff("second", first_seen, last_seen) <= 600',
+]
+
+
+def test_esql_event_count_is_bounded_by_the_timespan():
+    assert convert(ESQLBackend, EVENT_COUNT).split("\n") == [
+        'from logs-aws.cloudtrail-* metadata _id, _index, _version | where event.provider=="iam.amazonaws.com" and '
+        'event.action=="DeleteUser"',
+        *WINDOW,
+    ]
+
+
+def test_esql_temporal_is_bounded_by_the_timespan():
+    """All rules within the timespan: the backend's buckets used to be dropped with no bound put in their place, so
+    a key removal and a deletion hours apart in one look-back alerted."""
+    body = (
+        "    type: temporal\n    rules:\n        - key_removed\n        - user_deleted\n    group-by:\n"
+        "        - userIdentity.arn\n    timespan: 10m\n"
+    )
+    assert convert(ESQLBackend, body).split("\n")[2:] == [
+        "| stats event_type_count=count_distinct(event_type), first_seen=min(`@timestamp`), last_seen=max(`@timestamp`) "
+        "by aws.cloudtrail.user_identity.arn",
+        '| where event_type_count >= 2 and date_diff("second", first_seen, last_seen) <= 600',
+    ]
+
+
+@pytest.mark.parametrize("condition", ["lte: 2", "lt: 3", "eq: 3", "neq: 3"])
+def test_esql_refuses_thresholds_other_than_at_least(condition):
+    """Over one run's events bounded in span, 'fewer than N' holds for a larger burst the look-back cuts short; the
+    buckets used to be dropped and such a condition compared over the whole look-back."""
+    with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="gte/gt thresholds"):
+        convert(ESQLBackend, EVENT_COUNT.replace("gte: 3", condition))
+
+
+def test_esql_refuses_a_temporal_rule_name_the_backend_writes_wrongly():
+    body = (
+        "    type: temporal\n    rules:\n        - 'key*removed'\n        - user_deleted\n    group-by:\n"
+        "        - userIdentity.arn\n    timespan: 10m\n"
+    )
+    text = correlation(body).replace("name: key_removed", "name: 'key*removed'")
+    with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="rule name 'key\\*removed'"):
+        ESQLBackend(processing_pipeline=ecs_cloudtrail_pipeline()).convert(SigmaCollection.from_yaml(text))
+
+
+def test_esql_window_fails_on_a_layout_it_does_not_know():
+    with pytest.raises(BackendLayoutChanged, match="stats event_count=count\\(\\) by timebucket"):
+        esql_window("from x | where a\n| stats event_count=count() by timebucket\n| where event_count >= 3", 600)
+
+
+def test_esql_backend_templates_are_the_layout_the_window_reads():
+    """esql_window edits the lines these templates write (pySigma-backend-elasticsearch 2.1.1)."""
+    assert ESQLBackend.default_correlation_query == {"stats": "{search}\n{aggregate}\n{condition}"}
+    assert ESQLBackend.temporal_correlation_query == {"stats": "{search}\n{typing}\n{aggregate}\n{condition}"}
+    bucket = "| eval timebucket=date_trunc({timespan}, @timestamp) | stats "
+    assert ESQLBackend.event_count_aggregation_expression == {"stats": bucket + "event_count=count(){fields}{groupby}"}
+    assert ESQLBackend.value_count_aggregation_expression == {"stats": bucket + "value_count=count_distinct({field}){fields}{groupby}"}
+    assert ESQLBackend.temporal_aggregation_expression == {"stats": bucket + "event_type_count=count_distinct(event_type){fields}{groupby}"}
+    assert ESQLBackend.groupby_expression == {"stats": " by timebucket{fields}"}
+    assert ESQLBackend.groupby_expression_nofield == {"stats": " by timebucket"}
+    assert ESQLBackend.correlation_fields_field_expression == {"stats": ", {field}=values({field})"}
+    assert ESQLBackend.event_count_condition_expression == {"stats": "| where event_count {op} {count}"}
+
+
+HOSTILE_SETTINGS = settings(
+    max_examples=int(os.environ.get("HOSTILE_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+def _with_value(value: str) -> list[dict]:
+    base = {
+        "title": "Hostile", "id": "22222222-0000-4000-8000-0000000000a1", "name": "hostile", "status": "test",
+        "logsource": {"product": "aws", "service": "cloudtrail"},
+        "detection": {"sel": {"eventName": "DeleteUser", "userAgent": sigma_literal(value)}, "condition": "sel"},
+    }
+    count = {
+        "title": "Burst", "id": "22222222-0000-4000-8000-0000000000a2", "name": "burst", "status": "test",
+        "correlation": {
+            "type": "event_count", "rules": ["hostile"], "group-by": ["userIdentity.arn"], "timespan": "10m",
+            "condition": {"gte": 3},
+        },
+    }
+    return [base, count]
+
+
+@HOSTILE_SETTINGS
+@given(value=HOSTILE)
+@example(value="x by timebucket, y")
+@example(value="| eval timebucket=date_trunc(10minutes, @timestamp) | stats")
+@example(value="a | stats event_count=count() b")
+@example(value="\n| where event_count >= 3")
+def test_esql_window_keeps_the_rule_and_its_values(value):
+    """The search is the rule's own query, byte for byte; only the two template lines change (a value holding the
+    template's words used to be rewritten inside its string)."""
+    base, count = _with_value(value)
+    backend = ESQLBackend(processing_pipeline=ecs_cloudtrail_pipeline())
+    try:
+        (alone,) = backend.convert(SigmaCollection.from_dicts([base]))
+    except SigmaError:  # a value the integration deletes at ingest: refused, as test_elastic_hostile_values.py checks
+        return
+    query = ESQLBackend(processing_pipeline=ecs_cloudtrail_pipeline()).convert(SigmaCollection.from_dicts([base, count]))[-1]
+    search, *window = query.split("\n")
+    assert search == alone
+    assert ("user_agent.original", value) in esql.compared_values(search)
+    assert window == WINDOW
 
 
 # --- what the sequence finds ----------------------------------------------------------------------------

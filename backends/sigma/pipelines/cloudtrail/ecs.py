@@ -1,7 +1,7 @@
 """CloudTrail processing pipeline for the ecs target: CloudTrail field names to the Elastic Common Schema
 as Elastic's AWS integration indexes CloudTrail (data stream `logs-aws.cloudtrail-*`).
 
-The field table and its source are in `schema.py` (ECS_FIELDS and friends). On top of the renaming, the
+The field table and its source are in `ecs_fields.py` (ECS_FIELDS and friends). On top of the renaming, the
 pipeline refuses what Elasticsearch would not evaluate as Sigma means it, naming the field and the
 reason, rather than emitting a query on a field that does not exist or that means something else.
 
@@ -13,12 +13,15 @@ and records why:
 * a value the integration deletes at ingest ('', '-', 'none');
 * wildcards, regular expressions or CIDR on fields that are not keywords (flattened keys, booleans, dates);
 * per query language (the backend is known from the pipeline's `backend` variable), from the field's
-  type in the data stream (`fields.ECS_FIELD_TYPES`, the checked-in excerpt of the integration's fields):
+  type in the data stream (`ecs_fields.ECS_FIELD_TYPES`, the checked-in excerpt of the integration's fields):
   EQL and ES|QL cannot read flattened sub-fields (EQL: verification_exception "unsupported type
   [flattened]", elastic/elasticsearch#101985); EQL's `:` and `like~` compare strings only, and have no
   escape for a literal * or ?; ES|QL compares a keyword with strings only and casts a string to a boolean
   or date only when it is one; a Lucene value spelled exactly AND, OR or NOT is read as an operator; EQL
-  expresses only `event_count >= n` correlations (`with runs=n`).
+  expresses only `event_count >= n` correlations (`with runs=n`) and ordered ones of two steps; ES|QL only
+  thresholds of at least or more than n (over one run's events, "fewer than n" would hold for almost any burst
+  cut short by the look-back); both finish their correlations for the default output format only
+  (`elastic_correlations.py`).
 
 EQL field names are written part by part, backquoted where Elasticsearch's EQL grammar requires (`eql_field`).
 
@@ -30,35 +33,38 @@ field as the argument ..."; `~` makes a function case-insensitive), so `a == b` 
 `startsWith~(a, b) and startsWith~(b, a)` (each a prefix of the other: the same string). ES|QL compares two
 columns with `==`, case-sensitively, so both are lowered with TO_LOWER. Both are guarded with `!= null` /
 `is not null`, so that `not` of the comparison is true for events without either field, as in Sigma. The
-backends cannot write this themselves: the pipeline stands a placeholder string in for the field reference
-(`FieldRefPlaceholderTransformation`) and replaces the placeholder's comparison in the query text. Where the
-integration leaves a referenced field is read as for any other field, except that userIdentity.userName is only
-accepted where the same detection map pins userIdentity.type to IAMUser (schema.ECS_PINNED_FIELDS).
+backends cannot write this themselves (both write a case-sensitive, null-unsafe `==`): the pipeline replaces the
+field reference by the comparison already written (`FieldRefExpressionTransformation`), as pySigma's
+SigmaQueryExpression, a query part every text backend writes as it is. Where the integration leaves a referenced
+field is read as for any other field, except that userIdentity.userName is only accepted where the same detection
+map pins userIdentity.type to IAMUser (ecs_fields.ECS_PINNED_FIELDS).
 
 A check for a missing field (`null`, `exists: false`) also holds for events whose value the integration deleted
 at ingest ('', '-', 'none' anywhere in the record): an IAM user named "-" or "none" as requestParameters.userName
 reads as no userName on Elastic.
 
-Query post-processing fixes what the pySigma Elasticsearch backends (2.1.1) escape wrongly: raw
-line breaks and tabs in Lucene terms, `\\<newline>` in EQL strings, and wildcard escapes and raw line
-breaks inside ES|QL strings. Regular expressions, `|cased` values and the modifiers the backends cannot
-write are handled value by value before conversion (`elastic_values.py`). For ES|QL correlations it drops the fixed `date_trunc` time buckets (they split
-bursts) and bounds the counted events' own time span to the timespan instead (`first_seen`/`last_seen`), since
-a Kibana rule's look-back is measured on ingest time and is longer than the timespan (docs/elastic.md).
+What the pySigma Elasticsearch backends (2.1.1) escape wrongly (raw line breaks and tabs in Lucene terms,
+`\\<newline>` in EQL strings, wildcard escapes and raw line breaks in ES|QL strings, regular expressions),
+`|cased` values and the modifiers the backends cannot write are handled value by value before conversion
+(`elastic_values.py`): no query text is rewritten. EQL's ordered sequences and ES|QL's correlation window are
+finished in postprocessing (`elastic_correlations.py`, which says why and under which contract).
 """
 
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from sigma.conditions import ConditionAND
-from sigma.correlations import SigmaCorrelationRule, SigmaCorrelationType
+from sigma.correlations import (
+    SigmaCorrelationCondition,
+    SigmaCorrelationConditionOperator,
+    SigmaCorrelationRule,
+    SigmaCorrelationType,
+)
 from sigma.exceptions import SigmaError, SigmaFeatureNotSupportedByBackendError, SigmaTransformationError
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline, QueryPostprocessingItem
-from sigma.processing.postprocessing import QueryPostprocessingTransformation
 from sigma.processing.transformations import PreprocessingTransformation, SetStateTransformation
 from sigma.processing.transformations.base import DetectionItemTransformation, FieldMappingTransformationBase
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
@@ -71,21 +77,25 @@ from sigma.types import (
     SigmaFieldReference,
     SigmaNull,
     SigmaNumber,
+    SigmaQueryExpression,
     SigmaRegularExpression,
     SigmaString,
 )
 
-from . import correlations
+from . import correlations, pysigma_compat
 from .common import cloudtrail_rules_only, reject_unknown_fields
+from .ecs_fields import ECS_DROPPED_VALUES, ECS_PINNED_FIELDS, NoEcsHome, ecs_field, ecs_field_type
+from .elastic_correlations import EqlSequenceTransformation, EsqlWindowTransformation
 from .elastic_values import EQL, ESQL, LUCENE, EcsValueTransformation
 from .negation import NullSafeNegationTransformation
-from .schema import ECS_DROPPED_VALUES, ECS_PINNED_FIELDS, NoEcsHome, ecs_field, ecs_field_type
 
 TARGET = "ecs_cloudtrail"
 INDEX = "logs-aws.cloudtrail-*"
 
 #: Words the Lucene query parser reads as operators when they stand alone.
 LUCENE_OPERATOR_WORDS = frozenset({"AND", "OR", "NOT"})
+#: Characters the ES|QL backend writes wrongly in a temporal correlation's `case(...)` strings (rule names).
+_ESQL_BAD_TYPE_NAME = re.compile(r"[*?\r\n]")
 
 
 def _fail(rule, message: str) -> None:
@@ -99,8 +109,7 @@ def _unsupported(rule, message: str) -> None:
 
 
 def _backend(transformation) -> str | None:
-    pipeline = getattr(transformation, "_pipeline", None)
-    return pipeline.vars.get("backend") if pipeline is not None else None
+    return pysigma_compat.backend_name(transformation)
 
 
 def _items(detection: SigmaDetection):
@@ -154,6 +163,38 @@ def _literal_text(value: SigmaString) -> str:
     return "".join(part for part in value.s if isinstance(part, str))
 
 
+def _check_string(rule, field: str, value: SigmaString, home: str, kind: str, backend: str | None) -> None:
+    literal = _literal_text(value)
+    if not value.contains_special() and literal.lower() in ECS_DROPPED_VALUES:
+        _unsupported(
+            rule,
+            f"{field}: the integration deletes the value {literal!r} at ingest "
+            "(its first script drops '', '-' and 'none'), so no Elastic query can match it",
+        )
+    if value.contains_special() and kind != "keyword":
+        _unsupported(rule, f"{field}: wildcards are not supported on {home} ({kind} field)")
+    if backend == EQL and ("*" in literal or "?" in literal):
+        _unsupported(
+            rule,
+            f"{field}: EQL's case-insensitive ':' and 'like~' read * and ? as wildcards "
+            "and have no escape for them, so a literal * or ? cannot be matched",
+        )
+    if backend == ESQL and value.contains_special() and any(c in literal for c in "*?\\"):
+        _unsupported(rule, f"{field}: ES|QL LIKE patterns with a literal *, ? or \\ are not supported")
+    if backend == LUCENE and not value.contains_special() and literal in LUCENE_OPERATOR_WORDS:
+        _unsupported(rule, f"{field}: the value {literal!r} is read as an operator by the Lucene query parser")
+
+
+def _check_value(rule, field: str, value, home: str, kind: str, backend: str | None) -> None:
+    """One value the field is compared with: what no Elastic field of this kind, or no such query, can answer."""
+    if isinstance(value, SigmaString):
+        _check_string(rule, field, value, home, kind, backend)
+    elif isinstance(value, (SigmaRegularExpression, SigmaCIDRExpression)) and kind != "keyword":
+        _unsupported(rule, f"{field}: regular expressions and CIDR are not supported on {home} ({kind} field)")
+    elif isinstance(value, SigmaCompareExpression) and kind == "flattened":
+        _unsupported(rule, f"{field}: numeric comparisons are not supported on {home} (flattened field)")
+
+
 @dataclass
 class EcsRuleCheckTransformation(PreprocessingTransformation):
     """Refuse, naming field and reason, what the integration's index cannot answer as Sigma means it.
@@ -203,44 +244,20 @@ class EcsRuleCheckTransformation(PreprocessingTransformation):
         home = self._home(rule, item.field, siblings)
         kind = ecs_field_type(home)
         values = list(_values(item))
-        references = [v for v in values if isinstance(v, SigmaFieldReference)]
-        for ref in references:
-            self._check_reference(rule, item, ref, home, kind, backend, siblings)
+        for ref in values:
+            if isinstance(ref, SigmaFieldReference):
+                self._check_reference(rule, item, ref, home, kind, backend, siblings)
         values = [v for v in values if not isinstance(v, SigmaFieldReference)]
         for value in values:
-            if isinstance(value, SigmaString):
-                literal = _literal_text(value)
-                if not value.contains_special() and literal.lower() in ECS_DROPPED_VALUES:
-                    _unsupported(
-                        rule,
-                        f"{item.field}: the integration deletes the value {literal!r} at ingest "
-                        "(its first script drops '', '-' and 'none'), so no Elastic query can match it",
-                    )
-                if value.contains_special() and kind != "keyword":
-                    _unsupported(rule, f"{item.field}: wildcards are not supported on {home} ({kind} field)")
-                if backend == EQL and ("*" in literal or "?" in literal):
-                    _unsupported(
-                        rule,
-                        f"{item.field}: EQL's case-insensitive ':' and 'like~' read * and ? as wildcards "
-                        "and have no escape for them, so a literal * or ? cannot be matched",
-                    )
-                if backend == ESQL and value.contains_special() and any(c in literal for c in "*?\\"):
-                    _unsupported(rule, f"{item.field}: ES|QL LIKE patterns with a literal *, ? or \\ are not supported")
-                if backend == LUCENE and not value.contains_special() and literal in LUCENE_OPERATOR_WORDS:
-                    _unsupported(rule, f"{item.field}: the value {literal!r} is read as an operator by the Lucene query parser")
-            elif isinstance(value, (SigmaRegularExpression, SigmaCIDRExpression)) and kind != "keyword":
-                _unsupported(rule, f"{item.field}: regular expressions and CIDR are not supported on {home} ({kind} field)")
-            elif isinstance(value, SigmaCompareExpression) and kind == "flattened":
-                _unsupported(rule, f"{item.field}: numeric comparisons are not supported on {home} (flattened field)")
-        if kind == "flattened":
-            if backend == ESQL:
-                _unsupported(rule, f"{item.field}: ES|QL cannot read flattened fields such as {home}")
-            if backend == EQL:
-                _unsupported(
-                    rule,
-                    f"{item.field}: Elasticsearch EQL refuses sub-fields of flattened fields such as {home} "
-                    "(verification_exception: unsupported type [flattened], elastic/elasticsearch#101985)",
-                )
+            _check_value(rule, item.field, value, home, kind, backend)
+        if kind == "flattened" and backend == ESQL:
+            _unsupported(rule, f"{item.field}: ES|QL cannot read flattened fields such as {home}")
+        if kind == "flattened" and backend == EQL:
+            _unsupported(
+                rule,
+                f"{item.field}: Elasticsearch EQL refuses sub-fields of flattened fields such as {home} "
+                "(verification_exception: unsupported type [flattened], elastic/elasticsearch#101985)",
+            )
         if backend == EQL:
             self._check_eql_types(rule, item, home, kind, values)
         if backend == ESQL:
@@ -308,27 +325,69 @@ class EcsRuleCheckTransformation(PreprocessingTransformation):
         if fieldref:
             for name in [fieldref] if isinstance(fieldref, str) else fieldref:
                 self._home(rule, name)
-        if rule.type == SigmaCorrelationType.TEMPORAL_ORDERED and backend == EQL:
+        ordered = rule.type == SigmaCorrelationType.TEMPORAL_ORDERED
+        if backend == EQL:
+            self._check_eql_correlation(rule)
+        if backend == ESQL:
+            self._check_esql_correlation(rule)
+        output_format = pysigma_compat.output_format(self)
+        if (backend == ESQL or (backend == EQL and ordered)) and output_format != "default":
+            _unsupported(
+                rule,
+                f"output format {output_format!r}: this correlation's query is finished by the pipeline "
+                "(elastic_correlations.py) in the default output format only",
+            )
+        if backend == EQL and ordered:
+            correlations.stand_in(rule)  # the backend has no ordered template; EqlSequenceTransformation writes the query
+
+    def _check_eql_correlation(self, rule: SigmaCorrelationRule) -> None:
+        """EQL: ordered temporal correlations of two steps (a sequence), event_count ones with a gte condition."""
+        if rule.type == SigmaCorrelationType.TEMPORAL_ORDERED:
             self._check_eql_sequence(rule)
-            correlations.stand_in(rule)  # the backend has no ordered template; eql_sequence writes the query
             return
-        if rule.type == SigmaCorrelationType.TEMPORAL_ORDERED and backend == ESQL:
+        op = getattr(getattr(rule.condition, "op", None), "name", None)
+        if rule.type != SigmaCorrelationType.EVENT_COUNT or op != "GTE":
+            _unsupported(
+                rule,
+                "EQL expresses event_count correlations with a gte condition (a sequence 'with runs=n'; the "
+                "backend would write runs=n for any other condition) and ordered temporal ones of two steps",
+            )
+        if not 1 <= int(rule.condition.count) <= 100:
+            _unsupported(rule, "EQL sequences allow runs between 1 and 100")
+
+    @staticmethod
+    def _check_esql_correlation(rule: SigmaCorrelationRule) -> None:
+        """ES|QL: no ordered correlation; the window elastic_correlations.py bounds: gte/gt thresholds (of one run's events at most the timespan
+        apart, "fewer than n" holds for almost any burst the look-back cuts short); for a temporal correlation, rule
+        names the backend writes correctly in its `case(...)` strings (it escapes them as plain values, not for
+        ES|QL: elastic_values.EsqlString)."""
+        if rule.type == SigmaCorrelationType.TEMPORAL_ORDERED:
             _unsupported(
                 rule,
                 "ES|QL has no ordered sequence: its stats over a rule's look-back give each group's first and last "
                 "times per rule, which do not say whether some step-1 event precedes a step-2 event within the "
                 "timespan (the EQL rule is the ordered form)",
             )
-        if backend == EQL:
-            op = getattr(getattr(condition, "op", None), "name", None)
-            if rule.type != SigmaCorrelationType.EVENT_COUNT or op != "GTE":
-                _unsupported(
-                    rule,
-                    "EQL expresses event_count correlations with a gte condition (a sequence 'with runs=n'; the "
-                    "backend would write runs=n for any other condition) and ordered temporal ones of two steps",
-                )
-            if not 1 <= int(condition.count) <= 100:
-                _unsupported(rule, "EQL sequences allow runs between 1 and 100")
+        condition = rule.condition
+        if isinstance(condition, SigmaCorrelationCondition) and condition.op not in (
+            SigmaCorrelationConditionOperator.GTE,
+            SigmaCorrelationConditionOperator.GT,
+        ):
+            _unsupported(
+                rule,
+                "ES|QL correlations support gte/gt thresholds: the query counts one run's events at most the timespan "
+                "apart, where 'fewer than N' or 'exactly N' would hold for events of a larger burst",
+            )
+        if rule.type == SigmaCorrelationType.TEMPORAL:
+            for ref in rule.referenced_rules:
+                name = str(ref.rule.name or ref.rule.id)
+                if _ESQL_BAD_TYPE_NAME.search(name):
+                    _unsupported(
+                        rule,
+                        f"the rule name {name!r}: pySigma-backend-elasticsearch writes a temporal correlation's rule "
+                        "names into ES|QL strings with its wildcard escapes (\\*, \\?) and raw line breaks, which ES|QL "
+                        "strings do not allow",
+                    )
 
     def _check_eql_sequence(self, rule: SigmaCorrelationRule) -> None:
         """An ordered temporal correlation EQL writes as a two-stage sequence joined on keyword fields."""
@@ -340,36 +399,6 @@ class EcsRuleCheckTransformation(PreprocessingTransformation):
             home = self._home(rule, name)
             if ecs_field_type(home) != "keyword":
                 _unsupported(rule, f"group-by {name}: EQL sequences join on keyword fields; {home} is {ecs_field_type(home)}")
-
-
-def _eql_span(seconds: int) -> str:
-    """An EQL maxspan (time units d, h, m, s: EQL syntax reference, "maxspan")."""
-    for size, unit in ((86400, "d"), (3600, "h"), (60, "m"), (1, "s")):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    raise AssertionError("unreachable")
-
-
-def eql_sequence(rule: SigmaCorrelationRule, steps: list[list[int]]) -> str:
-    """`sequence by <group> with maxspan=<timespan> [any where <step 1>] [any where <step 2>]`: EQL's own ordered
-    form (EQL syntax reference, "Sequences"); a stage is any of its rules' conditions."""
-    conditions = []
-    for ref in rule.referenced_rules:
-        queries = ref.rule.get_conversion_result()
-        if len(queries) != 1 or not isinstance(queries[0], str):
-            _unsupported(rule, "each correlated rule must convert to exactly one EQL condition")
-        conditions.append(queries[0])
-
-    def stage(indexes: list[int]) -> str:
-        parts = [conditions[i] for i in indexes]
-        return parts[0] if len(parts) == 1 else " or ".join(f"({p})" for p in parts)
-
-    by = f"by {', '.join(rule.group_by)} " if rule.group_by else ""
-    return (
-        f"sequence {by}with maxspan={_eql_span(int(rule.timespan.seconds))}\n"
-        f" [any where {stage(steps[0])}]\n"
-        f" [any where {stage(steps[1])}]"
-    )
 
 
 @dataclass
@@ -433,17 +462,6 @@ def eql_field(name: str) -> str:
 
 # --- field references -----------------------------------------------------------------------------------
 
-#: Unique per process, so that no rule value can spell a placeholder; placeholders never reach the output.
-_PLACEHOLDER_NONCE = uuid.uuid4().hex
-_PLACEHOLDER = re.compile(
-    r'(?P<field>\??[^\s()"]+?)(?::|==)"ctfieldref' + _PLACEHOLDER_NONCE + r'x(?P<left>[0-9a-f]+)x(?P<right>[0-9a-f]+)"'
-)
-
-
-def _placeholder(left: str, right: str) -> SigmaString:
-    """A plain string standing in for `left|fieldref: right` (ECS names, hex-encoded), replaced after conversion."""
-    return SigmaString(f"ctfieldref{_PLACEHOLDER_NONCE}x{left.encode().hex()}x{right.encode().hex()}")
-
 
 def fieldref_expression(backend: str, left: str, right: str) -> str:
     """`left` equals `right` ignoring case, never null (see the module docstring), in EQL or ES|QL."""
@@ -454,96 +472,28 @@ def fieldref_expression(backend: str, left: str, right: str) -> str:
 
 
 @dataclass
-class FieldRefPlaceholderTransformation(DetectionItemTransformation):
-    """EQL and ES|QL: stand a placeholder string in for each field reference (after the field mapping, so the
-    names are ECS names), for EcsQueryFixTransformation to replace."""
+class FieldRefExpressionTransformation(DetectionItemTransformation):
+    """EQL and ES|QL: each field reference (after the field mapping, so the names are ECS names) becomes the
+    comparison `fieldref_expression` writes, as a SigmaQueryExpression, which the backends write as it is."""
 
     def apply_detection_item(self, detection_item: SigmaDetectionItem):  # type: ignore[override]
         if not any(isinstance(v, SigmaFieldReference) for v in detection_item.value):
             return None
+        backend = _backend(self)
+        if backend not in (EQL, ESQL):  # unreachable: EcsRuleCheckTransformation refuses them for Lucene
+            _unsupported(None, f"{detection_item.field}|fieldref: field references are written in EQL and ES|QL only")
         if len(detection_item.value) != 1:
             _unsupported(None, f"{detection_item.field}|fieldref: a field reference beside other values is not supported")
         (ref,) = detection_item.value
-        unquoted = [_unquoted_field(n) for n in (detection_item.field, ref.field)]
-        detection_item.value = [_placeholder(*unquoted)]
+        expression = fieldref_expression(backend, *(_unquoted_field(n) for n in (detection_item.field, ref.field)))
+        # SigmaQueryExpression.finalize formats its text with str.format: braces are doubled
+        detection_item.value = [SigmaQueryExpression(expression.replace("{", "{{").replace("}", "}}"), "fieldref")]
         return detection_item
 
 
 def _unquoted_field(name: str) -> str:
     """An ECS name as mapped for EQL (`eql_field`) back to its plain dotted form."""
     return ".".join(part[1:-1].replace("``", "`") if part.startswith("`") else part for part in name.split("."))
-
-
-def _replace_placeholders(query: str, backend: str | None) -> str:
-    def replace(match: re.Match) -> str:
-        left = bytes.fromhex(match.group("left")).decode()
-        right = bytes.fromhex(match.group("right")).decode()
-        return fieldref_expression(backend, left, right)
-
-    out = _PLACEHOLDER.sub(replace, query)
-    if "ctfieldref" + _PLACEHOLDER_NONCE in out:
-        raise SigmaFeatureNotSupportedByBackendError(f"{TARGET}: a field reference could not be written in this query language")
-    return out
-
-
-_ESQL_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"', re.S)
-_ESQL_BUCKET = re.compile(r"\| eval timebucket=date_trunc\([^)]*\) \| ")
-_ESQL_COUNT = re.compile(r"(\| stats (?:event_count=count\(\)|value_count=count_distinct\([^()]*\)))")
-_ESQL_COUNT_CONDITION = re.compile(r"\n\| where (event_count|value_count) (>=|>) (\d+)$")
-
-
-def _esql_correlation_window(query: str, timespan_s: int) -> str:
-    """Bound the counted events' own time span: a Kibana ES|QL rule counts the events of its look-back, which
-    is measured on ingest time (timestamp_override) and longer than the correlation's timespan, so the query
-    alerts only when the events it counted happened within the timespan of each other (@timestamp =
-    eventTime; CloudTrail writes whole seconds). `date_diff` and `min`/`max` of dates: ES|QL functions reference."""
-    if _ESQL_COUNT_CONDITION.search(query) is None:
-        return query
-    query = _ESQL_COUNT.sub(r"\1, first_seen=min(`@timestamp`), last_seen=max(`@timestamp`)", query, count=1)
-    match = _ESQL_COUNT_CONDITION.search(query)
-    return query[: match.start()] + (
-        f"\n| where {match.group(1)} {match.group(2)} {match.group(3)}"
-        f' and date_diff("second", first_seen, last_seen) <= {timespan_s}'
-    )
-
-
-def _fix_esql_string(match: re.Match, query: str) -> str:
-    before = query[: match.start()].rstrip()
-    body = match.group(1)
-    if not re.search(r"\b(like|rlike)$", before, re.I):
-        body = re.sub(r"\\([*?])", r"\1", body)
-    body = body.replace("\n", "\\n").replace("\r", "\\r")
-    return f'"{body}"'
-
-
-@dataclass
-class EcsQueryFixTransformation(QueryPostprocessingTransformation):
-    """Backend-specific repairs of the query text (see the module docstring)."""
-
-    def apply(self, rule, query):  # type: ignore[override]
-        super().apply(rule, query)
-        if not isinstance(query, str):
-            return query
-        backend = _backend(self)
-        steps = correlations.restore(rule) if isinstance(rule, SigmaCorrelationRule) else None
-        if steps is not None:
-            query = eql_sequence(rule, steps)
-        if backend in (EQL, ESQL):
-            query = _replace_placeholders(query, backend)
-        if backend == LUCENE:
-            # Lucene's query parser separates terms on these; an escaped one is part of the term.
-            return re.sub("[\t\n\r\u3000]", lambda m: "\\" + m.group(0), query)
-        if backend == EQL:
-            # The backend writes a backslash before raw line breaks and tabs; EQL strings want \n, \r, \t.
-            return query.replace("\\\n", "\\n").replace("\\\r", "\\r").replace("\\\t", "\\t")
-        if backend == ESQL:
-            query = _ESQL_STRING.sub(lambda m: _fix_esql_string(m, m.string), query)
-            if isinstance(rule, SigmaCorrelationRule):
-                query = _ESQL_BUCKET.sub("| ", query).replace(" by timebucket, ", " by ").replace(" by timebucket", "")
-                if rule.timespan is not None:
-                    query = _esql_correlation_window(query, int(rule.timespan.seconds))
-            return query
-        return query
 
 
 def ecs_cloudtrail_pipeline() -> ProcessingPipeline:
@@ -558,10 +508,11 @@ def ecs_cloudtrail_pipeline() -> ProcessingPipeline:
             ProcessingItem(identifier=f"{TARGET}_check", transformation=EcsRuleCheckTransformation()),
             ProcessingItem(identifier=f"{TARGET}_values", transformation=EcsValueTransformation()),
             ProcessingItem(identifier=f"{TARGET}_fields", transformation=EcsFieldMappingTransformation()),
-            ProcessingItem(identifier=f"{TARGET}_fieldrefs", transformation=FieldRefPlaceholderTransformation()),
+            ProcessingItem(identifier=f"{TARGET}_fieldrefs", transformation=FieldRefExpressionTransformation()),
             ProcessingItem(identifier=f"{TARGET}_index", transformation=SetStateTransformation("index", INDEX)),
         ],
         postprocessing_items=[
-            QueryPostprocessingItem(identifier=f"{TARGET}_query_fixes", transformation=EcsQueryFixTransformation()),
+            QueryPostprocessingItem(identifier=f"{TARGET}_eql_sequence", transformation=EqlSequenceTransformation()),
+            QueryPostprocessingItem(identifier=f"{TARGET}_esql_window", transformation=EsqlWindowTransformation()),
         ],
     )
