@@ -41,59 +41,67 @@ def unsupported_construct(pattern: str) -> str | None:
     while i < n:
         c = pattern[i]
         if c == "\\":
-            nxt = pattern[i + 1] if i + 1 < n else ""
-            if nxt.isdigit() and nxt != "0" and not in_class:
-                return f"backreferences (\\{nxt})"
-            if nxt in _UNSUPPORTED_ESCAPES:
-                return _UNSUPPORTED_ESCAPES[nxt]
-            if nxt == "v":
-                return "\\v (vertical space in PCRE, a vertical tab elsewhere)"
-            i += 2
-            after_quantifier = False
-            continue
-        if in_class:
-            if c == "[" and pattern[i + 1 : i + 2] in (":", "=", "."):
-                return "POSIX bracket expressions ([:alpha:])"
-            if c == "]":
-                in_class = False
-            i += 1
-            continue
-        if c == "[":
-            in_class = True
-            i += 1
-            # a ']' (after an optional '^') right at the start is a literal member
-            if pattern[i : i + 1] == "^":
-                i += 1
-            if pattern[i : i + 1] == "]":
-                i += 1
-            after_quantifier = False
-            continue
-        if c == "(":
-            reason = _group_construct(pattern[i + 1 :])
+            reason = _escape_construct(pattern[i + 1 : i + 2], in_class)
             if reason:
                 return reason
-            after_quantifier = False
-            i += 2 if pattern[i + 1 : i + 2] == "?" else 1  # '(?' opens group syntax, not a quantifier
-            continue
-        if c in "*+?":
-            if after_quantifier and c == "+":
-                return "possessive quantifiers"
-            # '?' right after a quantifier makes it lazy, which Hyperscan accepts; nothing may follow that
-            after_quantifier = not (after_quantifier and c == "?")
+            i, after_quantifier = i + 2, False
+        elif in_class:
+            if c == "[" and pattern[i + 1 : i + 2] in (":", "=", "."):
+                return "POSIX bracket expressions ([:alpha:])"
+            in_class = c != "]"
             i += 1
-            continue
-        if c == "{":
-            close = pattern.find("}", i)
-            body = pattern[i + 1 : close] if close > 0 else ""
-            if close > 0 and body and all(ch.isdigit() or ch == "," for ch in body) and body[0] != ",":
-                i = close + 1
-                after_quantifier = True
-                continue
-            if body.startswith(","):
-                return "{,n} quantifiers (a literal in PCRE, a quantifier in Python)"
-        after_quantifier = False
-        i += 1
+        else:
+            reason, i, in_class, after_quantifier = _outside_class(pattern, i, after_quantifier)
+            if reason:
+                return reason
     return None
+
+
+def _escape_construct(nxt: str, in_class: bool) -> str | None:
+    """What is unsupported about the escape `\\<nxt>` (`nxt` empty at the end of the pattern), or None."""
+    if nxt.isdigit() and nxt != "0" and not in_class:
+        return f"backreferences (\\{nxt})"
+    if nxt in _UNSUPPORTED_ESCAPES:
+        return _UNSUPPORTED_ESCAPES[nxt]
+    if nxt == "v":
+        return "\\v (vertical space in PCRE, a vertical tab elsewhere)"
+    return None
+
+
+def _outside_class(pattern: str, i: int, after_quantifier: bool) -> tuple[str | None, int, bool, bool]:
+    """The token at `i`, outside a character class: (what is unsupported about it or None, the next index, whether
+    a character class is open after it, whether it ends a quantifier)."""
+    c = pattern[i]
+    if c == "[":
+        i += 1
+        # a ']' (after an optional '^') right at the start is a literal member
+        if pattern[i : i + 1] == "^":
+            i += 1
+        if pattern[i : i + 1] == "]":
+            i += 1
+        return None, i, True, False
+    if c == "(":
+        skip = 2 if pattern[i + 1 : i + 2] == "?" else 1  # '(?' opens group syntax, not a quantifier
+        return _group_construct(pattern[i + 1 :]), i + skip, False, False
+    if c in "*+?":
+        if after_quantifier and c == "+":
+            return "possessive quantifiers", i, False, False
+        # '?' right after a quantifier makes it lazy, which Hyperscan accepts; nothing may follow that
+        return None, i + 1, False, not (after_quantifier and c == "?")
+    if c == "{":
+        return _braces(pattern, i)
+    return None, i + 1, False, False
+
+
+def _braces(pattern: str, i: int) -> tuple[str | None, int, bool, bool]:
+    """`{` at `i`: a counted quantifier `{n}`, `{n,}`, `{n,m}`, the unsupported `{,n}`, or a literal brace."""
+    close = pattern.find("}", i)
+    body = pattern[i + 1 : close] if close > 0 else ""
+    if close > 0 and body and all(ch.isdigit() or ch == "," for ch in body) and body[0] != ",":
+        return None, close + 1, False, True
+    if body.startswith(","):
+        return "{,n} quantifiers (a literal in PCRE, a quantifier in Python)", i, False, False
+    return None, i + 1, False, False
 
 
 def _group_construct(rest: str) -> str | None:

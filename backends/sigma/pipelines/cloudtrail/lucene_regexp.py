@@ -20,7 +20,7 @@ Python's Unicode sets. What has no Lucene counterpart of the same meaning is ref
 
 The line breaks, tabs, carriage returns and ideographic spaces the pattern matches literally are written as
 the raw characters (a literal in Lucene RegExp): each language's own escaping then writes them (`\\n` in
-EQL and ES|QL strings; in Lucene query syntax the ecs pipeline's query fixes put a backslash before them,
+EQL and ES|QL strings; in Lucene query syntax `elastic_values.written_regex` puts a backslash before them,
 which RegExp reads as the same character).
 """
 
