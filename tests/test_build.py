@@ -201,11 +201,13 @@ def test_a_build_converts_each_rule_once_per_target_and_format(tmp_path, monkeyp
     converted where a rule it counts is refused (compilation records that refusal instead)."""
     from cloudtrail_pack.compilation import Refusal, compile_pack
     from cloudtrail_pack.pack import load_pack
+    from cloudtrail_pack.registry import TARGETS, WRITERS
     from cloudtrail_pack.release import build
-    from cloudtrail_pack.release.context import release_formats
-    from cloudtrail_pack.targets import TARGETS, plugins
+    from cloudtrail_pack.release.writer import formats
+    from cloudtrail_pack.targets import plugins
 
-    compiled = compile_pack(load_pack(ROOT / "sigma"), release_formats())
+    release_formats = formats(TARGETS, WRITERS)
+    compiled = compile_pack(load_pack(ROOT / "sigma"), release_formats)
     skipped = [k for k, r in compiled.results.items() if isinstance(r, Refusal) and r.reason.startswith("a rule it counts is not available")]
     calls: list[tuple[str, str]] = []
     for backend_class in {plugins().backends[t.backend] for t in TARGETS.values()}:
@@ -218,9 +220,9 @@ def test_a_build_converts_each_rule_once_per_target_and_format(tmp_path, monkeyp
 
             monkeypatch.setattr(backend_class, name, counting)
     pack = load_pack(ROOT / "sigma")
-    build(pack, tmp_path / "dist", log=lambda _: None)
-    assert len(release_formats()) == len(TARGETS) + 1  # + CloudWatch metric filters
-    assert len(calls) == len(pack.rules) * len(release_formats()) - len(skipped)
+    build(pack, tmp_path / "dist", log=lambda _: None, targets=TARGETS, writers=WRITERS)
+    assert len(release_formats) == len(TARGETS) + 1  # + CloudWatch metric filters
+    assert len(calls) == len(pack.rules) * len(release_formats) - len(skipped)
     converted = {(rule_id, target) for rule_id, target, f in compiled.results if (rule_id, target, f) not in skipped}
     assert len(set(calls)) == len(converted)  # the metric filter format reuses the CloudWatch backend
 

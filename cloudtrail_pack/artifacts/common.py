@@ -37,10 +37,11 @@ from ..release.context import Release
 # Files
 
 
-def put(path: Path, content: str | bytes) -> None:
-    """Write `content` (text as UTF-8, line endings as given), creating the folders on the way."""
+def put(path: Path, content: str | bytes) -> Path:
+    """Write `content` (text as UTF-8, line endings as given), creating the folders on the way; returns `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+    return path
 
 
 def json_text(obj) -> str:
@@ -303,11 +304,11 @@ def templates(writer_package: str) -> jinja2.Environment:
     return env
 
 
-def render(writer_package: str, name: str, **context) -> str:
+def render(writer_package: str, template: str, /, **context) -> str:
     """The text of one template."""
-    return templates(writer_package).get_template(name).render(**context)
+    return templates(writer_package).get_template(template).render(**context)
 
 
-def render_yaml(writer_package: str, name: str, **context) -> dict:
+def render_yaml(writer_package: str, template: str, /, **context) -> dict:
     """A YAML template rendered and read back (flow sequences as FlowList): a document `dump_yaml` writes."""
-    return load_yaml(render(writer_package, name, **context))
+    return load_yaml(render(writer_package, template, **context))

@@ -440,24 +440,25 @@ def terraform_detections(detections: list[Detection]) -> dict:
 # Writing
 
 
-def write_detections(detections: list[Detection], out: Path, version: str) -> None:
-    """Every CloudWatch file for `detections` into `out` (see the module docstring)."""
+def write_detections(detections: list[Detection], out: Path, version: str) -> list[Path]:
+    """Every CloudWatch file for `detections` into `out` (see the module docstring); the files, in writing order."""
     check(detections, version)
     out = Path(out)
     slugs = distinct_slugs([d.rule for d in detections], out)
-    for d in detections:
-        put(out / "queries" / f"{slugs[d.rule.id]}.logsinsights", query_file_text(d, version))
     requests = [query_definition_request(d) for d in detections]
-    put(out / "query-definitions.json", json_text(requests))
-    for d, request in zip(detections, requests):
-        put(out / "query-definitions" / f"{slugs[d.rule.id]}.json", json_text(request))
-    put(out / TEMPLATE_FILE, dump_yaml(template(detections, version)))
     tf = out / "terraform"
-    put(tf / "detections.json", json_text(terraform_detections(detections)))
-    put(tf / "main.tf", render(__name__, "main.tf.j2"))
-    put(tf / "outputs.tf", render(__name__, "outputs.tf.j2"))
-    put(tf / "variables.tf", terraform_variables())
-    put(tf / "versions.tf", render(__name__, "terraform-versions.tf.j2"))
+    files = {
+        **{out / "queries" / f"{slugs[d.rule.id]}.logsinsights": query_file_text(d, version) for d in detections},
+        out / "query-definitions.json": json_text(requests),
+        **{out / "query-definitions" / f"{slugs[d.rule.id]}.json": json_text(r) for d, r in zip(detections, requests)},
+        out / TEMPLATE_FILE: dump_yaml(template(detections, version)),
+        tf / "detections.json": json_text(terraform_detections(detections)),
+        tf / "main.tf": render(__name__, "main.tf.j2"),
+        tf / "outputs.tf": render(__name__, "outputs.tf.j2"),
+        tf / "variables.tf": terraform_variables(),
+        tf / "versions.tf": render(__name__, "terraform-versions.tf.j2"),
+    }
+    return [put(path, text) for path, text in files.items()]
 
 
 def write(release: Release, out: Path) -> None:
