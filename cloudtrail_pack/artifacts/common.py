@@ -19,6 +19,7 @@ so a template cannot build a quoted string by concatenation, nor forget to escap
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import re
@@ -145,7 +146,9 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _str(dumper: yaml.SafeDumper, value: str):
-    style = "|" if "\n" in value else None
+    # PyYAML writes U+0085 (NEL) raw in its plain, single-quoted and literal styles, and its reader folds that line
+    # break into a space: a string holding one is double-quoted, where the emitter escapes it (\N).
+    style = '"' if "\x85" in value else "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
@@ -263,14 +266,29 @@ def verbatim(text) -> Text:
     return Text(text)
 
 
+def _defined(escape):
+    """The filter `escape`, failing on an undefined name as the environment's StrictUndefined does elsewhere."""
+
+    @functools.wraps(escape)
+    def checked(value, *args):
+        if isinstance(value, jinja2.Undefined):
+            str(value)  # StrictUndefined: raises UndefinedError naming the missing value
+        return escape(value, *args)
+
+    return checked
+
+
 FILTERS = {
-    "hcl": hcl,
-    "yaml": yaml_value,
-    "conf": conf,
-    "conf_key": conf_key,
-    "stanza": conf_stanza_name,
-    "one_line": one_line,
-    "verbatim": verbatim,
+    name: _defined(escape)
+    for name, escape in {
+        "hcl": hcl,
+        "yaml": yaml_value,
+        "conf": conf,
+        "conf_key": conf_key,
+        "stanza": conf_stanza_name,
+        "one_line": one_line,
+        "verbatim": verbatim,
+    }.items()
 }
 
 
