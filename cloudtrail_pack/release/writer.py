@@ -28,7 +28,7 @@ Need = tuple[str, str]
 class Writer(Protocol):
     """What every release writer provides."""
 
-    #: What the writer reads from the release's compilation, besides nothing else.
+    #: What the writer reads from the release's compilation: (target name, output format) pairs.
     NEEDS: tuple[Need, ...]
 
     def write(self, release: "Release", out: Path) -> None:

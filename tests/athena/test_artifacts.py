@@ -137,3 +137,4 @@ def test_named_query_template_deploys_inline(written):
     """Under CloudFormation's 51,200-byte limit for a template passed in the request body, so `aws cloudformation
     deploy --template-file` needs no S3 bucket (CloudFormation quotas: "Template body size in a request")."""
     assert len((written / "athena" / athena_writer.TEMPLATE_FILE).read_bytes()) <= 51200
+
