@@ -50,12 +50,15 @@ def json_text(obj) -> str:
     return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def distinct_slugs(rules: list[PackRule], out: Path) -> dict[str, str]:
-    """{rule id: file name stem}; PackError if two rules would write the same file."""
-    slugs = {r.id: r.slug for r in rules}
-    if len(set(slugs.values())) != len(slugs):
-        raise PackError(out, "two rules share a file name; give them distinct `name`s")
-    return slugs
+def distinct_slugs(rules: list[PackRule]) -> dict[str, str]:
+    """{rule id: the stem of its files}; PackError on the second of two rules that would write the same file."""
+    seen: dict[str, PackRule] = {}
+    for rule in rules:
+        first = seen.setdefault(rule.slug, rule)
+        if first is not rule:
+            raise PackError(shown(rule.source), f"two rules share a file name, {rule.slug} (also {shown(first.source)}); "
+                            "give them distinct `name`s")
+    return {rule.id: rule.slug for rule in rules}
 
 
 def single_queries(release: Release, target: str) -> list[tuple[PackRule, str]]:

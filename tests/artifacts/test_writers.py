@@ -58,5 +58,6 @@ def test_two_rules_with_one_file_name_are_refused_not_overwritten(name, tmp_path
         (tmp_path / "sigma" / folder / "same.yml").write_text(_rule(f"Rule {folder}", rule_id, event), encoding="utf-8")
     pack = load_pack(tmp_path / "sigma")
     writer = WRITERS[name]
-    with pytest.raises(PackError, match="share a file name|also used by"):
+    with pytest.raises(PackError, match="share a file name|also used by") as refused:
         writer.write(release_for(pack, writer), tmp_path / "out")
+    assert refused.value.path.as_posix().endswith("sigma/b/same.yml")  # the second rule's file, naming the first

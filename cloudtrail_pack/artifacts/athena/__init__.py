@@ -60,7 +60,7 @@ def template(release: Release, detections: list[tuple[PackRule, str]]) -> dict:
 
 def write(release: Release, out: Path) -> None:
     detections = single_queries(release, TARGET)
-    slugs = distinct_slugs([rule for rule, _ in detections], out)
+    slugs = distinct_slugs([rule for rule, _ in detections])
     for rule, query in detections:
         put(out / "queries" / f"{slugs[rule.id]}.sql", sql_query_file(rule, query, release.version, [TIME_RANGE]))
     put(out / DDL_FILE, render(__name__, "ddl.sql.j2", create_table=create_table(), parameters=PARAMETERS))

@@ -22,6 +22,6 @@ TIME_RANGE = (
 
 def write(release: Release, out: Path) -> None:
     detections = single_queries(release, TARGET)
-    slugs = distinct_slugs([rule for rule, _ in detections], out)
+    slugs = distinct_slugs([rule for rule, _ in detections])
     for rule, query in detections:
         put(out / "queries" / f"{slugs[rule.id]}.sql", sql_query_file(rule, query, release.version, [TIME_RANGE]))

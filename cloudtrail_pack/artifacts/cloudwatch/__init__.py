@@ -72,8 +72,8 @@ from ...compilation import Refusal
 from ...pack import PACK_NAME, PackError, PackRule, shown
 from ...release.context import Release
 from ...targets import Target, plugins
-from ..common import (  # noqa: F401 - sentences, FlowList: where the CloudWatch tests have always found them
-    FlowList, distinct_slugs, dump_yaml, json_text, logical_names, put, render, render_yaml, sentences, whole_sentences,
+from ..common import (
+    distinct_slugs, dump_yaml, json_text, logical_names, put, render, render_yaml, sentences, whole_sentences,
 )
 
 TARGET = "cloudwatch"
@@ -444,7 +444,7 @@ def write_detections(detections: list[Detection], out: Path, version: str) -> li
     """Every CloudWatch file for `detections` into `out` (see the module docstring); the files, in writing order."""
     check(detections, version)
     out = Path(out)
-    slugs = distinct_slugs([d.rule for d in detections], out)
+    slugs = distinct_slugs([d.rule for d in detections])
     requests = [query_definition_request(d) for d in detections]
     tf = out / "terraform"
     files = {

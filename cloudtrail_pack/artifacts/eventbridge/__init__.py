@@ -232,7 +232,7 @@ def terraform_detections(detections: list[Detection], version: str) -> dict:
 def write_detections(detections: list[Detection], refused: list[tuple[PackRule, str]], out: Path, version: str) -> None:
     """Every EventBridge file for `detections` into `out` (see the module docstring)."""
     out = Path(out)
-    slugs = distinct_slugs([d.rule for d in detections], out)
+    slugs = distinct_slugs([d.rule for d in detections])
     for d in detections:
         put(out / "patterns" / f"{slugs[d.rule.id]}.json", d.pattern.text() + "\n")
     put(out / TEMPLATE_FILE, dump_yaml(template(detections, refused, version)))
