@@ -21,8 +21,6 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import metadata
 from typing import Callable, Iterable, Union
 
 from sigma.collection import SigmaCollection
@@ -31,7 +29,7 @@ from sigma.pipelines.cloudtrail import pysigma_compat
 
 from .filters import LocalFilter, apply_filters
 from .pack import Pack, PackError, PackRule, shown
-from .targets import TARGETS, Target, backend_for
+from .targets import Target, backend_for, distribution, resolve
 
 
 @dataclass(frozen=True)
@@ -79,26 +77,13 @@ def message(error: SigmaError) -> str:
 _PYSIGMA_LOCATION = re.compile(r" \(while [a-z ]+ rule .*\)$", re.S)
 
 
-@cache
-def _distribution(module: str) -> str | None:
-    """The installed distribution that ships a module, e.g. pySigma-backend-elasticsearch."""
-    relative = module.replace(".", "/")
-    names = {f"{relative}.py", f"{relative}/__init__.py"}
-    top = module.split(".")[0]
-    for name in metadata.packages_distributions().get(top, []):
-        files = metadata.distribution(name).files or []
-        if any(str(f) in names for f in files):
-            return metadata.distribution(name).metadata["Name"]
-    return None
-
-
 def backend_failure(target: Target, backend, error: Exception) -> str:
     """The refusal reason for an exception a backend raised on one rule: the target, the backend's package
     and what it said, without the rule's path."""
     text = str(error.args[0]) if error.args else ""
     text = _PYSIGMA_LOCATION.sub("", text).strip() or type(error).__name__
     module = type(backend).__module__
-    package = _distribution(module) if module in sys.modules else None
+    package = distribution(module) if module in sys.modules else None
     who = package or f"the {target.backend} backend"
     return f"{target.title}: {who} cannot convert this rule ({type(error).__name__}: {text})"
 
@@ -115,21 +100,21 @@ def fresh_collection(rules: list[PackRule], filters: tuple[LocalFilter, ...] = (
 
 def compile_pack(
     pack: Pack,
-    formats: Iterable[tuple[str, str]],
+    formats: Iterable[tuple[Target | str, str]],
     rules: list[PackRule] | None = None,
     options: dict[str, dict] | None = None,
     on_error: Callable[[PackRule, str, PackError], None] | None = None,
     filters: tuple[LocalFilter, ...] = (),
 ) -> Compilation:
     """Compile `rules` (default: the pack; a correlation brings the rules it counts) for each
-    (target, output format); `options[target]` are backend options; `filters` (local tuning) are applied to
-    the rules they name. A compile error raises PackError, or, with `on_error(rule, target, error)`, is
+    (target, output format), a Target (the registry's, passed down) or a registry target's name; results are
+    keyed by the target's name. `options[target name]` are backend options; `filters` (local tuning) are applied
+    to the rules they name. A compile error raises PackError, or, with `on_error(rule, target, error)`, is
     reported there and the rule left without a result (benchmarks)."""
     compilation = Compilation()
     wanted = pack.with_counted_rules(rules if rules is not None else pack.rules)
-    for target_name, output_format in dict.fromkeys(formats):
-        target = TARGETS[target_name]
-        _compile_target(compilation, target, output_format, wanted, (options or {}).get(target_name, {}), on_error, filters)
+    for target, output_format in dict.fromkeys((resolve(t), f) for t, f in formats):
+        _compile_target(compilation, target, output_format, wanted, (options or {}).get(target.name, {}), on_error, filters)
     if rules is not None:
         ids = {r.id for r in rules}
         compilation.results = {k: v for k, v in compilation.results.items() if k[0] in ids}
@@ -192,14 +177,15 @@ def compile_rules(
 ) -> dict[str, list]:
     """{rule id: [query, ...]} for one target and format, in pack order; a refusal raises PackError caused by
     SigmaFeatureNotSupportedByBackendError, naming the rule's file."""
-    name = target if isinstance(target, str) else target.name
+    target = resolve(target)
+    name = target.name
     wanted = rules if rules is not None else pack.rules
-    compilation = compile_pack(pack, [(name, output_format)], wanted, {name: options} if options else None, filters=filters)
+    compilation = compile_pack(pack, [(target, output_format)], wanted, {name: options} if options else None, filters=filters)
     out: dict[str, list] = {}
     for rule in wanted:
         result = compilation.result(rule, name, output_format)
         if isinstance(result, Refusal):
             cause = SigmaFeatureNotSupportedByBackendError(result.reason)
-            raise PackError(shown(rule.source), f"{TARGETS[name].title}: {result.reason}") from cause
+            raise PackError(shown(rule.source), f"{target.title}: {result.reason}") from cause
         out[rule.id] = list(result.queries)
     return out

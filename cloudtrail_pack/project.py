@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from .errors import PackError, read_source
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
@@ -69,8 +71,6 @@ class Project:
         even before it is reinstalled), else the installed distribution's."""
         pyproject = self.root / "pyproject.toml"
         if pyproject.exists():
-            from .pack import PackError, read_source
-
             try:
                 version = tomllib.loads(read_source(pyproject, "pyproject.toml")).get("project", {}).get("version")
             except tomllib.TOMLDecodeError as e:

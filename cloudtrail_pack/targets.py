@@ -1,4 +1,6 @@
-"""The query languages the pack compiles to, each a pySigma backend with one of our CloudTrail pipelines.
+"""What a query-language target is: a pySigma backend with one of our CloudTrail pipelines, and how to get a fresh
+instance of it. The table of the pack's targets is the registry's (`cloudtrail_pack/registry.py`), passed down to
+whatever compiles: nothing below the registry reads a global table.
 
 Backends and pipelines are found the way sigma-cli finds them (pySigma's plugin discovery), so
 `build.py` and `sigma convert -t <backend> -p <pipeline>` always produce the same text.
@@ -6,12 +8,14 @@ Backends and pipelines are found the way sigma-cli finds them (pySigma's plugin 
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from functools import cache
+from importlib import metadata
 
 from sigma.plugins import InstalledSigmaPlugins
 
-from .pack import PackError
+from .errors import PackError
 
 
 @dataclass(frozen=True)
@@ -21,21 +25,6 @@ class Target:
     pipeline: str  # sigma-cli pipeline id (-p)
     title: str
     backend_options: dict = field(default_factory=dict, hash=False, compare=False)
-
-
-TARGETS: dict[str, Target] = {
-    t.name: t
-    for t in (
-        Target("cloudwatch", "cloudwatch", "cloudwatch_cloudtrail", "CloudWatch Logs Insights"),
-        Target("splunk", "splunk", "splunk_cloudtrail", "Splunk SPL"),
-        Target("lucene", "lucene", "ecs_cloudtrail", "Elastic Lucene"),
-        Target("eql", "eql", "ecs_cloudtrail", "Elastic EQL"),
-        Target("esql", "esql", "ecs_cloudtrail", "Elastic ES|QL"),
-        Target("eventbridge", "eventbridge", "eventbridge_cloudtrail", "Amazon EventBridge"),
-        Target("athena", "athena", "athena_cloudtrail", "Amazon Athena SQL"),
-        Target("cloudtrail_lake", "cloudtrail_lake", "cloudtrail_lake_cloudtrail", "CloudTrail Lake SQL"),
-    )
-}
 
 
 @cache
@@ -52,3 +41,48 @@ def backend_for(target: Target, **options):
     except KeyError as e:
         raise PackError(target.name, f"pySigma plugin {e} is not installed; run `make dist` to install the project")
     return backend_class(processing_pipeline=pipeline, **{**target.backend_options, **options})
+
+
+@cache
+def distribution(module: str) -> str | None:
+    """The installed distribution that ships a module, e.g. pySigma-backend-elasticsearch; None for a module no
+    distribution lists (this repository's plugin, installed in editable mode)."""
+    relative = module.replace(".", "/")
+    names = {f"{relative}.py", f"{relative}/__init__.py"}
+    top = module.split(".")[0]
+    for name in metadata.packages_distributions().get(top, []):
+        files = metadata.distribution(name).files or []
+        if any(str(f) in names for f in files):
+            return metadata.distribution(name).metadata["Name"]
+    return None
+
+
+def plugin_distributions(target: Target) -> set[str]:
+    """The distributions of the target's backend and pipeline (the tools its queries depend on)."""
+    installed = plugins()
+    found = set()
+    for plugin in (installed.backends.get(target.backend), installed.pipelines.get(target.pipeline)):
+        module = getattr(plugin, "__module__", None)
+        if module in sys.modules:
+            found.add(distribution(module))
+    return found - {None}
+
+
+def __getattr__(name: str):
+    """`targets.TARGETS`, for callers written before the table moved to the registry (issue 19): a compatibility
+    re-export, not used by the pack itself. New code imports `cloudtrail_pack.registry.TARGETS`."""
+    if name == "TARGETS":
+        from .registry import TARGETS  # the one upward import, allowed by name in tests/test_architecture.py
+
+        return TARGETS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def resolve(target: "Target | str") -> Target:
+    """A Target, or the registry's target of that name (callers that name targets, e.g. tests and scripts)."""
+    if isinstance(target, Target):
+        return target
+    table = __getattr__("TARGETS")
+    if target not in table:
+        raise PackError(target, f"no target {target!r}; the targets are {', '.join(table)}")
+    return table[target]

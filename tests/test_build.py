@@ -48,6 +48,23 @@ def test_two_builds_are_byte_identical(dist, tmp_path):
     assert snapshot(again) == snapshot(dist)
 
 
+#: The release's SHA256SUMS as recorded on purpose (issue 19: a reshape of the code must not change one byte).
+RECORDED_SUMS = ROOT / "tests" / "data" / "release.SHA256SUMS"
+UPDATE_SUMS = ".venv/bin/python build.py build --dist /tmp/release && cp /tmp/release/SHA256SUMS tests/data/release.SHA256SUMS"
+
+
+def test_the_release_is_byte_identical_to_the_recorded_one(dist):
+    """The same sources give the same bytes as the release recorded in tests/data: a change of the code that
+    changes an artifact is a release change, made on purpose by updating the record."""
+    recorded = dict(line.split("  ", 1)[::-1] for line in RECORDED_SUMS.read_text(encoding="utf-8").splitlines())
+    built = dict(line.split("  ", 1)[::-1] for line in (dist / "SHA256SUMS").read_text(encoding="utf-8").splitlines())
+    changed = sorted(p for p in recorded.keys() | built.keys() if recorded.get(p) != built.get(p))
+    assert not changed, (
+        f"the release differs from {RECORDED_SUMS.relative_to(ROOT)} in {', '.join(changed)}; if the change is "
+        f"intended (a rule, a dependency, an artifact's format), record it: {UPDATE_SUMS}"
+    )
+
+
 def test_sha256sums_covers_every_file(dist):
     listed = {line.split("  ", 1)[1]: line.split("  ", 1)[0] for line in (dist / "SHA256SUMS").read_text().splitlines()}
     files = snapshot(dist)
@@ -184,11 +201,13 @@ def test_a_build_converts_each_rule_once_per_target_and_format(tmp_path, monkeyp
     converted where a rule it counts is refused (compilation records that refusal instead)."""
     from cloudtrail_pack.compilation import Refusal, compile_pack
     from cloudtrail_pack.pack import load_pack
+    from cloudtrail_pack.registry import TARGETS, WRITERS
     from cloudtrail_pack.release import build
-    from cloudtrail_pack.release.context import release_formats
-    from cloudtrail_pack.targets import TARGETS, plugins
+    from cloudtrail_pack.release.writer import formats
+    from cloudtrail_pack.targets import plugins
 
-    compiled = compile_pack(load_pack(ROOT / "sigma"), release_formats())
+    release_formats = formats(TARGETS, WRITERS)
+    compiled = compile_pack(load_pack(ROOT / "sigma"), release_formats)
     skipped = [k for k, r in compiled.results.items() if isinstance(r, Refusal) and r.reason.startswith("a rule it counts is not available")]
     calls: list[tuple[str, str]] = []
     for backend_class in {plugins().backends[t.backend] for t in TARGETS.values()}:
@@ -201,9 +220,9 @@ def test_a_build_converts_each_rule_once_per_target_and_format(tmp_path, monkeyp
 
             monkeypatch.setattr(backend_class, name, counting)
     pack = load_pack(ROOT / "sigma")
-    build(pack, tmp_path / "dist", log=lambda _: None)
-    assert len(release_formats()) == len(TARGETS) + 1  # + CloudWatch metric filters
-    assert len(calls) == len(pack.rules) * len(release_formats()) - len(skipped)
+    build(pack, tmp_path / "dist", log=lambda _: None, targets=TARGETS, writers=WRITERS)
+    assert len(release_formats) == len(TARGETS) + 1  # + CloudWatch metric filters
+    assert len(calls) == len(pack.rules) * len(release_formats) - len(skipped)
     converted = {(rule_id, target) for rule_id, target, f in compiled.results if (rule_id, target, f) not in skipped}
     assert len(set(calls)) == len(converted)  # the metric filter format reuses the CloudWatch backend
 

@@ -95,7 +95,8 @@ def test_the_reference_engine_applies_the_example_filters(expected):
 @pytest.mark.parametrize("target", ["cloudwatch", "splunk", "lucene", "eql", "esql"])
 def test_every_target_applies_the_filters_as_the_reference_does(target, pack, examples, records, expected):
     from cloudtrail_pack.artifacts import splunk as splunk_writer
-    from cloudtrail_pack.release.context import ReleaseOptions, as_release
+    from cloudtrail_pack.release.context import ReleaseOptions
+    from release_helpers import release_for
 
     rules = [r for r in pack.rules if not r.is_correlation]
     queries = {}
@@ -106,7 +107,7 @@ def test_every_target_applies_the_filters_as_the_reference_does(target, pack, ex
             continue  # a target's refusal (the build table says why): nothing to compare
     docs = [to_ecs(r) for r in records] if target in ("lucene", "eql", "esql") else None
     if target == "splunk":
-        macros = splunk_writer.app_files(as_release(pack, splunk_writer.NEEDS, ReleaseOptions(filters=examples)))
+        macros = splunk_writer.app_files(release_for(pack, splunk_writer, options=ReleaseOptions(filters=examples)))
         evaluator = SplunkEvaluator.from_macros_conf(macros["default/macros.conf"].decode())
     disagreements = []
     for rule_id, query in queries.items():

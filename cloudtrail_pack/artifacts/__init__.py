@@ -1,19 +1,4 @@
-"""Release artifact writers, one module per SIEM or audience; each writes into its own `dist/` folder.
-
-`WRITERS` maps the folder (and archive) name to the writer's module: `module.write(release, out_dir)` writes
-from the release's compiled results (release.context.Release), and `module.FORMATS`, where present, names
-the (target, output format) pairs it needs compiled besides each target's default format.
+"""The release's writers, one folder each (`<writer>/__init__.py` and its `templates/`), and `common.py`, what they
+share. Each writer follows `cloudtrail_pack.release.writer.Writer` (`NEEDS`, `write(release, out)`); the registry
+(`cloudtrail_pack/registry.py`) lists them. No writer imports another.
 """
-
-from . import athena, cloudtrail_lake, cloudwatch, elastic, eventbridge, mitigations, navigator, splunk
-
-WRITERS: dict = {
-    "splunk": splunk,
-    "elastic": elastic,
-    "cloudwatch": cloudwatch,
-    "eventbridge": eventbridge,
-    "athena": athena,
-    "cloudtrail_lake": cloudtrail_lake,
-    "mitigations": mitigations,
-    "navigator": navigator,
-}

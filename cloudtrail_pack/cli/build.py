@@ -25,6 +25,7 @@ from .output import print_matrix
 def command(project, dist: Path | None, elastic_index: tuple[str, ...], filters_dir: Path | None) -> int:
     """Check, compile every rule for every target, write dist/ atomically."""
     from ..artifacts.elastic import checked_index_patterns
+    from ..registry import TARGETS, WRITERS
     from ..release import ReleaseOptions, build
 
     index = ReleaseOptions().elastic_index
@@ -36,7 +37,7 @@ def command(project, dist: Path | None, elastic_index: tuple[str, ...], filters_
     pack = project_pack(project)
     options = ReleaseOptions(elastic_index=index, filters=local_filters(pack, filters_dir))
     dist = dist or project.dist
-    result = build(pack, dist, options)
+    result = build(pack, dist, options, targets=TARGETS, writers=WRITERS)
     print_matrix(pack, result.matrix)
     click.echo(f"\nbuilt {len(result.files)} files into {_shown(dist)}/ (pack version {result.version})")
     return 0

@@ -6,9 +6,8 @@ import click
 
 
 def print_matrix(pack, matrix) -> None:
-    from ..targets import TARGETS
-
-    names = list(TARGETS)
+    """`matrix`: rule id -> target name -> Cell, the targets in the registry's order (Release.matrix)."""
+    names = list(dict.fromkeys(n for r in pack.rules for n in matrix[r.id]))
     width = max(len(r.title) for r in pack.rules)
     level = max(len("level"), *(len(r.level) for r in pack.rules)) + 2
     column = {n: max(12, len(n) + 2) for n in names}

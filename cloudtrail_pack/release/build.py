@@ -4,6 +4,9 @@ the result in place of `dist/` atomically.
 Everything lands in a staging folder beside `dist/`, which replaces `dist/` only when the whole build
 succeeded, so a failed build leaves the previous release untouched. `check` runs the same steps
 (`checked_release`, `render`) but renders into a scratch folder, so the two refuse the same sources.
+
+The targets and the writers are the caller's (the registry's, `cloudtrail_pack/registry.py`): this module
+derives what to compile from them (`writer.formats`) and imports neither.
 """
 
 from __future__ import annotations
@@ -18,16 +21,17 @@ import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 from ..lock import logic_hash
 from ..pack import PACK_NAME, Pack, PackError, read_source, shown
-from ..targets import TARGETS
+from ..targets import Target, plugin_distributions
 from ..validation import data_cache_error, findings
 from . import destination
 from .archive import tgz_bytes
 from .context import Cell, Release, ReleaseOptions, prepare
 from .publish import build_lock, replace_folder, staging_folder
+from .writer import Writer, formats
 
 
 @dataclass
@@ -77,20 +81,44 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def tool_versions() -> dict[str, str]:
-    names = ["pySigma", "pySigma-backend-splunk", "pySigma-backend-elasticsearch", "sigma-cli"]
-    return {n: metadata.version(n) for n in names}
+#: What every target's queries are made with, whatever the targets: pySigma, and sigma-cli, which converts the
+#: rules to the same text (`sigma convert -t <backend> -p <pipeline>`).
+FRAMEWORK = ("pySigma", "sigma-cli")
 
 
-def checked_release(pack: Pack, options: ReleaseOptions | None = None, log: Callable[[str], None] = lambda m: None) -> Release:
-    """Steps 1 and 2 of a build, and of `check`: the rule checks, then every compilation and the version lock.
-    PackError (a RuleChecksFailed for the rule checks) on the first thing to fix."""
+def tool_versions(targets: Mapping[str, Target]) -> dict[str, str]:
+    """The versions of what the release's queries depend on: the framework, and the distribution of each target's
+    backend and pipeline (the pack's own plugin is the pack's version)."""
+    names = {_spelled(n) for n in FRAMEWORK}
+    for target in targets.values():
+        names |= {_spelled(n) for n in plugin_distributions(target)}
+    names.discard(_spelled(PACK_NAME))
+    return {name: metadata.version(name) for name in sorted(names)}
+
+
+def _spelled(name: str) -> str:
+    """A distribution's name as pySigma spells its project and plugins (pySigma-backend-splunk): the metadata
+    differ in letter case from one backend, and one release, to the next (pysigma-backend-splunk 2.1.0)."""
+    normal = "-".join(name.replace("_", "-").replace(".", "-").lower().split("-"))
+    return "pySigma" + normal[len("pysigma"):] if normal.startswith("pysigma") else normal
+
+
+def checked_release(
+    pack: Pack,
+    options: ReleaseOptions | None = None,
+    log: Callable[[str], None] = lambda m: None,
+    *,
+    targets: Mapping[str, Target],
+    writers: Mapping[str, Writer],
+) -> Release:
+    """Steps 1 and 2 of a build, and of `check`: the rule checks, then every compilation the targets and the
+    writers need, and the version lock. PackError (a RuleChecksFailed for the rule checks) on the first thing to fix."""
     log(f"[1/5] checking {len(pack.rules)} rules (pySigma + SigmaHQ validators)")
     problems = findings(pack)
     if problems:
         raise RuleChecksFailed(problems)
-    log(f"[2/5] compiling for {', '.join(t.title for t in TARGETS.values())}")
-    return prepare(pack, options)
+    log(f"[2/5] compiling for {', '.join(t.title for t in targets.values())}")
+    return prepare(pack, formats(targets, writers), options)
 
 
 class RuleChecksFailed(PackError):
@@ -106,17 +134,21 @@ def build(
     dist: Path | None = None,
     options: ReleaseOptions | None = None,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+    *,
+    targets: Mapping[str, Target],
+    writers: Mapping[str, Writer],
 ) -> BuildResult:
-    """Check, compile, write the release into a staging folder beside `dist`, and swap it in. `dist` must be
-    new, empty or a previous release (destination.py): anything else is refused before anything is made."""
+    """Check, compile for `targets` and `writers` (the registry's), write the release into a staging folder beside
+    `dist`, and swap it in. `dist` must be new, empty or a previous release (destination.py): anything else is
+    refused before anything is made."""
     given = Path(dist) if dist is not None else pack.project.dist
     dist = destination.checked(given, pack.root)
     existed, staging = os.path.lexists(dist), None
     try:
         with staging_folder(dist) as staging:  # first: a folder that cannot be written fails before compiling
-            release = checked_release(pack, options, log)
+            release = checked_release(pack, options, log, targets=targets, writers=writers)
             result = BuildResult(release.version, release.matrix())
-            result.files = render(release, staging, result, log)
+            result.files = render(release, staging, writers, result, log)
             log(f"[5/5] replacing {shown(given)}")
             with build_lock(dist):
                 problem = destination.release_problem(dist)  # again: another process may have been at it since
@@ -144,14 +176,20 @@ def _reason(e: OSError, dist: Path, staging: Path | None) -> str:
     return f"{reason}: {shown(name)}"
 
 
-def render(release: Release, out: Path, result: BuildResult | None = None, log: Callable[[str], None] = lambda m: None) -> list[str]:
+def render(
+    release: Release,
+    out: Path,
+    writers: Mapping[str, Writer],
+    result: BuildResult | None = None,
+    log: Callable[[str], None] = lambda m: None,
+) -> list[str]:
     """Steps 3 and 4: every artifact, the changelog section, the manifest, the archives and SHA256SUMS, written
     into the empty folder `out`; the files written, relative to it. Every refusal a writer makes happens here,
     so `check`, which renders into a scratch folder, refuses exactly what `build` refuses."""
     version = release.version
     result = result or BuildResult(version, release.matrix())
     log("[3/5] writing artifacts")
-    groups = write_artifacts(release, out)
+    groups = write_artifacts(release, out, writers)
     log("[4/5] writing manifest, changelog, archives")
     (out / "CHANGELOG.md").write_text(changelog_section(version, release.pack.project.changelog), encoding="utf-8")
     (out / "manifest.json").write_text(json.dumps(manifest(release, result, groups, out), indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -167,12 +205,12 @@ def render(release: Release, out: Path, result: BuildResult | None = None, log: 
     return [p.relative_to(out).as_posix() for p in files] + ["SHA256SUMS"]
 
 
-def rendered(release: Release) -> list[str]:
+def rendered(release: Release, writers: Mapping[str, Writer]) -> list[str]:
     """`render` into a scratch folder that is deleted after: what `check` runs, so that it refuses what a build
     refuses. The files a build would write."""
     try:
         with tempfile.TemporaryDirectory(prefix="cloudtrail-pack-check-") as scratch:
-            return render(release, Path(scratch))
+            return render(release, Path(scratch), writers)
     except OSError as e:
         raise PackError(Path(tempfile.gettempdir()), f"cannot render the release in a scratch folder to check it ({e.strerror or e}); "
                         "free some space there, or point TMPDIR at a folder with room") from e
@@ -200,16 +238,14 @@ def manifest(release: Release, result: BuildResult, groups: dict[str, list[Path]
             "elastic_index": list(release.options.elastic_index),
             "filters": [{"id": f.id, "title": f.title, "file": f.name} for f in release.options.filters],
         },
-        "tools": tool_versions(),
+        "tools": tool_versions(release.targets),
     }
 
 
-def write_artifacts(release: Release, out: Path) -> dict[str, list[Path]]:
-    """Every artifact, grouped by the archive it goes into."""
-    from ..artifacts import WRITERS
-
+def write_artifacts(release: Release, out: Path, writers: Mapping[str, Writer]) -> dict[str, list[Path]]:
+    """Every artifact, grouped by the archive it goes into: each writer writes into a folder of its own name."""
     groups: dict[str, list[Path]] = {"sigma": write_rules(release, out)}
-    for name, writer in WRITERS.items():
+    for name, writer in writers.items():
         folder = out / name
         folder.mkdir(parents=True, exist_ok=True)
         writer.write(release, folder)

@@ -1,11 +1,12 @@
-"""What a release writer receives: the pack, its version, each rule's locked version, the release options
-and every compiled result. Writers only write; nothing downstream compiles again or re-reads the lock.
+"""What a release writer receives: the pack, its version, each rule's locked version, the release options,
+the targets it was compiled for and every compiled result. Writers only write; nothing downstream compiles again
+or re-reads the lock.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from sigma.pipelines.cloudtrail.ecs import INDEX as ECS_INDEX
 
@@ -13,7 +14,7 @@ from ..compilation import Compilation, Output, Refusal, Result, compile_pack
 from ..filters import LocalFilter
 from ..lock import locked_versions
 from ..pack import Pack, PackError, PackRule, shown
-from ..targets import TARGETS
+from ..targets import Target
 
 #: Elastic index patterns searched when no build option says otherwise (Elastic's AWS integration).
 DEFAULT_ELASTIC_INDEX: tuple[str, ...] = (ECS_INDEX,)
@@ -41,6 +42,7 @@ class Release:
     version: str
     rule_versions: dict[str, int]
     compiled: Compilation
+    targets: Mapping[str, Target]  # what it was compiled for, by name: the build table's columns, their titles
     options: ReleaseOptions = field(default_factory=ReleaseOptions)
 
     def result(self, rule: PackRule | str, target: str, output_format: str = "default") -> Result:
@@ -51,39 +53,26 @@ class Release:
 
     def matrix(self) -> dict[str, dict[str, Cell]]:
         """rule id -> target -> Cell, from the default output format of every target."""
-        return {r.id: {t: _cell(self.result(r, t)) for t in TARGETS} for r in self.pack.rules}
+        return {r.id: {t: _cell(self.result(r, t)) for t in self.targets} for r in self.pack.rules}
 
 
 def _cell(result: Result) -> Cell:
     return Cell(True) if isinstance(result, Output) else Cell(False, result.reason)
 
 
-def release_formats() -> list[tuple[str, str]]:
-    """Every (target, output format) a release compiles: each target's default format (the build table),
-    then what the writers read (each writer module's `NEEDS`)."""
-    from ..artifacts import WRITERS
-
-    formats = [(t, "default") for t in TARGETS]
-    for writer in WRITERS.values():
-        formats += list(writer.NEEDS)
-    return list(dict.fromkeys(formats))
-
-
-def compile_release(
-    pack: Pack, formats: Iterable[tuple[str, str]] | None = None, filters: tuple[LocalFilter, ...] = ()
-) -> Compilation:
+def compile_release(pack: Pack, formats: Iterable[tuple[Target, str]], filters: tuple[LocalFilter, ...] = ()) -> Compilation:
     """Every rule for every (target, format). PackError on the first compile error, on the file at fault: the
     rule's, or a local filter's when the rule compiles without it (a filter field a target cannot express)."""
-    formats = list(formats if formats is not None else release_formats())
+    formats = list(formats)
     failures: list[tuple[PackRule, str, PackError]] = []
     compiled = compile_pack(pack, formats, filters=filters, on_error=lambda *failure: failures.append(failure))
     if failures:
         rule, target, error = failures[0]
-        raise _filter_at_fault(pack, rule, [f for f in formats if f[0] == target], filters) or error
+        raise _filter_at_fault(pack, rule, [f for f in formats if f[0].name == target], filters) or error
     return compiled
 
 
-def _filter_at_fault(pack: Pack, rule: PackRule, formats: list[tuple[str, str]], filters: tuple[LocalFilter, ...]) -> PackError | None:
+def _filter_at_fault(pack: Pack, rule: PackRule, formats: list[tuple[Target, str]], filters: tuple[LocalFilter, ...]) -> PackError | None:
     """The error on the file of the one filter that makes `rule` fail to compile; None if the rule fails alone."""
 
     def error(with_filters: tuple[LocalFilter, ...]) -> PackError | None:
@@ -100,28 +89,15 @@ def _filter_at_fault(pack: Pack, rule: PackRule, formats: list[tuple[str, str]],
     return None
 
 
-def prepare(pack: Pack, options: ReleaseOptions | None = None, compiled: Compilation | None = None) -> Release:
-    """Compile (unless given the compiled results), then read the lock: a rule that cannot compile is the first
-    thing to fix. Raises PackError for a compile error or a lock mismatch."""
+def prepare(pack: Pack, formats: Iterable[tuple[Target, str]], options: ReleaseOptions | None = None) -> Release:
+    """Compile every (target, format) (`writer.formats` derives them from the registry), then read the lock: a
+    rule that cannot compile is the first thing to fix. Raises PackError for a compile error or a lock mismatch."""
     options = options or ReleaseOptions()
-    compiled = compiled if compiled is not None else compile_release(pack, filters=options.filters)
+    formats = list(formats)
+    compiled = compile_release(pack, formats, filters=options.filters)
     versions = locked_versions(pack)  # of the rules as written: local filters change no version
-    return Release(pack, pack.version, versions, compiled, options)
+    targets = {target.name: target for target, _ in formats}
+    return Release(pack, pack.version, versions, compiled, targets, options)
 
 
-def as_release(source: "Release | Pack", needs: Iterable[tuple[str, str]], options: ReleaseOptions | None = None) -> "Release":
-    """A writer's input. The build hands every writer its Release. A test or a script may hand a writer a
-    Pack: it is compiled here for that writer's `needs` alone, and a rule not in the version lock gets
-    version 1 (the build itself always checks the lock, see `prepare`)."""
-    if isinstance(source, Release):
-        return source if options is None else Release(source.pack, source.version, source.rule_versions, source.compiled, options)
-    compiled = compile_pack(source, needs, filters=(options or ReleaseOptions()).filters)
-    try:
-        versions = locked_versions(source)
-    except PackError:
-        versions = {}
-    versions = {r.id: versions.get(r.id, 1) for r in source.rules}
-    return Release(source, source.version, versions, compiled, options or ReleaseOptions())
-
-
-__all__ = ["Cell", "Output", "Refusal", "Release", "ReleaseOptions", "as_release", "prepare", "release_formats"]
+__all__ = ["Cell", "Output", "Refusal", "Release", "ReleaseOptions", "prepare"]

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from cloudtrail_pack.artifacts import mitigations
 from cloudtrail_pack.pack import PackError
@@ -51,7 +53,7 @@ def parliament_findings(text: str) -> list[tuple[str, str, str]]:
 @pytest.fixture(scope="module")
 def written(tmp_path_factory, pack):
     out = tmp_path_factory.mktemp("mitigations")
-    return out, mitigations.write(pack, out)
+    return out, mitigations.write_policies(out)
 
 
 def test_writer_copies_policies_and_readme_byte_for_byte(written):
@@ -116,7 +118,7 @@ def test_writer_rejects_what_aws_organizations_rejects(tmp_path):
     (tmp_path / "scp-bad.json").write_text("{}\n")
     (tmp_path / "README.md").write_text("x\n")
     with pytest.raises(PackError, match="scp-bad.json"):
-        mitigations.write(None, tmp_path / "out", source=tmp_path)
+        mitigations.write_policies(tmp_path / "out", source=tmp_path)
 
 
 def test_break_glass_exception_is_a_documented_placeholder():
@@ -168,7 +170,42 @@ def test_every_detected_call_is_denied_by_a_shipped_scp(pack):
 
 
 def test_writer_output_is_byte_deterministic(tmp_path, pack, tree_bytes):
-    first = mitigations.write(pack, tmp_path / "a")
-    second = mitigations.write(pack, tmp_path / "b")
+    first = mitigations.write_policies(tmp_path / "a")
+    second = mitigations.write_policies(tmp_path / "b")
     assert [p.name for p in first] == [p.name for p in second]
     assert tree_bytes(tmp_path / "a") == tree_bytes(tmp_path / "b")
+
+
+def test_a_sid_that_is_not_a_string_is_a_problem_not_a_crash():
+    """A Sid that is a list or an object (JSON allows it) is reported like any malformed Sid; the uniqueness check
+    used to hash it and fail with TypeError: unhashable type."""
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Sid": ["A"], "Effect": "Deny", "Action": "iam:DeleteUser", "Resource": "*"},
+        {"Sid": {"B": 1}, "Effect": "Deny", "Action": "iam:DeleteUser", "Resource": "*"},
+    ]}
+    problems = mitigations.policy_problems(json.dumps(doc) + "\n")
+    assert [p for p in problems if "Sid must be alphanumeric" in p] == [
+        "statement ['A']: Sid must be alphanumeric", "statement {'B': 1}: Sid must be alphanumeric"]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=12,
+)
+_STATEMENT_KEYS = st.sampled_from(["Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition", "Principal"])
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.dictionaries(_STATEMENT_KEYS, _JSON, max_size=6) | _JSON, max_size=3), _JSON)
+@example([{"Sid": ["A"]}, {"Sid": ["A"]}], "2012-10-17")
+@example([{"Sid": {"x": None}, "Action": [["iam:DeleteUser"]], "Resource": [{"a": 1}], "Condition": []}], None)
+@example([{"Sid": "A"}, {"Sid": "A"}], "2012-10-17")
+@example([None, 1, "x", []], "2012-10-17")
+def test_policy_problems_reports_any_json_policy_without_raising(statements, version):
+    """Whatever JSON a policy file holds, the checker answers with a list of problems (the build's one-line error)
+    and never raises; a document it accepts is one AWS Organizations' rules allow."""
+    problems = mitigations.policy_problems(json.dumps({"Version": version, "Statement": statements}) + "\n")
+    assert isinstance(problems, list) and all(isinstance(p, str) for p in problems)
+    if not problems:
+        assert version == "2012-10-17" and statements and all(s.get("Effect") == "Deny" for s in statements)

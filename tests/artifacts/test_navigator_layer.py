@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
+from release_helpers import release_for
+
 from cloudtrail_pack.artifacts import navigator
 
 SCHEMA = Path(__file__).parent / "navigator_layer_v4_5.schema.json"
@@ -28,7 +30,8 @@ def validator():
 @pytest.fixture(scope="module")
 def layer(tmp_path_factory, pack):
     out = tmp_path_factory.mktemp("navigator")
-    (path,) = navigator.write(pack, out)
+    navigator.write(release_for(pack, navigator), out)
+    (path,) = [p for p in out.rglob("*") if p.is_file()]
     assert path == out / navigator.FILE_NAME
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -103,8 +106,8 @@ def test_a_tactic_tag_that_does_not_fit_the_technique_annotates_every_tactic(pac
 
 
 def test_layer_is_byte_deterministic(tmp_path, pack, tree_bytes):
-    navigator.write(pack, tmp_path / "a")
-    navigator.write(pack, tmp_path / "b")
+    navigator.write(release_for(pack, navigator), tmp_path / "a")
+    navigator.write(release_for(pack, navigator), tmp_path / "b")
     assert tree_bytes(tmp_path / "a") == tree_bytes(tmp_path / "b")
     text = (tmp_path / "a" / navigator.FILE_NAME).read_text(encoding="utf-8")
     assert text == json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -116,11 +119,13 @@ from pathlib import Path
 from cloudtrail_pack.attack import use_local_attack_data
 from cloudtrail_pack.pack import load_pack
 from cloudtrail_pack.artifacts import mitigations, navigator
+sys.path.insert(0, sys.argv[2])
+from release_helpers import release_for
 use_local_attack_data()
 pack = load_pack()
 out = Path(sys.argv[1])
-navigator.write(pack, out / "navigator")
-mitigations.write(pack, out / "mitigations")
+navigator.write(release_for(pack, navigator), out / "navigator")
+mitigations.write(release_for(pack, mitigations), out / "mitigations")
 """
 
 
@@ -128,5 +133,6 @@ def test_output_does_not_depend_on_hash_seed(tmp_path, tree_bytes):
     """Two interpreters with different string hashing write the same bytes (no set or dict-order leaks)."""
     for seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        subprocess.run([sys.executable, "-c", WRITE_ALL, str(tmp_path / seed)], check=True, env=env, timeout=300)
+        tests = str(Path(__file__).resolve().parents[1])
+        subprocess.run([sys.executable, "-c", WRITE_ALL, str(tmp_path / seed), tests], check=True, env=env, timeout=300)
     assert tree_bytes(tmp_path / "1") == tree_bytes(tmp_path / "2")

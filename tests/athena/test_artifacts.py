@@ -10,6 +10,7 @@ from fixture_corpus import FIXTURE_FILES
 
 from cloudtrail_pack.artifacts import athena as athena_writer
 from cloudtrail_pack.artifacts import cloudtrail_lake as lake_writer
+from release_helpers import release_for
 
 from . import tables
 
@@ -17,8 +18,8 @@ from . import tables
 @pytest.fixture(scope="session")
 def written(pack, tmp_path_factory):
     out = tmp_path_factory.mktemp("athena")
-    athena_writer.write(pack, out / "athena")
-    lake_writer.write(pack, out / "cloudtrail_lake")
+    athena_writer.write(release_for(pack, athena_writer), out / "athena")
+    lake_writer.write(release_for(pack, lake_writer), out / "cloudtrail_lake")
     return out
 
 
@@ -98,8 +99,8 @@ def test_lake_time_range_includes_start_and_excludes_end(written):
 
 def test_two_writes_are_byte_identical(pack, tmp_path, tree_bytes):
     for name in ("a", "b"):
-        athena_writer.write(pack, tmp_path / name / "athena")
-        lake_writer.write(pack, tmp_path / name / "cloudtrail_lake")
+        athena_writer.write(release_for(pack, athena_writer), tmp_path / name / "athena")
+        lake_writer.write(release_for(pack, lake_writer), tmp_path / name / "cloudtrail_lake")
     assert tree_bytes(tmp_path / "a") == tree_bytes(tmp_path / "b")
 
 
@@ -136,3 +137,4 @@ def test_named_query_template_deploys_inline(written):
     """Under CloudFormation's 51,200-byte limit for a template passed in the request body, so `aws cloudformation
     deploy --template-file` needs no S3 bucket (CloudFormation quotas: "Template body size in a request")."""
     assert len((written / "athena" / athena_writer.TEMPLATE_FILE).read_bytes()) <= 51200
+

@@ -174,11 +174,12 @@ HAND_QUERIES = {
 
 def cloudwatch_formats() -> set[str]:
     """Output formats of the installed CloudWatch backend (empty: not installed yet)."""
-    from cloudtrail_pack.artifacts.cloudwatch import backend_formats
+    from cloudtrail_pack.artifacts.cloudwatch import TARGET, backend_formats
     from cloudtrail_pack.pack import PackError
+    from cloudtrail_pack.registry import TARGETS
 
     try:
-        return backend_formats()
+        return backend_formats(TARGETS[TARGET])
     except (ImportError, PackError):  # not installed, or still being written (its own tests report that)
         return set()
 
@@ -212,9 +213,11 @@ def real_detections(pack):
     ready, why = backend_ready()
     if not ready:
         pytest.fail(why)  # the backend is part of this project: its absence is a failure
-    from cloudtrail_pack.artifacts.cloudwatch import collect
+    from release_helpers import release_for
 
-    return collect(pack)
+    from cloudtrail_pack.artifacts import cloudwatch
+
+    return cloudwatch.collect(release_for(pack, cloudwatch))
 
 
 @pytest.fixture(scope="session", params=["hand", "backend"])

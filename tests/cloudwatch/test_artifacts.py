@@ -15,6 +15,7 @@ import pytest
 import yaml
 from botocore.session import get_session
 from botocore.validate import ParamValidator
+from release_helpers import release_for
 from sigma.backends.cloudwatch import limits
 
 from cloudtrail_pack.pack import pack_version
@@ -456,8 +457,8 @@ def test_writer_output_is_byte_deterministic(tmp_path, detections, tree_bytes):
 
 def test_write_compiles_with_the_backend_deterministically(tmp_path, pack, real_detections, tree_bytes):
     a, b = tmp_path / "a", tmp_path / "b"
-    cw.write(pack, a)
-    cw.write(pack, b)
+    cw.write(release_for(pack, cw), a)
+    cw.write(release_for(pack, cw), b)
     assert tree_bytes(a) == tree_bytes(b)
     assert any(d.filter_pattern for d in real_detections)
     assert all(d.no_filter_reason for d in real_detections if d.filter_pattern is None)
@@ -466,7 +467,7 @@ def test_write_compiles_with_the_backend_deterministically(tmp_path, pack, real_
 
 def test_output_holds_no_path_of_this_checkout(tmp_path, pack, real_detections, tree_bytes):
     """Reasons come from pySigma errors, whose text ends with the rule's absolute path: it must not leak."""
-    cw.write(pack, tmp_path)
+    cw.write(release_for(pack, cw), tmp_path)
     leaks = [name for name, content in tree_bytes(tmp_path).items() if str(pack.project.root).encode() in content]
     assert leaks == []
 
@@ -518,8 +519,10 @@ from pathlib import Path
 from cloudtrail_pack.attack import use_local_attack_data
 from cloudtrail_pack.pack import load_pack
 from cloudtrail_pack.artifacts import cloudwatch
+sys.path.insert(0, sys.argv[2])
+from release_helpers import release_for
 use_local_attack_data()
-cloudwatch.write(load_pack(), Path(sys.argv[1]))
+cloudwatch.write(release_for(load_pack(), cloudwatch), Path(sys.argv[1]))
 """
 
 
@@ -527,8 +530,10 @@ def test_backend_build_does_not_depend_on_hash_seed(tmp_path, real_detections, t
     import os
     import subprocess
     import sys
+    from pathlib import Path
 
     for seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        subprocess.run([sys.executable, "-c", WRITE_CLOUDWATCH, str(tmp_path / seed)], check=True, env=env, timeout=300)
+        tests = str(Path(__file__).resolve().parents[1])
+        subprocess.run([sys.executable, "-c", WRITE_CLOUDWATCH, str(tmp_path / seed), tests], check=True, env=env, timeout=300)
     assert tree_bytes(tmp_path / "1") == tree_bytes(tmp_path / "2")

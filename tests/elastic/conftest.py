@@ -13,10 +13,13 @@ SCHEMA_PATH = Path(__file__).parent / "kibana_rule_schema.json"
 
 @pytest.fixture(scope="session")
 def elastic_dir(pack, tmp_path_factory) -> Path:
+    from release_helpers import release_for
+
+    from cloudtrail_pack.artifacts import elastic
     from cloudtrail_pack.artifacts.elastic import write_kibana_rules
 
     out = tmp_path_factory.mktemp("elastic")
-    write_kibana_rules(pack, out)
+    write_kibana_rules(release_for(pack, elastic), out)
     return out
 
 

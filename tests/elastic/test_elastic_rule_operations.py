@@ -7,6 +7,9 @@ from __future__ import annotations
 import jsonschema
 import pytest
 
+from release_helpers import release_for
+
+from cloudtrail_pack.artifacts import elastic
 from cloudtrail_pack.artifacts.elastic import _required_fields, read_kibana_rules, write_kibana_rules
 
 DELETE_USER = "0b40a563-9611-430c-ac03-6536096733f9"
@@ -75,9 +78,14 @@ def test_schema_rejects_a_misspelt_alert_suppression_key(shipped_rules, rule_sch
 
 # ------------------------------------------------------------------------------------ index patterns
 @pytest.fixture(scope="module")
+def elastic_release(pack):
+    return release_for(pack, elastic)
+
+
+@pytest.fixture(scope="module")
 def filebeat_rules(pack, tmp_path_factory):
     out = tmp_path_factory.mktemp("elastic-filebeat")
-    return read_kibana_rules(write_kibana_rules(pack, out, index_patterns=["logs-aws.cloudtrail-*", "filebeat-*"]))
+    return read_kibana_rules(write_kibana_rules(release_for(pack, elastic), out, index_patterns=["logs-aws.cloudtrail-*", "filebeat-*"]))
 
 
 def test_index_patterns_set_the_index_of_query_and_eql_rules(filebeat_rules):
@@ -93,9 +101,9 @@ def test_default_index_pattern_is_the_integrations_data_stream(shipped_rules):
 
 
 @pytest.mark.parametrize("pattern", ["logs-* | where true", "Logs-*", "a,b", "-logs", 'x" OR "y', "logs\nx"])
-def test_an_index_pattern_that_could_break_out_is_refused(pack, tmp_path, pattern):
+def test_an_index_pattern_that_could_break_out_is_refused(elastic_release, tmp_path, pattern):
     with pytest.raises(ValueError, match="not an Elasticsearch index pattern"):
-        write_kibana_rules(pack, tmp_path, index_patterns=[pattern])
+        write_kibana_rules(elastic_release, tmp_path, index_patterns=[pattern])
 
 
 # -------------------------------------------------------------------------------- investigation guide

@@ -19,14 +19,14 @@ from moto.events.utils import EventTemplateParser
 from sigma.backends.cloudwatch.limits import TEMPLATE_DESCRIPTION_MAX_LENGTH
 
 from cloudtrail_pack.artifacts import eventbridge as eb
-from cloudtrail_pack.release.context import as_release
+from release_helpers import release_for
 
 from .conftest import wrap
 
 
 @pytest.fixture(scope="module")
 def release(pack):
-    return as_release(pack, eb.NEEDS)
+    return release_for(pack, eb)
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,8 @@ from functools import cache
 import pytest
 import yaml
 
+from release_helpers import release_for
+
 from cloudtrail_pack.pack import pack_version
 from cloudtrail_pack.artifacts import cloudwatch as cw
 from cloudtrail_pack.pack import load_pack
@@ -31,7 +33,7 @@ from cloudwatch_model import READINGS, Alarm, Notification, Reading, alarm_state
 from timeline import CASES, MAX_DELAY, SCENARIOS, Case, Delivered
 
 PACK = load_pack()
-DETECTIONS = cw.collect(PACK)
+DETECTIONS = cw.collect(release_for(PACK, cw))
 #: The template as shipped: written, then read back.
 TEMPLATE = yaml.safe_load(cw.dump_yaml(cw.template(DETECTIONS, pack_version())))
 NAMES = cw.logical_names(PACK.rules)

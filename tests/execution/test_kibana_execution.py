@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from release_helpers import release_for
+
+from cloudtrail_pack.artifacts import elastic
 from cloudtrail_pack.artifacts.elastic import read_kibana_rules, write_kibana_rules
 from cloudtrail_pack.pack import load_pack
 from kibana_model import KibanaRule, Replay, replay
@@ -28,7 +31,7 @@ PACK = load_pack()
 
 def _shipped() -> list[dict]:
     with tempfile.TemporaryDirectory() as out:
-        return read_kibana_rules(write_kibana_rules(PACK, Path(out)))
+        return read_kibana_rules(write_kibana_rules(release_for(PACK, elastic), Path(out)))
 
 
 SHIPPED = _shipped()

@@ -19,6 +19,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from release_helpers import release_for
+
+from cloudtrail_pack.artifacts import splunk
 from cloudtrail_pack.artifacts.splunk import APP_ID, write_splunk_app
 from cloudtrail_pack.pack import load_pack
 from evaluators.spl import SplunkEvaluator, parse_conf
@@ -33,7 +36,7 @@ CORRELATIONS = [r for r in RULES if r.is_correlation]
 @pytest.fixture(scope="module")
 def app(pack, tmp_path_factory) -> dict[str, str]:
     """The app's conf files, read back from the .tgz a release writes."""
-    path = write_splunk_app(pack, tmp_path_factory.mktemp("splunk-execution"))
+    path = write_splunk_app(release_for(pack, splunk), tmp_path_factory.mktemp("splunk-execution"))
     with tarfile.open(fileobj=io.BytesIO(path.read_bytes()), mode="r:gz") as tar:
         return {
             m.name[len(APP_ID) + 1 :]: tar.extractfile(m).read().decode("utf-8")

@@ -8,6 +8,9 @@ import tarfile
 
 import pytest
 
+from release_helpers import release_for
+
+from cloudtrail_pack.artifacts import splunk
 from cloudtrail_pack.artifacts.splunk import APP_ID, write_splunk_app
 from evaluators.spl import SplunkEvaluator, parse_conf
 
@@ -15,7 +18,7 @@ from evaluators.spl import SplunkEvaluator, parse_conf
 @pytest.fixture(scope="session")
 def splunk_app(pack, tmp_path_factory):
     """Path of the app tarball, written by the writer as a release would."""
-    return write_splunk_app(pack, tmp_path_factory.mktemp("splunk"))
+    return write_splunk_app(release_for(pack, splunk), tmp_path_factory.mktemp("splunk"))
 
 
 @pytest.fixture(scope="session")

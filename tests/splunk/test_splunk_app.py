@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from evaluators.spl import parse_conf
+from release_helpers import release_for
 
 from cloudtrail_pack.artifacts import splunk as writer
 from cloudtrail_pack.pack import PackError, load_pack
@@ -23,7 +24,7 @@ MASS_DELETION = "d7e97f60-0265-437d-82c5-a8489994eda7"
 
 
 def test_savedsearches_stanza_for_one_rule(pack):
-    (s,) = [s for s in writer.saved_searches(pack)[0] if s.rule.id == USER_DELETED]
+    (s,) = [s for s in writer.saved_searches(release_for(pack, writer))[0] if s.rule.id == USER_DELETED]
     assert writer.conf_stanza(s.name, {**s.settings, "search": s.search}) == textwrap.dedent(
         """\
         [CloudTrail - AWS IAM User Deleted - Rule]
@@ -180,7 +181,7 @@ def test_dollar_in_a_title_is_refused(pack, tmp_path):
     source = (pack.root.parent / pack.by_id(USER_DELETED).path).read_text()
     (root / "iam" / "deleted.yml").write_text(source.replace("title: AWS IAM User Deleted", "title: AWS IAM $ User Deleted", 1))
     with pytest.raises(PackError, match=r"holds '\$'"):
-        writer.app_files(load_pack(root), "9.9.9")
+        writer.app_files(release_for(load_pack(root), writer), "9.9.9")
 
 
 @pytest.mark.parametrize(
@@ -287,7 +288,7 @@ def test_app_files(app_members):
 
 
 def test_tarball_name_and_bytes_are_reproducible(pack, splunk_app, tmp_path):
-    again = writer.write_splunk_app(pack, tmp_path)
+    again = writer.write_splunk_app(release_for(pack, writer), tmp_path)
     assert again.name == splunk_app.name == f"cloudtrail_detection_pack-{VERSION}.tgz"
     assert again.read_bytes() == splunk_app.read_bytes()
 
@@ -361,7 +362,7 @@ def test_unexpressible_rule_is_left_out_and_named_in_readme(pack, tmp_path):
     source = pack.root.parent / pack.by_id(USER_DELETED).path  # the user-deleted rule and its correlation
     (root / "iam" / "deleted.yml").write_text(source.read_text())
     small = load_pack(root)
-    files = writer.app_files(small, "9.9.9")
+    files = writer.app_files(release_for(small, writer), "9.9.9")
     stanzas = parse_conf(files["default/savedsearches.conf"].decode())
     assert [s["action.correlationsearch.label"] for s in stanzas.values()] == ["AWS IAM User Deleted", "AWS IAM Mass User Deletion"]
     readme = files["README.md"].decode()

@@ -4,7 +4,8 @@ Every search is the Splunk target's compiled query (the release's compiled `splu
 backend with our `splunk_cloudtrail` pipeline), written into savedsearches.conf with one line added to a base
 rule's search, the `outcome` field (see "Outcome" below). The pipeline
 already gives each search its shape, `` `cloudtrail_detection_pack_cloudtrail` (<query>) ... |
-`<slug>_filter` ``; this module adds what Splunk and Splunk Enterprise Security need around it:
+`<slug>_filter` ``; this module adds what Splunk and Splunk Enterprise Security need around it, each file from
+its template in templates/ (the stanzas' settings are computed here):
 
     <app>/default/app.conf             id, version (the pack's), label, description
     <app>/default/savedsearches.conf   one scheduled alert per rule (see SCHEDULE and the decisions below)
@@ -60,13 +61,14 @@ from sigma.pipelines.cloudtrail.splunk import (
     scoped,
 )
 
-from ..release.archive import tgz_bytes
-from ..attack import attack_refs
-from ..compilation import Refusal
-from ..pack import Pack, PackError, PackRule, shown
-from ..release.context import Release, as_release
+from ...attack import attack_refs
+from ...compilation import Refusal
+from ...pack import PackError, PackRule, shown
+from ...release.archive import tgz_bytes
+from ...release.context import Release
+from ..common import conf, put, render
 
-TARGET = "splunk"  # the compiled target (targets.TARGETS) whose searches the app ships
+TARGET = "splunk"  # the compiled target (registry.TARGETS) whose searches the app ships
 NEEDS = ((TARGET, "default"),)  # what the release compiles for this writer
 APP_ID = "cloudtrail_detection_pack"
 APP_LABEL = "CloudTrail Detection Pack"
@@ -360,8 +362,7 @@ def saved_search(rule: PackRule, search: str) -> SavedSearch:
     return SavedSearch(rule, STANZA.format(title=_one_line(title)), search, settings)
 
 
-def saved_searches(source: Release | Pack) -> tuple[list[SavedSearch], dict[str, str]]:
-    release = as_release(source, NEEDS)
+def saved_searches(release: Release) -> tuple[list[SavedSearch], dict[str, str]]:
     searches, skipped = compile_searches(release)
     out = [saved_search(release.pack.by_id(rule_id), search) for rule_id, search in searches.items()]
     for what, key in (("stanza", lambda s: s.name), ("tuning macro", lambda s: filter_macro(s.rule.rule))):
@@ -373,81 +374,59 @@ def saved_searches(source: Release | Pack) -> tuple[list[SavedSearch], dict[str,
     return out, skipped
 
 
-# --- conf files ---------------------------------------------------------------------------------------
+# --- the app's files (templates/) ---------------------------------------------------------------------
 
 
 def conf_value(text: str) -> str:
     """A .conf value: a line break becomes a backslash continuation (Splunk keeps the line break)."""
-    lines = text.split("\n")
-    for line in lines:
-        if "\r" in line or line.endswith("\\"):
-            raise ValueError(f"cannot write {line!r} as a .conf value line")
-    if lines[0] != lines[0].lstrip() or lines[-1] != lines[-1].rstrip():
-        raise ValueError("a .conf value cannot start or end with whitespace")
-    return "\\\n".join(lines)
+    return str(conf(text))
 
 
 def conf_stanza(name: str, settings: dict) -> str:
-    if any(c in name for c in "[]\n"):
-        raise ValueError(f"bad stanza name {name!r}")
-    return f"[{name}]\n" + "".join(f"{k} = {conf_value(str(v))}\n" for k, v in settings.items())
+    """One stanza of a .conf file (templates/stanza.conf.j2)."""
+    return render(__name__, "stanza.conf.j2", name=name, settings=settings)
 
 
-def savedsearches_conf(searches: list[SavedSearch], version: str) -> str:
-    head = (
-        f"# {APP_LABEL} {version}: one scheduled alert per Sigma rule, disabled until you enable it.\n"
-        "# Generated from the Sigma rules; edit the macros in macros.conf (or local/), not these searches.\n"
-    )
-    stanzas = [conf_stanza(s.name, {**s.settings, "search": s.search}) for s in searches]
-    return head + "\n" + "\n".join(stanzas)
+def _readme_entry(s: SavedSearch) -> dict:
+    risk = json.loads(s.settings["action.risk.param._risk"])
+    return {
+        "name": s.name,
+        "description": s.rule.rule.description or "",
+        "id": s.rule.id,
+        "path": s.rule.path.as_posix(),
+        "level": s.rule.level,
+        "severity": s.settings["alert.severity"],
+        "techniques": ", ".join(attack_techniques(s.rule)) or "-",
+        "macro": filter_macro(s.rule.rule),
+        "suppressed": s.settings["alert.suppress.fields"],
+        "notable": s.settings["action.notable.param.rule_title"],
+        "notable_severity": s.settings["action.notable.param.severity"],
+        "risk_objects": ", ".join(f"`{o['risk_object_field']}` ({o['risk_object_type']}, {o['risk_score']})" for o in risk),
+        "search": s.search,
+    }
 
 
-def macros_conf(searches: list[SavedSearch], version: str) -> str:
-    head = (
-        f"# {APP_LABEL} {version}.\n"
-        f"# Edit `{SCOPE_MACRO}` to your CloudTrail index and sourcetype, and a search's\n"
-        "# `<search>_filter` macro to tune it; put your changes in local/macros.conf to keep them on upgrade.\n"
-    )
-    stanzas = [
-        conf_stanza(
-            SCOPE_MACRO,
-            {
-                "definition": SCOPE_DEFINITION,
-                "description": "Where CloudTrail events are: every search of this app starts with this macro. "
-                "Set it to your index and sourcetype (Splunk Add-on for AWS: sourcetype aws:cloudtrail).",
-                "iseval": "0",
-            },
-        )
-    ]
-    for s in searches:
-        stanzas.append(
-            conf_stanza(
-                filter_macro(s.rule.rule),
-                {
-                    "definition": FILTER_DEFINITION,
-                    "description": f"Tuning filter applied last by the search {s.name!r}: replace `search *` "
-                    "with your exclusions, for example search NOT userIdentity.arn=\"arn:aws:iam::111122223333:"
-                    "role/Offboarding\".",
-                    "iseval": "0",
-                },
-            )
-        )
-    return head + "\n" + "\n".join(stanzas)
-
-
-def app_conf(version: str) -> str:
-    return (
-        f"# {APP_LABEL} {version}\n\n"
-        + conf_stanza("install", {"is_configured": "false", "state": "enabled"})
-        + "\n"
-        + conf_stanza("launcher", {"author": AUTHOR, "description": APP_DESCRIPTION, "version": version})
-        + "\n"
-        + conf_stanza("package", {"id": APP_ID, "check_for_updates": "false"})
-        + "\n"
-        + conf_stanza("ui", {"is_visible": "false", "label": APP_LABEL})
-        + "\n"
-        + conf_stanza("id", {"name": APP_ID, "version": version})
-    )
+def app_files(release: Release, version: str | None = None) -> dict[str, bytes]:
+    """The app's files by path inside the app folder (`version`: the release's unless given)."""
+    version = version or release.version
+    searches, skipped = saved_searches(release)
+    app = {"label": APP_LABEL, "version": version, "app_id": APP_ID, "author": AUTHOR, "description": APP_DESCRIPTION,
+           "scope_macro": SCOPE_MACRO, "scope_definition": SCOPE_DEFINITION}
+    texts = {
+        "README.md": render(
+            __name__, "README.md.j2", **app, latest=LATEST, suppress_period=SUPPRESS_PERIOD,
+            searches=[_readme_entry(s) for s in searches],
+            skipped=[(rule_id, release.pack.by_id(rule_id).title, reason) for rule_id, reason in skipped.items()],
+        ),
+        "app.manifest": app_manifest(version),
+        "default/app.conf": render(__name__, "app.conf.j2", **app),
+        "default/macros.conf": render(__name__, "macros.conf.j2", **app, filter_definition=FILTER_DEFINITION,
+                                      filters=[(s.name, filter_macro(s.rule.rule)) for s in searches]),
+        "default/savedsearches.conf": render(__name__, "savedsearches.conf.j2", **app,
+                                             stanzas=[(s.name, {**s.settings, "search": s.search}) for s in searches]),
+        "metadata/default.meta": render(__name__, "default.meta.j2"),
+    }
+    return {path: text.encode("utf-8") for path, text in texts.items()}
 
 
 def app_manifest(version: str) -> str:
@@ -478,105 +457,13 @@ def app_manifest(version: str) -> str:
     return json.dumps(manifest, indent=2) + "\n"
 
 
-def default_meta() -> str:
-    return (
-        "# Everyone may read the searches and macros; admins may change them. Exported to all apps so the\n"
-        "# searches also run from the Search app (View results) with their macros.\n"
-        "[]\n"
-        "access = read : [ * ], write : [ admin, sc_admin ]\n"
-        "export = system\n"
-    )
-
-
-def readme(searches: list[SavedSearch], skipped: dict[str, str], pack: Pack, version: str) -> str:
-    lines = [
-        f"# {APP_LABEL} {version}",
-        "",
-        APP_DESCRIPTION,
-        "",
-        "## Install",
-        "",
-        f"Settings > Apps > Install app from file, choose `{APP_ID}-{version}.tgz` (or extract it into",
-        "`$SPLUNK_HOME/etc/apps/`, or push it with your deployer). The app has no UI; it needs CloudTrail",
-        "indexed as the Splunk Add-on for AWS does it (sourcetype `aws:cloudtrail`, JSON fields).",
-        "",
-        "## Configure",
-        "",
-        f"1. Settings > Advanced search > Search macros: set `{SCOPE_MACRO}`",
-        f"   (default `{SCOPE_DEFINITION}`) to where your CloudTrail events are.",
-        "2. Every search ends in its own tuning macro `<search>_filter` (default `search *`, keeps",
-        "   everything): add your exclusions there, not in the search.",
-        "3. Settings > Searches, reports, and alerts (or, with Enterprise Security, Content Management): the",
-        "   searches ship disabled; enable each one once its results are tuned.",
-        "",
-        f"Schedule: every 10 minutes over `-30m@m` to `{LATEST}` (correlations look back their window",
-        f"more); one alert per result, suppressed for {SUPPRESS_PERIOD} per the fields listed below (who, on",
-        "what, in which account, with which errorCode). With Splunk Enterprise Security, each alert is a",
-        "notable event on Incident Review and risk events for the principal, the target user and the",
-        "account; without ES those settings are unused.",
-        "",
-        "## Searches",
-        "",
-    ]
-    for s in searches:
-        techniques = ", ".join(attack_techniques(s.rule)) or "-"
-        lines += [
-            f"### {s.name}",
-            "",
-            _one_line(s.rule.rule.description),
-            "",
-            f"- Sigma rule `{s.rule.id}` ({s.rule.path.as_posix()}), level {s.rule.level}, "
-            f"alert.severity {s.settings['alert.severity']}, ATT&CK {techniques}",
-            f"- tuning macro `{filter_macro(s.rule.rule)}`; suppressed per `{s.settings['alert.suppress.fields']}`",
-            f"- ES notable `{s.settings['action.notable.param.rule_title']}`, severity "
-            f"{s.settings['action.notable.param.severity']}; risk objects "
-            + ", ".join(
-                f"`{o['risk_object_field']}` ({o['risk_object_type']}, {o['risk_score']})"
-                for o in json.loads(s.settings["action.risk.param._risk"])
-            ),
-            "",
-            "```",
-            s.search,
-            "```",
-            "",
-        ]
-    if skipped:
-        lines += ["## Rules without a Splunk search", ""]
-        for rule_id, reason in skipped.items():
-            lines.append(f"- `{rule_id}` {pack.by_id(rule_id).title}: {_one_line(reason)}")
-        lines.append("")
-    return "\n".join(lines)
-
-
-# --- the app ------------------------------------------------------------------------------------------
-
-
-def app_files(source: Release | Pack, version: str | None = None) -> dict[str, bytes]:
-    """The app's files by path inside the app folder (`version`: the release's unless given)."""
-    release = as_release(source, NEEDS)
-    version = version or release.version
-    searches, skipped = saved_searches(release)
-    texts = {
-        "README.md": readme(searches, skipped, release.pack, version),
-        "app.manifest": app_manifest(version),
-        "default/app.conf": app_conf(version),
-        "default/macros.conf": macros_conf(searches, version),
-        "default/savedsearches.conf": savedsearches_conf(searches, version),
-        "metadata/default.meta": default_meta(),
-    }
-    return {path: text.encode("utf-8") for path, text in texts.items()}
-
-
-def write_splunk_app(source: Release | Pack, out_dir: Path) -> Path:
-    """Write `<out_dir>/cloudtrail_detection_pack-<version>.tgz`; returns its path."""
-    release = as_release(source, NEEDS)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{APP_ID}-{release.version}.tgz"
-    path.write_bytes(tgz_bytes(app_files(release), APP_ID))
+def write_splunk_app(release: Release, out: Path) -> Path:
+    """Write `<out>/cloudtrail_detection_pack-<version>.tgz`; returns its path."""
+    path = Path(out) / f"{APP_ID}-{release.version}.tgz"
+    put(path, tgz_bytes(app_files(release), APP_ID))
     return path
 
 
-def write(release: Release, out_dir: Path) -> list[Path]:
-    """The release writer (artifacts.WRITERS)."""
-    return [write_splunk_app(release, out_dir)]
+def write(release: Release, out: Path) -> None:
+    """The release writer: the app as one .tgz."""
+    write_splunk_app(release, out)

@@ -22,9 +22,10 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from ..attack import AttackRef, attack_data, attack_refs
-from ..pack import PACK_NAME, Pack, PackRule
-from ..release.context import Release
+from ...attack import AttackRef, attack_data, attack_refs
+from ...pack import PACK_NAME, Pack, PackRule
+from ...release.context import Release
+from ..common import put
 
 LAYER_FORMAT = "4.5"
 # The Navigator release the layer was checked against; the format requires "at least 4.9.0".
@@ -136,10 +137,6 @@ def dumps(layer: dict) -> str:
     return json.dumps(layer, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def write(source: "Release | Pack", out_dir: Path) -> list[Path]:
-    """Write the layer as `<out_dir>/cloudtrail-detection-pack.layer.json`."""
-    pack, version = (source.pack, source.version) if isinstance(source, Release) else (source, None)
-    path = Path(out_dir) / FILE_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(dumps(build_layer(pack, version)).encode("utf-8"))
-    return [path]
+def write(release: Release, out: Path) -> None:
+    """Write the layer as `<out>/cloudtrail-detection-pack.layer.json`."""
+    put(out / FILE_NAME, dumps(build_layer(release.pack, release.version)))

@@ -58,10 +58,11 @@ from sigma.pipelines.cloudtrail.schema import (
     ecs_field_type,
 )
 
-from ..attack import attack_data, attack_refs, use_local_attack_data
-from ..compilation import Refusal
-from ..pack import PACK_NAME, Pack, PackRule
-from ..release.context import DEFAULT_ELASTIC_INDEX, Release, as_release
+from ...attack import attack_data, attack_refs, use_local_attack_data
+from ...compilation import Refusal
+from ...pack import PACK_NAME, Pack, PackRule
+from ...release.context import DEFAULT_ELASTIC_INDEX, Release
+from ..common import json_text, put, render
 
 NDJSON_NAME = "cloudtrail-detection-pack-elastic-rules.ndjson"
 SKIPPED_NAME = "elastic-rules-skipped.json"
@@ -414,8 +415,8 @@ def _outcome_text(pack_rule: PackRule) -> str:
 
 
 def _note(pack: Pack, pack_rule: PackRule, language: str, version: str, patterns: tuple[str, ...]) -> str:
-    """The investigation guide, in the Markdown layout of Elastic's prebuilt rules (## Triage and analysis,
-    ### Investigating, #### Possible investigation steps, ### False positive analysis, ### Response and
+    """The investigation guide (templates/note.md.j2), in the Markdown layout of Elastic's prebuilt rules (## Triage
+    and analysis, ### Investigating, #### Possible investigation steps, ### False positive analysis, ### Response and
     remediation), built from the Sigma rule: description, fields, false positives, ATT&CK tags, plus the
     per-technique text of data/elastic/investigation.yml."""
     rule = pack_rule.rule
@@ -423,42 +424,30 @@ def _note(pack: Pack, pack_rule: PackRule, language: str, version: str, patterns
     techniques = [r.technique_id.split(".")[0] for r in attack_refs(pack_rule)]
     per_technique = [text["techniques"][t] for t in dict.fromkeys(techniques) if t in text["techniques"]]
     listed = _listed_fields(pack, pack_rule)
-    lines = [
-        "## Triage and analysis",
-        "",
-        f"### Investigating {rule.title}",
-        "",
-        " ".join((rule.description or rule.title).split()),
-        "",
-        " ".join(t for t in (_what_fires(pack_rule, language), _outcome_text(pack_rule)) if t),
-        "",
-        "#### Possible investigation steps",
-        "",
-    ]
+    triage = []
     for heading, prefixes in _TRIAGE:
         fields = [f for f in listed if f.startswith(prefixes) or f in prefixes]
         shown = list(dict.fromkeys(f"`{h}`" for f in fields if (h := _shown_field(f))))
         if shown:
-            lines.append(f"- **{heading}**: {', '.join(shown)}.")
-    lines += [f"- {t}" for entry in per_technique for t in entry.get("investigate", [])]
-    lines += ["", "#### Pivots", ""]
-    lines += [f"- {what}: {query}" for what, query in _pivots(language, patterns)]
-    lines += ["", "### False positive analysis", ""]
-    lines += [f"- {' '.join(str(f).split())}" for f in rule.falsepositives or []] or ["- None known."]
-    lines += ["", "### Response and remediation", ""]
-    lines += [f"- {t}" for entry in per_technique for t in entry.get("respond", [])]
-    lines += [f"- {t}" for t in text["generic"]["respond"]]
-    lines += [
-        "",
-        "### Additional information",
-        "",
+            triage.append((heading, ", ".join(shown)))
+    additional = (
         f"Sigma rule {rule.title}, `{pack_rule.path}` (id `{pack_rule.id}`), converted to {LANGUAGE_TITLES[language]} by "
         f"{PACK_NAME} {version} with pySigma's Elasticsearch backend and the `ecs_cloudtrail` pipeline. Fields are "
         f"read where Elastic's AWS integration indexes them (elastic/integrations {ECS_PIPELINE_PATH} @ {ECS_INTEGRATION_COMMIT[:12]}). "
-        + _case_note(pack, pack_rule, language),
-        "",
-    ]
-    return "\n".join(lines)
+        + _case_note(pack, pack_rule, language)
+    )
+    return render(
+        __name__, "note.md.j2",
+        title=rule.title,
+        description=rule.description or rule.title,
+        what_fires=" ".join(t for t in (_what_fires(pack_rule, language), _outcome_text(pack_rule)) if t),
+        triage=triage,
+        investigate=[t for entry in per_technique for t in entry.get("investigate", [])],
+        pivots=_pivots(language, patterns),
+        false_positives=[str(f) for f in rule.falsepositives or []],
+        respond=[t for entry in per_technique for t in entry.get("respond", [])] + list(text["generic"]["respond"]),
+        additional=additional,
+    )
 
 
 def _case_note(pack: Pack, pack_rule: PackRule, language: str) -> str:
@@ -558,11 +547,10 @@ def _language_rule(release: Release, pack_rule: PackRule, language: str, pattern
     return rule
 
 
-def build_kibana_rules(source: Release | Pack, index_patterns: tuple[str, ...] | list[str] | None = None) -> ElasticBuild:
+def build_kibana_rules(release: Release, index_patterns: tuple[str, ...] | list[str] | None = None) -> ElasticBuild:
     """All rules of the pack in every language that can express them, in pack order then language order.
     A language's refusal is recorded with the compiler's reason, word for word as in the build table."""
     use_local_attack_data()
-    release = as_release(source, NEEDS)
     patterns = checked_index_patterns(index_patterns if index_patterns is not None else release.options.elastic_index)
     build = ElasticBuild()
     for pack_rule in release.pack.rules:
@@ -579,27 +567,24 @@ def dumps(obj) -> str:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def write_kibana_rules(source: Release | Pack, out_dir: Path, index_patterns: tuple[str, ...] | list[str] | None = None) -> Path:
+def write_kibana_rules(release: Release, out: Path, index_patterns: tuple[str, ...] | list[str] | None = None) -> Path:
     """Write the import file (and the skipped-language report beside it); returns the NDJSON path.
     `index_patterns` (default: the release's `elastic_index` option) sets the query/eql rules' `index` and
     ES|QL's FROM."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    build = build_kibana_rules(source, index_patterns)
-    path = out_dir / NDJSON_NAME
-    path.write_text("".join(dumps(rule) + "\n" for rule in build.rules), encoding="utf-8")
+    build = build_kibana_rules(release, index_patterns)
+    path = Path(out) / NDJSON_NAME
+    put(path, "".join(dumps(rule) + "\n" for rule in build.rules))
     skipped = [
         {"sigma_id": s.sigma_id, "language": s.language, "rule_id": rule_uuid(s.sigma_id, s.language), "reason": s.reason}
         for s in build.skipped
     ]
-    (out_dir / SKIPPED_NAME).write_text(json.dumps(skipped, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    put(path.parent / SKIPPED_NAME, json_text(skipped))
     return path
 
 
-def write(release: Release, out_dir: Path) -> list[Path]:
-    """The release writer (artifacts.WRITERS)."""
-    path = write_kibana_rules(release, out_dir)
-    return [path, path.parent / SKIPPED_NAME]
+def write(release: Release, out: Path) -> None:
+    """The release writer: the NDJSON import file and the report of what each language left out."""
+    write_kibana_rules(release, out)
 
 
 def read_kibana_rules(path: Path) -> list[dict]:

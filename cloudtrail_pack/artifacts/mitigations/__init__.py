@@ -2,7 +2,7 @@
 
 The policies are data files under `data/mitigations/` (`scp-*.json` and their README). The writer checks
 each policy against the rules AWS Organizations applies to an SCP document, then copies the files into
-`out_dir` byte for byte (release.py hands each writer its own folder, e.g. dist/mitigations/). Deeper
+`out` byte for byte (the release hands each writer its own folder, e.g. dist/mitigations/). Deeper
 checks (unknown actions, resource formats) are parliament's job in the tests; this module must not depend
 on test tools.
 """
@@ -13,9 +13,11 @@ import json
 import re
 from pathlib import Path
 
-from ..pack import PackError, shown
+from ...pack import PackError, shown
+from ...release.context import Release
+from ..common import put
 
-SOURCE_DIR = Path(__file__).resolve().parents[1] / "data" / "mitigations"
+SOURCE_DIR = Path(__file__).resolve().parents[2] / "data" / "mitigations"
 README = "README.md"
 # AWS Organizations quota: "Maximum size of a service control policy document: 5,120 characters".
 SCP_MAX_CHARS = 5120
@@ -67,39 +69,45 @@ def policy_problems(text: str) -> list[str]:
     statements = doc.get("Statement")
     if not isinstance(statements, list) or not statements:
         return problems + ['"Statement" must be a non-empty list']
-    sids = []
     for i, st in enumerate(statements):
-        where = f"statement {i}"
-        if not isinstance(st, dict):
-            problems.append(f"{where}: must be an object")
-            continue
-        sid = st.get("Sid")
-        if sid is not None:
-            where = f"statement {sid!r}"
-            sids.append(sid)
-            if not isinstance(sid, str) or not _SID.match(sid):
-                problems.append(f"{where}: Sid must be alphanumeric")
-        extra = set(st) - _STATEMENT_KEYS
-        if extra:
-            problems.append(f"{where}: key(s) not allowed in an SCP: {sorted(extra)} (SCPs take no Principal)")
-        if st.get("Effect") != "Deny":
-            problems.append(f"{where}: these policies only deny; Effect must be Deny")
-        if ("Action" in st) == ("NotAction" in st):
-            problems.append(f"{where}: needs exactly one of Action, NotAction")
-        for action in _as_list(st.get("Action", st.get("NotAction", []))):
-            if not isinstance(action, str) or not _ACTION.match(action):
-                problems.append(f"{where}: malformed action {action!r} (service:Action)")
-        if ("Resource" in st) == ("NotResource" in st):
-            problems.append(f"{where}: needs exactly one of Resource, NotResource")
-        for resource in _as_list(st.get("Resource", st.get("NotResource", []))):
-            if not isinstance(resource, str) or not (resource == "*" or resource.startswith("arn:")):
-                problems.append(f"{where}: malformed resource {resource!r}")
-        condition = st.get("Condition", {})
-        if not isinstance(condition, dict) or not all(isinstance(v, dict) for v in condition.values()):
-            problems.append(f"{where}: Condition must map operators to {{key: value(s)}}")
-    if len(set(sids)) != len(sids):
+        problems += statement_problems(i, st)
+    sids = [st["Sid"] for st in statements if isinstance(st, dict) and st.get("Sid") is not None]
+    if len(set(map(repr, sids))) != len(sids):
         problems.append("Sids must be unique")
     return problems
+
+
+def statement_problems(index: int, st) -> list[str]:
+    """Why statement `index` of an SCP is not one AWS Organizations would accept, each naming the statement."""
+    if not isinstance(st, dict):
+        return [f"statement {index}: must be an object"]
+    problems = []
+    sid = st.get("Sid")
+    where = f"statement {index}" if sid is None else f"statement {sid!r}"
+    if sid is not None and (not isinstance(sid, str) or not _SID.match(sid)):
+        problems.append(f"{where}: Sid must be alphanumeric")
+    extra = set(st) - _STATEMENT_KEYS
+    if extra:
+        problems.append(f"{where}: key(s) not allowed in an SCP: {sorted(extra)} (SCPs take no Principal)")
+    if st.get("Effect") != "Deny":
+        problems.append(f"{where}: these policies only deny; Effect must be Deny")
+    for key, negated, valid, what in (("Action", "NotAction", _valid_action, "action {!r} (service:Action)"),
+                                      ("Resource", "NotResource", _valid_resource, "resource {!r}")):
+        if (key in st) == (negated in st):
+            problems.append(f"{where}: needs exactly one of {key}, {negated}")
+        problems += [f"{where}: malformed {what.format(v)}" for v in _as_list(st.get(key, st.get(negated, []))) if not valid(v)]
+    condition = st.get("Condition", {})
+    if not isinstance(condition, dict) or not all(isinstance(v, dict) for v in condition.values()):
+        problems.append(f"{where}: Condition must map operators to {{key: value(s)}}")
+    return problems
+
+
+def _valid_action(action) -> bool:
+    return isinstance(action, str) and bool(_ACTION.match(action))
+
+
+def _valid_resource(resource) -> bool:
+    return isinstance(resource, str) and (resource == "*" or resource.startswith("arn:"))
 
 
 def load_policies(source: Path = SOURCE_DIR) -> dict[str, dict]:
@@ -124,15 +132,18 @@ def denied_actions(policy: dict) -> set[str]:
     }
 
 
-def write(release, out_dir: Path, source: Path = SOURCE_DIR) -> list[Path]:
-    """Check and copy the SCPs and their README into out_dir; files in name order."""
-    del release  # the policies do not depend on the rules' text; tests check they cover the rules' actions
+def write(release: Release, out: Path) -> None:
+    """Check and copy the SCPs and their README into `out` (the policies do not depend on the rules' text; the
+    tests check they cover the rules' actions)."""
+    write_policies(out)
+
+
+def write_policies(out: Path, source: Path = SOURCE_DIR) -> list[Path]:
+    """Check the SCPs of `source` and copy them and their README into `out`, byte for byte; the files written, in
+    name order."""
     load_policies(source)
-    target = Path(out_dir)
-    target.mkdir(parents=True, exist_ok=True)
     written = []
     for path in sorted([*policy_files(source), source / README]):
-        dest = target / path.name
-        dest.write_bytes(path.read_bytes())
-        written.append(dest)
+        put(out / path.name, path.read_bytes())
+        written.append(out / path.name)
     return written
