@@ -10,7 +10,7 @@ from functools import cache
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sigma.pipelines.cloudtrail.schema import ECS_DROPPED_VALUES
+from sigma.pipelines.cloudtrail.ecs_fields import ECS_DROPPED_VALUES
 from sigma.pipelines.cloudtrail.splunk import SCOPE_DEFINITION, SCOPE_MACRO
 
 from cloudtrail_pack.compilation import compile_rules

@@ -27,7 +27,7 @@ from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sigma.pipelines.cloudtrail.schema import ECS_FIELD_TYPES, ecs_field_type
+from sigma.pipelines.cloudtrail.ecs_fields import ECS_FIELD_TYPES, ecs_field_type
 
 from elastic_ingest import ecs_field_values
 

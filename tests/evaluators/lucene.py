@@ -2,7 +2,7 @@
 ECS documents, with Elasticsearch's semantics for the field types of the AWS CloudTrail integration.
 
 Parsing is luqum's (a Python port of Lucene's classic query parser grammar). Matching follows
-Elasticsearch, per field type (types: `sigma.pipelines.cloudtrail.schema.ecs_field_type`, from the
+Elasticsearch, per field type (types: `sigma.pipelines.cloudtrail.ecs_fields.ecs_field_type`, from the
 integration's fields.yml and ECS):
 
 * keyword (and keyed sub-fields of a `flattened` field, which index every leaf as a keyword): a term or a
@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from luqum import tree
 from luqum.parser import parser
 
-from sigma.pipelines.cloudtrail.schema import ecs_field_type
+from sigma.pipelines.cloudtrail.ecs_fields import ecs_field_type
 
 from elastic_ingest import ecs_field_values as field_values
 

@@ -23,7 +23,7 @@ from cloudtrail_pack.artifacts import elastic
 from cloudtrail_pack.artifacts.elastic import read_kibana_rules, write_kibana_rules
 from cloudtrail_pack.pack import load_pack
 from kibana_model import KibanaRule, Replay, replay
-from sigma.pipelines.cloudtrail.schema import ecs_field
+from sigma.pipelines.cloudtrail.ecs_fields import ecs_field
 from timeline import CASES, PHASES, SCENARIOS, Alert, Case, alerts_per_event, burst_alerts, missed_events, unexpected_events
 
 PACK = load_pack()

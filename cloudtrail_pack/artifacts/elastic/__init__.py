@@ -47,8 +47,7 @@ from sigma.correlations import SigmaCorrelationType
 from sigma.pipelines.cloudtrail.common import detection_fields
 from sigma.pipelines.cloudtrail.correlations import ordered_steps
 from sigma.pipelines.cloudtrail.ecs import INDEX
-from sigma.pipelines.cloudtrail.schema import (
-    CANONICAL_CASE,
+from sigma.pipelines.cloudtrail.ecs_fields import (
     ECS_DEFINED_FIELDS,
     ECS_INTEGRATION_COMMIT,
     ECS_PINNED_FIELDS,
@@ -57,6 +56,7 @@ from sigma.pipelines.cloudtrail.schema import (
     ecs_field,
     ecs_field_type,
 )
+from sigma.pipelines.cloudtrail.schema import CANONICAL_CASE
 
 from ...attack import attack_data, attack_refs, use_local_attack_data
 from ...compilation import Refusal

@@ -221,37 +221,3 @@ def request_array_problem(field: str, source: str, tree: dict | None = None) -> 
     if node is not None and parts[-1].isdigit():
         return ArrayProblem(field, source, field, None)
     return None
-
-
-# --------------------------------------------------------------------------------------------------
-# Transition: the Elastic mapping moved to `ecs_fields.py`. Modules outside the pipelines that the issue-19
-# reshape moves or rewrites (cloudtrail_pack/artifacts/elastic.py, tests/evaluators/, tests/execution/,
-# tests/test_self_service_agreement.py) still import these names from here; once they import them from
-# `ecs_fields`, delete this block.
-
-_MOVED_TO_ECS_FIELDS = frozenset(
-    {
-        "ECS_DEFINED_FIELDS",
-        "ECS_DROPPED_VALUES",
-        "ECS_FIELDS",
-        "ECS_FIELD_TYPES",
-        "ECS_FIELD_TYPES_FILE",
-        "ECS_FLATTENED_OBJECTS",
-        "ECS_INTEGRATION_COMMIT",
-        "ECS_NO_HOME",
-        "ECS_PINNED_FIELDS",
-        "ECS_PIPELINE_PATH",
-        "ECS_SHARED_FIELDS",
-        "NoEcsHome",
-        "ecs_field",
-        "ecs_field_type",
-    }
-)
-
-
-def __getattr__(name: str):
-    if name in _MOVED_TO_ECS_FIELDS:
-        from . import ecs_fields
-
-        return getattr(ecs_fields, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
