@@ -312,11 +312,13 @@ def _init_worker(plan: ScanPlan, parent: int, spool_dir: str) -> None:
 
 def _end_with_parent(parent: int, spool_dir: str) -> None:
     """A worker never outlives the scan: SIGTERM (the parent's, or the kernel's when the parent dies, by
-    any signal: PR_SET_PDEATHSIG) removes the scan's spools and ends it at once, even while it waits on a
-    pipe. Where prctl is missing, a thread watches the parent's pid instead."""
+    any signal: PR_SET_PDEATHSIG) ends it at once, even while it waits on a pipe; once the parent is gone
+    it removes the scan's spools too (a live parent reads them, then removes them itself). Where prctl is
+    missing, a thread watches the parent's pid instead."""
 
     def leave(*_) -> None:
-        shutil.rmtree(spool_dir, ignore_errors=True)
+        if os.getppid() != parent:
+            shutil.rmtree(spool_dir, ignore_errors=True)
         os._exit(128 + signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, leave)
@@ -482,34 +484,48 @@ def _run(files: list[str], plan: ScanPlan, jobs: int) -> Iterator[FileResult | t
         return
     spool_dir = tempfile.mkdtemp(prefix="cloudtrail-scan-")
     pool = _pool(plan, jobs, spool_dir)
-    pending: list[tuple[str, Future]] = []
+    pending: list[tuple[str, Future | None]] = []
     try:
         it = iter(files)
         for f in it:
-            pending.append((f, pool.submit(_scan_in_worker, f)))
+            pending.append((f, _submit(pool, f)))
             if len(pending) >= jobs * 4:
                 break
         while pending:
             path, future = pending.pop(0)
             try:
+                if future is None:  # the pool was broken when it came
+                    raise BrokenProcessPool(path)
                 result = future.result()
-            except BrokenProcessPool:
-                _stop(pool)
-                pool.shutdown(wait=True, cancel_futures=True)
+            except BrokenProcessPool:  # this file, or one beside it, ended its worker
                 result = _alone(path, plan, spool_dir)
-                pool = _pool(plan, jobs, spool_dir)
-                pending = [(p, pool.submit(_scan_in_worker, p)) for p, _ in pending]
             except Exception as e:  # the result could not come back (pickling...): this file's fault
                 result = FileResult(path, error=f"cannot be scanned ({type(e).__name__}: {str(e)[:200]})")
+            if getattr(pool, "_broken", False):  # a new pool for the files whose results were lost
+                _stop(pool)
+                pool.shutdown(wait=True, cancel_futures=True)
+                pool = _pool(plan, jobs, spool_dir)
+                pending = [(p, f if _succeeded(f) else _submit(pool, p)) for p, f in pending]
             nxt = next(it, None)
             if nxt is not None:
-                pending.append((nxt, pool.submit(_scan_in_worker, nxt)))
+                pending.append((nxt, _submit(pool, nxt)))
             yield result
     finally:
         if pending:  # stopped early (Ctrl-C, SIGTERM, a closed output): the files in flight are not waited for
             _stop(pool)
         pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(spool_dir, ignore_errors=True)  # spools of results never read
+
+
+def _submit(pool: ProcessPoolExecutor, path: str) -> Future | None:
+    try:
+        return pool.submit(_scan_in_worker, path)
+    except BrokenProcessPool:
+        return None
+
+
+def _succeeded(future: Future | None) -> bool:
+    return future is not None and future.done() and not future.cancelled() and future.exception() is None
 
 
 def _pool(plan: ScanPlan, jobs: int, spool_dir: str) -> ProcessPoolExecutor:
