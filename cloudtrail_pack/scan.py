@@ -242,7 +242,8 @@ class _Worker:
                     if (allowed is None or rule_id in allowed) and matches(record):
                         hits.add(rule_id)
             except Exception as e:  # a record no predicate expected: reported, never a lost scan
-                result.add_problem(f"{result.unit} {number}: cannot be evaluated ({type(e).__name__}: {e})")
+                why = too_deep() if isinstance(e, RecursionError) else f"{type(e).__name__}: {e}"
+                result.add_problem(f"{result.unit} {number}: cannot be evaluated ({why})")
                 continue
             if slow:
                 hits |= slow.get(event_id, frozenset())
