@@ -433,29 +433,33 @@ class RecordReader:
     def _after_array(self, rest: bytes, chunks: Iterator[bytes] | None, document: bool):
         """What follows the records' `]`: nothing for an array; for a delivery document its other
         members and `}`. Anything else is named (the records were all read)."""
+        parts, size = [rest], len(rest)
         for chunk in chunks or ():
-            if len(rest) > MAX_DOCUMENT:
+            if size > MAX_DOCUMENT:
                 yield [Problem("", f"more than {MAX_DOCUMENT >> 20} MiB after the records: not read")]
                 return
-            rest += chunk
-        tail = rest.strip()
+            parts.append(chunk)
+            size += len(chunk)
+        rest = b"".join(parts)
         if document:
-            end = skip_blank(rest, 0)
-            if tail[:1] == b",":
-                end, _ = value_end(b"{" + tail[1:])
-                end = end and end + len(rest) - len(tail)
-            elif tail[:1] == b"}":
-                end = skip_blank(rest, 0) + 1
-            else:
-                end = None
+            lead = skip_blank(rest, 0)
+            end = None
+            if rest[lead:lead + 1] == b"}":
+                end = lead + 1
+            elif rest[lead:lead + 1] == b",":  # more members: `{` + them is an object of its own
+                close, _ = value_end(b"{" + rest[lead + 1:])
+                end = None if close is None else lead + close
             if end is None:
                 yield [Problem("", self._ended("invalid JSON after the records: the document does not close"))]
                 return
             try:
-                if tail[:1] == b",":
-                    _ANY.decode(b"{" + rest[skip_blank(rest, 0) + 1:end])
-            except (msgspec.DecodeError, RecursionError) as e:
-                yield [Problem("", f"invalid JSON in the document's other members ({_reason(e)})")]
+                if end > lead + 1:
+                    _ANY.decode(b"{" + rest[lead + 1:end])
+            except RecursionError:
+                yield [Problem("", f"the document's members after its records: {too_deep()}")]
+                return
+            except msgspec.DecodeError:
+                yield [Problem("", "invalid JSON in the document's members after its records: not read")]
                 return
             rest = rest[end:]
         if rest.strip():
@@ -652,10 +656,6 @@ def _error_at(e: Exception) -> int | None:
     """Where msgspec found a syntax error (a byte offset in what it decoded)."""
     m = _ERROR_BYTE.search(str(e))
     return int(m.group(1)) if m else None
-
-
-def _reason(e: Exception) -> str:
-    return too_deep() if isinstance(e, RecursionError) else str(e)
 
 
 def _not_cloudtrail(e: Exception) -> str:

@@ -165,9 +165,22 @@ def test_an_escaped_records_key_is_still_the_records_member():
     assert read(data) == ("s3", [(i + 1, f"e{i}") for i in range(5)])
 
 
-def test_data_after_a_delivery_document_is_named_after_its_records():
-    assert read(s3(FIVE) + b" trailing")[1] == [(i + 1, f"e{i}") for i in range(5)] + [
-        "data after the end of the JSON document: not read"]
+@pytest.mark.parametrize("after, problems", [
+    (b"", []),
+    (b"\n\n", []),
+    (b" trailing", ["data after the end of the JSON document: not read"]),
+    (b"}\n", ["data after the end of the JSON document: not read"]),
+    (b" x\n", ["data after the end of the JSON document: not read"]),
+])
+@pytest.mark.parametrize("members", [b"", b', "y": {"a": [1, "]}"]}'], ids=["records-only", "members-after"])
+def test_what_follows_a_delivery_document_is_named_after_its_records(members, after, problems):
+    data = s3(FIVE)[:-1] + members + b"}" + after
+    assert read(data)[1] == [(i + 1, f"e{i}") for i in range(5)] + problems
+
+
+def test_other_members_that_are_not_json_are_named_after_the_records():
+    assert read(s3(FIVE)[:-1] + b', "y": tru}')[1] == [(i + 1, f"e{i}") for i in range(5)] + [
+        "invalid JSON in the document's members after its records: not read"]
 
 
 def _gzip_cut(records_bytes: bytes, keep: float) -> tuple[bytes, bytes]:
