@@ -44,7 +44,7 @@ import msgspec
 
 from .decompress import Pieces
 from .inputs import iter_paths, walk  # noqa: F401  (what scan reads: records.walk, as before)
-from .json_extent import Extent, skip_blank, value_end
+from .json_extent import BLANK, Extent, skip_blank, value_end
 
 FORMATS = ("s3", "s3-gzip", "array", "jsonl", "eventbridge", "document")
 
@@ -317,9 +317,7 @@ class RecordReader:
             brace = buf.rfind(b"}", 0, end)
             if brace < 0:
                 return None, None, None, None
-            after = brace + 1
-            while after < len(buf) and buf[after] in b" \t\r\n":
-                after += 1
+            after = skip_blank(buf, brace + 1)
             if after >= len(buf) or buf[after] != 0x2C:  # not followed by ','
                 end = brace
                 continue
@@ -341,16 +339,11 @@ class RecordReader:
         """The rest of the file: the last records, then `]` (and `}` for a document). What else may
         follow them (a document's members after Records), a truncation or a record too deep for msgspec
         is read record by record."""
-        end = len(buf)
-        ok = True
-        for closer in (b"}", b"]") if document else (b"]",):
-            while end and buf[end - 1] in b" \t\r\n":
-                end -= 1
-            if end and buf[end - 1] == closer[0]:
-                end -= 1
-            else:
-                ok = False
-                break
+        body = buf.rstrip(BLANK)
+        if document and body.endswith(b"}"):
+            body = body[:-1].rstrip(BLANK)
+        end = len(body) - 1  # the array's ']', if the file ends with it
+        ok = body.endswith(b"]") and (not document or len(body) < len(buf.rstrip(BLANK)))
         if ok:
             wrapped = memoryview(buf)[: end + 1]  # up to the array's own ']'
             try:
