@@ -60,6 +60,7 @@ class Pieces:
         offset = 0  # compressed bytes consumed before `pending`
         inflate = isal_zlib.decompressobj(31)
         pending = b""
+        full = False  # the last piece filled `chunk`: ISA-L may hold more output
         while True:
             if pending:
                 if inflate.eof:  # what follows a member: another member, zero padding, or something else
@@ -82,7 +83,7 @@ class Pieces:
                 offset += before - len(pending)
             else:  # output ISA-L holds back (it can take in all the input and keep what did not fit)
                 piece = b""
-                if not inflate.eof:
+                if full and not inflate.eof:
                     piece = inflate.decompress(b"", self.chunk)
                     pending = inflate.unconsumed_tail or inflate.unused_data
                 if not piece and not pending:
@@ -92,6 +93,7 @@ class Pieces:
                         if not inflate.eof:
                             self.damage = "corrupt or truncated gzip (it ends before its end-of-stream marker)"
                         return
+            full = len(piece) >= self.chunk
             if piece:
                 out += len(piece)
                 if out > self.grace and out > self.max_ratio * max(read, 1):

@@ -90,3 +90,10 @@ def skip_blank(data: bytes, pos: int) -> int:
     while pos < n and data[pos] in BLANK:
         pos += 1
     return pos
+
+
+def rskip_blank(data: bytes, end: int) -> int:
+    """The index just after the last non-blank byte before `end` (no copy of `data`)."""
+    while end and data[end - 1] in BLANK:
+        end -= 1
+    return end

@@ -44,7 +44,7 @@ import msgspec
 
 from .decompress import Pieces
 from .inputs import iter_paths, walk  # noqa: F401  (what scan reads: records.walk, as before)
-from .json_extent import BLANK, Extent, skip_blank, value_end
+from .json_extent import Extent, rskip_blank, skip_blank, value_end
 
 FORMATS = ("s3", "s3-gzip", "array", "jsonl", "eventbridge", "document")
 
@@ -184,16 +184,16 @@ class RecordReader:
         (spread over several lines, nothing after it) or the first line of JSON lines."""
         pos, eof = 1, False
 
-        buf = bytearray(buf)  # grown in place: linear whatever the size of the pieces (a pipe's are small)
-
         def more() -> bool:  # past MAX_RECORD the object is left to _lines, which skips an oversized line
-            nonlocal eof
+            nonlocal buf, eof
             if eof or len(buf) > MAX_RECORD:
                 return False
             chunk = next(chunks, None)
             if chunk is None:
                 eof = True
                 return False
+            if buf.__class__ is bytes:  # grown in place from now on: linear whatever the pieces (a pipe's)
+                buf = bytearray(buf)
             buf.extend(chunk)
             return True
 
@@ -339,11 +339,11 @@ class RecordReader:
         """The rest of the file: the last records, then `]` (and `}` for a document). What else may
         follow them (a document's members after Records), a truncation or a record too deep for msgspec
         is read record by record."""
-        body = buf.rstrip(BLANK)
-        if document and body.endswith(b"}"):
-            body = body[:-1].rstrip(BLANK)
-        end = len(body) - 1  # the array's ']', if the file ends with it
-        ok = body.endswith(b"]") and (not document or len(body) < len(buf.rstrip(BLANK)))
+        end = rskip_blank(buf, len(buf))
+        if document:
+            end = rskip_blank(buf, end - 1) if end and buf[end - 1] == 0x7D else 0  # '}'
+        end -= 1  # the array's ']', if the file ends with it
+        ok = end >= 0 and buf[end] == 0x5D
         if ok:
             wrapped = memoryview(buf)[: end + 1]  # up to the array's own ']'
             try:
@@ -639,7 +639,7 @@ def _fill(buf: bytes, chunks: Iterator[bytes], target: int) -> tuple[bytes, bool
     while size < target:
         chunk = next(chunks, None)
         if chunk is None:
-            return b"".join(parts), True
+            return (b"".join(parts) if len(parts) > 1 else buf), True
         parts.append(chunk)
         size += len(chunk)
     return b"".join(parts), False
