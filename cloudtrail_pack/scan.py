@@ -315,25 +315,37 @@ def _end_with_parent(parent: int, spool_dir: str) -> None:
     """A worker never outlives the scan: SIGTERM (the parent's, or the kernel's when the parent dies, by
     any signal: PR_SET_PDEATHSIG) ends it at once, even while it waits on a pipe; once the parent is gone
     it removes the scan's spools too (a live parent reads them, then removes them itself). Where prctl is
-    missing, a thread watches the parent's pid instead."""
+    missing, or the worker's parent is a fork server, a thread watches the scan's pid instead."""
+    direct = os.getppid() == parent
+
+    def gone() -> bool:
+        if direct:
+            return os.getppid() != parent
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            pass
+        return False
 
     def leave(*_) -> None:
-        if os.getppid() != parent:
+        if gone():
             shutil.rmtree(spool_dir, ignore_errors=True)
         os._exit(128 + signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, leave)
     watched = False
-    if sys.platform.startswith("linux"):
+    if direct and sys.platform.startswith("linux"):
         try:
             watched = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM) == 0
         except (OSError, AttributeError):
             pass
-    if os.getppid() != parent:  # the parent died before this worker could ask to be told
+    if gone():  # the parent died before this worker could ask to be told
         leave()
     if not watched:
         def watch() -> None:
-            while os.getppid() == parent:
+            while not gone():
                 time.sleep(0.5)
             leave()
 
