@@ -268,17 +268,23 @@ class _Worker:
                         "recipientAccountId": shown(get("recipientAccountId")),
                         "file": path,
                     })
-            try:
-                if self.reducer.by_rule:
-                    found.counted.extend(self.reducer.rows(ordered, record, event_id, record["eventTime"]))
-                if self.fallback_fields is not None and not hits.isdisjoint(self.plan.fallback_counted):
-                    if timestamp(record["eventTime"]) is None:
-                        raise Uncountable(f"eventTime {record['eventTime']!r} is not a time")
-                    found.fallback.append({k: v for k, v in record.items() if k.split(".")[0] in self.fallback_fields})
-            except Uncountable as e:
-                counting = sorted({t for rule_id in hits for t in self.counting.get(rule_id, ())})
-                result.add_problem(f"{result.unit} {number}: {e}: left out of the correlations ({'; '.join(counting)}); "
-                                   "its own detections are reported")
+            if self.counting:
+                self._count(hits, ordered, record, number, result, found)
+
+    def _count(self, hits: set, ordered: list, record: dict, number: int, result: FileResult, found: FileResult) -> None:
+        """What the correlations count of a matched record; one they cannot place in time or hold is
+        named, and left out of them (its own detections stand)."""
+        try:
+            if self.reducer.by_rule:
+                found.counted.extend(self.reducer.rows(ordered, record, record["eventID"], record["eventTime"]))
+            if self.fallback_fields is not None and not hits.isdisjoint(self.plan.fallback_counted):
+                if timestamp(record["eventTime"]) is None:
+                    raise Uncountable(f"eventTime {record['eventTime']!r} is not a time")
+                found.fallback.append({k: v for k, v in record.items() if k.split(".")[0] in self.fallback_fields})
+        except Uncountable as e:
+            counting = sorted({t for rule_id in hits for t in self.counting.get(rule_id, ())})
+            result.add_problem(f"{result.unit} {number}: {e}: left out of the correlations ({'; '.join(counting)}); "
+                               "its own detections are reported")
 
     def _slow(self, batch, result) -> dict[str, frozenset[str]]:
         """The reference's verdicts for the rules the matcher refuses; a record SQLite cannot take is

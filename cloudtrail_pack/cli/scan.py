@@ -23,7 +23,7 @@ from pathlib import Path
 import click
 import orjson
 
-from .exits import OutputError, Terminated, TextOutput, write
+from .exits import EXIT_USAGE, OutputError, Terminated, TextOutput, write
 from .options import filters_option, local_filters, project_pack
 
 TABLE_COLUMNS = ("level", "rule_title", "eventTime", "eventName", "principal", "errorCode", "eventID")
@@ -119,7 +119,7 @@ def command(project, paths: tuple[str, ...], rule_ids: tuple[str, ...], output_f
             if matches is not None:
                 matches.close()  # the scan's own end (workers, a file read in part) before its summary
             print_summary(err, summary, pack)
-    return 2 if summary.skipped else 0
+    return EXIT_USAGE if summary.skipped else 0
 
 
 class _sigterm_as_interrupt:
