@@ -184,6 +184,7 @@ class _Worker:
                             result.add_problem(problem)
                     result.events += len(items) - len(problems)
                     if not self.runnable:
+                        yield [], [], [], result
                         continue
                     if problems:
                         items = [i for i in items if i.__class__ is not Problem]
@@ -200,9 +201,8 @@ class _Worker:
                     if self.engine is None or len(batch) >= SLOW_BATCH:
                         self._judge(batch, result, found)
                         batch = []
-                        if found.matches or found.counted or found.fallback:
-                            yield found.matches, found.counted, found.fallback, result
-                            found.matches, found.counted, found.fallback = [], [], []
+                    yield found.matches, found.counted, found.fallback, result  # found and read so far
+                    found.matches, found.counted, found.fallback = [], [], []
             self._judge(batch, result, found)
         except Exception as e:  # anything else is this file's fault, never the scan's
             problem = f"cannot be scanned ({type(e).__name__}: {str(e)[:200]}); the rest of the file is not read"
