@@ -7,35 +7,48 @@ whose `eventName` no rule requires (`engine/prefilter.py`) is counted and never 
 decoded and judged by `engine/matcher.py` (the reference engine's own SQL as Python) or, for a rule the
 matcher refuses, by the reference engine itself (SQLite through pySigma's SQLite backend), so `scan`
 means what the tests mean. A record that is not a CloudTrail event, or that an engine cannot evaluate,
-is reported with its file and number and skipped; the rest of the file is read.
+is reported with its file and number and skipped; the rest of the file is read. Whatever else goes wrong
+inside one file (an engine error, a worker process that dies) is that file's fault: it is named with the
+reason and the other files are scanned.
 
 Files are scanned in parallel, reported in order, a bounded number at a time; a worker spools what it
 found in a file to a temporary file once it holds more than `SPOOL_AT` items, so memory stays flat for
 any number of matches. Correlations: the counted events, reduced to the few values a correlation reads,
-go to an on-disk table and are swept once at the end (`engine/correlate.py`).
+go to an on-disk table and are swept once at the end (`engine/correlate.py`). A record a correlation
+cannot place in time (an `eventTime` that is not a time) is named and left out of the correlations; its
+own detections are reported, since a detection rule does not need the time.
+
+Worker processes end with the scan whatever ends it: an early stop (Ctrl-C, SIGTERM, a closed output)
+terminates them, and each worker ends itself when its parent dies, SIGKILL included (`_end_with_parent`).
+Their spools live in one temporary folder per scan, removed at the end.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import shutil
 import signal
 import sqlite3
 import struct
+import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import msgspec
 
-from .engine.correlate import Reducer, Store
+from .engine.correlate import Reducer, Store, Uncountable, timestamp
 from .engine.plan import ScanPlan
 from .engine.prefilter import RawTests
 from .pack import Pack
-from .records import Problem, RecordReader, decode, walk
+from .records import Problem, RecordReader, decode, too_deep, walk
 
 SPOOL_AT = 2000  # items a worker holds for one file before spooling them to disk
 SLOW_BATCH = 256  # records the reference engine evaluates at once (rules the matcher refuses)
@@ -54,15 +67,16 @@ class FileResult:
     problems: list[str] = field(default_factory=list)  # "record N: reason" (at most PROBLEMS_KEPT)
     bad: int = 0  # records or lines not read
     error: str | None = None  # the file could not be read at all
+    unit: str = "record"  # what its numbers count: "line" for JSON lines
 
     def add_problem(self, problem: Problem | str) -> None:
         self.bad += 1
         if len(self.problems) < PROBLEMS_KEPT:
             self.problems.append(str(problem))
 
-    def spill(self) -> None:
+    def spill(self, folder: str | None = None) -> None:
         if self.spool is None:
-            fd, self.spool = tempfile.mkstemp(prefix="cloudtrail-scan-", suffix=".spool")
+            fd, self.spool = tempfile.mkstemp(prefix="cloudtrail-scan-", suffix=".spool", dir=folder)
             os.close(fd)
         frame = msgspec.msgpack.encode((self.matches, self.counted, self.fallback))
         with open(self.spool, "ab") as f:
@@ -91,11 +105,26 @@ def principal(record: dict) -> str | None:
     return identity.get("arn") or identity.get("invokedBy") or identity.get("principalId") or identity.get("type")
 
 
+def shown(value):
+    """A record's field as a match report holds it: a JSON string, number, boolean or null as it is; an
+    object, an array or an integer outside 64 bits as its JSON text, so that every report can be written
+    (orjson refuses those, and nesting past 255 levels)."""
+    if value is None or value.__class__ in (str, bool, float):
+        return value
+    if value.__class__ is int and -(1 << 63) <= value < (1 << 64):
+        return value
+    try:
+        return msgspec.json.encode(value).decode()
+    except (RecursionError, TypeError, ValueError, OverflowError):
+        return f"({type(value).__name__} that cannot be shown)"
+
+
 class _Worker:
     """Per-process state: the plan's SQL as predicates, indexed by the event names each rule requires."""
 
-    def __init__(self, plan: ScanPlan):
+    def __init__(self, plan: ScanPlan, spool_dir: str | None = None):
         self.plan = plan
+        self.spool_dir = spool_dir
         self.by_name, self.any_name = plan.predicates()
         self.engine = plan.slow
         self.runnable = plan.runnable
@@ -110,25 +139,30 @@ class _Worker:
         self.fallback_fields = (
             {f.split(".")[0] for f in plan.fallback.fields} | {"eventID", "eventTime"} if plan.fallback else None
         )
+        self.counting = {  # rule id -> titles of the correlations that count it
+            rule_id: sorted({plan.rules[s.rule_id].title for s in plan.sweeps if rule_id in s.slots}
+                            | ({plan.rules[i].title for i in plan.fallback.plans} if rule_id in plan.fallback_counted else set()))
+            for rule_id in {i for s in plan.sweeps for i in s.slots} | set(plan.fallback_counted)
+        }
 
     def scan(self, path: str) -> FileResult:
         """The whole file's result (what it found spooled to disk past SPOOL_AT items)."""
         for item in self.stream(path):
             if item.__class__ is FileResult:
                 return item
-            matches, counted, fallback = item
-            result = self.current
+            matches, counted, fallback, result = item
             result.matches.extend(matches)
             result.counted.extend(counted)
             result.fallback.extend(fallback)
             if len(result.matches) + len(result.counted) + len(result.fallback) >= SPOOL_AT:
-                result.spill()
+                result.spill(self.spool_dir)
         raise AssertionError("stream() ends with its FileResult")
 
-    def stream(self, path: str) -> Iterator[tuple[list, list, list] | FileResult]:
-        """What the file holds as it is read: (matches, counted rows, fallback records) after each batch
-        of records (a pipe's matches come out as they arrive), then the FileResult (counts, problems)."""
-        result = self.current = FileResult(path)
+    def stream(self, path: str) -> Iterator[tuple[list, list, list, FileResult] | FileResult]:
+        """What the file holds as it is read: (matches, counted rows, fallback records, the file's counts
+        so far) after each batch of records (a pipe's matches come out as they arrive), then the
+        FileResult (counts, problems)."""
+        result = FileResult(path)
         found = FileResult(path)  # what the batches find, handed out after each
         try:
             stream = open(0 if path == "-" else path, "rb", closefd=path != "-")
@@ -139,7 +173,9 @@ class _Worker:
         batch: list[tuple[int, dict, frozenset | None]] = []
         try:
             with stream:
-                for items in RecordReader(stream).batches():
+                reader = RecordReader(stream)
+                for items in reader.batches():
+                    result.unit = reader.unit
                     problems = [i for i in items if i.__class__ is Problem]
                     for problem in problems:
                         if problem.where == "" and not result.events and not result.bad:
@@ -148,6 +184,7 @@ class _Worker:
                             result.add_problem(problem)
                     result.events += len(items) - len(problems)
                     if not self.runnable:
+                        yield [], [], [], result
                         continue
                     if problems:
                         items = [i for i in items if i.__class__ is not Problem]
@@ -164,22 +201,28 @@ class _Worker:
                     if self.engine is None or len(batch) >= SLOW_BATCH:
                         self._judge(batch, result, found)
                         batch = []
-                        if found.matches or found.counted or found.fallback:
-                            yield found.matches, found.counted, found.fallback
-                            found.matches, found.counted, found.fallback = [], [], []
-        except OSError as e:
-            result.add_problem(Problem("", f"cannot read ({e.strerror or e}); the rest of the file is not read"))
-        self._judge(batch, result, found)
+                    yield found.matches, found.counted, found.fallback, result  # found and read so far
+                    found.matches, found.counted, found.fallback = [], [], []
+            self._judge(batch, result, found)
+        except Exception as e:  # anything else is this file's fault, never the scan's
+            problem = f"cannot be scanned ({type(e).__name__}: {str(e)[:200]}); the rest of the file is not read"
+            if result.events or result.bad:
+                result.add_problem(Problem("", problem))
+            else:
+                result.error = problem
         if found.matches or found.counted or found.fallback:
-            yield found.matches, found.counted, found.fallback
+            yield found.matches, found.counted, found.fallback, result
         yield result
 
     def _decode(self, items, result: FileResult, batch: list) -> None:
         for number, raw, _, *allowed in items:
             try:
                 record = decode(raw)
-            except (msgspec.DecodeError, RecursionError) as e:
-                result.add_problem(f"record {number}: invalid JSON ({e})")
+            except RecursionError:
+                result.add_problem(f"{result.unit} {number}: {too_deep()}")
+                continue
+            except msgspec.DecodeError as e:
+                result.add_problem(f"{result.unit} {number}: invalid JSON ({e})")
                 continue
             result.parsed += 1
             batch.append((number, record, allowed[0] if allowed else None))
@@ -199,7 +242,8 @@ class _Worker:
                     if (allowed is None or rule_id in allowed) and matches(record):
                         hits.add(rule_id)
             except Exception as e:  # a record no predicate expected: reported, never a lost scan
-                result.add_problem(f"record {number}: cannot be evaluated ({type(e).__name__}: {e})")
+                why = too_deep() if isinstance(e, RecursionError) else f"{type(e).__name__}: {e}"
+                result.add_problem(f"{result.unit} {number}: cannot be evaluated ({why})")
                 continue
             if slow:
                 hits |= slow.get(event_id, frozenset())
@@ -218,47 +262,107 @@ class _Worker:
                         "eventTime": get("eventTime"),
                         "eventSource": get("eventSource"),
                         "eventName": get("eventName"),
-                        "principal": principal(record),
-                        "sourceIPAddress": get("sourceIPAddress"),
-                        "errorCode": get("errorCode"),
-                        "recipientAccountId": get("recipientAccountId"),
+                        "principal": shown(principal(record)),
+                        "sourceIPAddress": shown(get("sourceIPAddress")),
+                        "errorCode": shown(get("errorCode")),
+                        "recipientAccountId": shown(get("recipientAccountId")),
                         "file": path,
                     })
+            if self.counting:
+                self._count(hits, ordered, record, number, result, found)
+
+    def _count(self, hits: set, ordered: list, record: dict, number: int, result: FileResult, found: FileResult) -> None:
+        """What the correlations count of a matched record; one they cannot place in time or hold is
+        named, and left out of them (its own detections stand)."""
+        try:
             if self.reducer.by_rule:
-                found.counted.extend(self.reducer.rows(ordered, record, event_id, record["eventTime"]))
+                found.counted.extend(self.reducer.rows(ordered, record, record["eventID"], record["eventTime"]))
             if self.fallback_fields is not None and not hits.isdisjoint(self.plan.fallback_counted):
+                if timestamp(record["eventTime"]) is None:
+                    raise Uncountable(f"eventTime {record['eventTime']!r} is not a time")
                 found.fallback.append({k: v for k, v in record.items() if k.split(".")[0] in self.fallback_fields})
+        except Uncountable as e:
+            counting = sorted({t for rule_id in hits for t in self.counting.get(rule_id, ())})
+            result.add_problem(f"{result.unit} {number}: {e}: left out of the correlations ({'; '.join(counting)}); "
+                               "its own detections are reported")
 
     def _slow(self, batch, result) -> dict[str, frozenset[str]]:
         """The reference's verdicts for the rules the matcher refuses; a record SQLite cannot take is
         reported and evaluated by the matcher's rules only."""
         try:
             return self.engine.run([r for _, r, _ in batch]).matches
-        except (sqlite3.Error, OverflowError, ValueError, UnicodeError, MemoryError):
+        except _ENGINE_ERRORS:
             pass
         out: dict[str, frozenset[str]] = {}
         for number, record, _ in batch:
             try:
                 out.update(self.engine.run([record]).matches)
-            except (sqlite3.Error, OverflowError, ValueError, UnicodeError, MemoryError) as e:
-                result.add_problem(f"record {number}: the reference engine cannot evaluate it ({type(e).__name__}: {e})")
+            except _ENGINE_ERRORS as e:
+                why = too_deep() if isinstance(e, RecursionError) else f"{type(e).__name__}: {e}"
+                result.add_problem(f"{result.unit} {number}: the reference engine cannot evaluate it ({why})")
         return out
 
 
+_ENGINE_ERRORS = (sqlite3.Error, OverflowError, ValueError, UnicodeError, MemoryError, RecursionError)
+
+
 _worker: _Worker | None = None
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def _init_worker(plan: ScanPlan) -> None:
+def _init_worker(plan: ScanPlan, parent: int, spool_dir: str) -> None:
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: no traceback per worker
-    _worker = _Worker(plan)
+    _end_with_parent(parent, spool_dir)
+    _worker = _Worker(plan, spool_dir)
+
+
+def _end_with_parent(parent: int, spool_dir: str) -> None:
+    """A worker never outlives the scan: SIGTERM (the parent's, or the kernel's when the parent dies, by
+    any signal: PR_SET_PDEATHSIG) ends it at once, even while it waits on a pipe; once the parent is gone
+    it removes the scan's spools too (a live parent reads them, then removes them itself). Where prctl is
+    missing, or the worker's parent is a fork server, a thread watches the scan's pid instead."""
+    direct = os.getppid() == parent
+
+    def gone() -> bool:
+        if direct:
+            return os.getppid() != parent
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            pass
+        return False
+
+    def leave(*_) -> None:
+        if gone():
+            shutil.rmtree(spool_dir, ignore_errors=True)
+        os._exit(128 + signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, leave)
+    watched = False
+    if direct and sys.platform.startswith("linux"):
+        try:
+            watched = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM) == 0
+        except (OSError, AttributeError):
+            pass
+    if gone():  # the parent died before this worker could ask to be told
+        leave()
+    if not watched:
+        def watch() -> None:
+            while not gone():
+                time.sleep(0.5)
+            leave()
+
+        threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _scan_in_worker(path: str) -> FileResult:
     assert _worker is not None
     result = _worker.scan(path)
     if result.matches or result.counted or result.fallback:
-        result.spill()  # one pickled frame per file is cheap; a large one would double in the pipe
+        result.spill(_worker.spool_dir)  # one pickled frame per file is cheap; a large one would double in the pipe
     return result
 
 
@@ -269,11 +373,18 @@ class ScanSummary:
     unsupported: dict[str, str] = field(default_factory=dict)  # rule title -> why it was not evaluated
     events: int = 0
     parsed: int = 0
-    matches: Counter = field(default_factory=Counter)
+    matches: Counter = field(default_factory=Counter)  # matches handed out
     seconds: float = 0.0
     bad_records: int = 0  # records or lines skipped inside files that were read
     counted: int = 0  # events the correlations counted
     interrupted: bool = False
+    stopped: str | None = None  # why the scan ended early ("Ctrl-C", "SIGTERM", "the output closed"...)
+    partial: int = 0  # files counted that were read only in part (the scan stopped inside them)
+
+    def add_file(self, result: FileResult) -> None:
+        self.files += 1
+        self.events += result.events
+        self.parsed += result.parsed
 
 
 def scan(
@@ -286,7 +397,10 @@ def scan(
     filters: tuple = (),
 ) -> Iterator[dict]:
     """Yield one dict per match (detections in file order, then correlation alerts); `filters`: local
-    tuning (filters.LocalFilter), applied as the build applies them. A path "-" is standard input."""
+    tuning (filters.LocalFilter), applied as the build applies them. A path "-" is standard input.
+
+    `summary` counts what was read and the matches handed out (a consumer that could not write one
+    takes it back); a file the scan stopped inside counts with the records read so far."""
     summary = summary if summary is not None else ScanSummary()
     start = time.perf_counter()
     plan = ScanPlan.build(pack, rule_ids, filters)
@@ -301,26 +415,27 @@ def scan(
     store = Store(plan.sweeps) if plan.sweeps else None
     fallback: list[dict] = []
     results = _run(files, plan, jobs)
+    partial: FileResult | None = None  # the file being read in this process, until its result comes
     try:
         for result in results:
             if result.__class__ is not FileResult:  # what a file read in this process found so far
-                matches, counted, _ = result
+                matches, counted, records, partial = result
                 for match in matches:
                     summary.matches[match["rule_id"]] += 1
                     yield match
                 if store is not None and counted:
                     summary.counted += len(counted)
                     store.add(counted)
-                fallback.extend(result[2])
+                fallback.extend(records)
                 continue
-            summary.files += 1
+            partial = None
             if on_file:
                 on_file(result)
             if result.error:
+                summary.files += 1
                 summary.skipped.append((result.path, result.error))
                 continue
-            summary.events += result.events
-            summary.parsed += result.parsed
+            summary.add_file(result)
             summary.bad_records += result.bad
             for problem in result.problems:
                 summary.skipped.append((result.path, problem))
@@ -336,6 +451,9 @@ def scan(
                 fallback.extend(records)
         yield from _correlations(plan, store, fallback, summary)
     finally:
+        if partial is not None:
+            summary.add_file(partial)
+            summary.partial += 1
         results.close()
         if store is not None:
             store.close()
@@ -346,13 +464,19 @@ def _correlations(plan: ScanPlan, store: Store | None, fallback: list[dict], sum
     incidents = store.incidents() if store is not None else []
     if plan.fallback is not None and fallback:
         times = {str(r["eventID"]): r["eventTime"] for r in fallback}
-        for rule_id, group, events in plan.fallback.run(fallback).incidents():
+        try:
+            verdict = plan.fallback.run(fallback)
+        except _ENGINE_ERRORS as e:  # a counted record SQLite cannot take: named, the rest reported
+            why = too_deep() if isinstance(e, RecursionError) else f"{type(e).__name__}: {e}"
+            summary.skipped.append(("correlations", f"the reference engine could not evaluate "
+                                    f"{', '.join(plan.rules[i].title for i in plan.fallback.plans)} ({why})"))
+            verdict = None
+        for rule_id, group, events in verdict.incidents() if verdict else ():
             ordered = sorted(str(times.get(e, "")) for e in events)
             incidents.append((rule_id, group, events, ordered[0], ordered[-1]))
     for rule_id, group, events, first, last in sorted(incidents, key=lambda i: (i[0], i[1], sorted(i[2]))):
         rule = plan.rules[rule_id]
-        summary.matches[rule_id] += 1
-        yield {
+        alert = {
             "rule_id": rule_id,
             "rule_title": rule.title,
             "level": rule.level,
@@ -363,38 +487,88 @@ def _correlations(plan: ScanPlan, store: Store | None, fallback: list[dict], sum
             "first_eventTime": first,
             "last_eventTime": last,
         }
+        summary.matches[rule_id] += 1
+        yield alert
 
 
 def _run(files: list[str], plan: ScanPlan, jobs: int) -> Iterator[FileResult | tuple]:
     """Results in file order; at most a few files per worker in flight, so memory stays bounded. In
-    this process (one job, or one file), each file's findings come out batch by batch before its result."""
+    this process (one job, or one file), each file's findings come out batch by batch before its result.
+    A worker that dies (killed, out of memory) costs only the file it was scanning: that file is scanned
+    again alone, in a pool of its own, and named if it kills that worker too; the others go on."""
     if jobs <= 1 or len(files) <= 1:
         worker = _Worker(plan)
         for f in files:
             yield from worker.stream(f)
         return
-    window = jobs * 4
-    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(plan,))
-    pending: list[Future] = []
+    spool_dir = tempfile.mkdtemp(prefix="cloudtrail-scan-")
+    pool = _pool(plan, jobs, spool_dir)
+    pending: list[tuple[str, Future | None]] = []
     try:
         it = iter(files)
         for f in it:
-            pending.append(pool.submit(_scan_in_worker, f))
-            if len(pending) >= window:
+            pending.append((f, _submit(pool, f)))
+            if len(pending) >= jobs * 4:
                 break
         while pending:
-            result = pending.pop(0).result()
+            path, future = pending.pop(0)
+            try:
+                if future is None:  # the pool was broken when it came
+                    raise BrokenProcessPool(path)
+                result = future.result()
+            except BrokenProcessPool:  # this file, or one beside it, ended its worker
+                result = _alone(path, plan, spool_dir)
+            except Exception as e:  # the result could not come back (pickling...): this file's fault
+                result = FileResult(path, error=f"cannot be scanned ({type(e).__name__}: {str(e)[:200]})")
+            if getattr(pool, "_broken", False):  # a new pool for the files whose results were lost
+                _stop(pool)
+                pool.shutdown(wait=True, cancel_futures=True)
+                pool = _pool(plan, jobs, spool_dir)
+                pending = [(p, f if _succeeded(f) else _submit(pool, p)) for p, f in pending]
             nxt = next(it, None)
             if nxt is not None:
-                pending.append(pool.submit(_scan_in_worker, nxt))
+                pending.append((nxt, _submit(pool, nxt)))
             yield result
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)  # on an early stop (Ctrl-C, closed pipe) too
-        for future in pending:  # spools of results never read
-            if future.done() and not future.cancelled() and future.exception() is None:
-                spool = future.result().spool
-                if spool:
-                    try:
-                        os.unlink(spool)
-                    except OSError:
-                        pass
+        if pending:  # stopped early (Ctrl-C, SIGTERM, a closed output): the files in flight are not waited for
+            _stop(pool)
+        pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(spool_dir, ignore_errors=True)  # spools of results never read
+
+
+def _submit(pool: ProcessPoolExecutor, path: str) -> Future | None:
+    try:
+        return pool.submit(_scan_in_worker, path)
+    except BrokenProcessPool:
+        return None
+
+
+def _succeeded(future: Future | None) -> bool:
+    return future is not None and future.done() and not future.cancelled() and future.exception() is None
+
+
+def _pool(plan: ScanPlan, jobs: int, spool_dir: str) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(plan, os.getpid(), spool_dir))
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Ends a pool's workers now (ProcessPoolExecutor waits for the files they are scanning)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            process.terminate()
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
+def _alone(path: str, plan: ScanPlan, spool_dir: str) -> FileResult:
+    """A file whose pool broke, scanned again in a pool of one worker: its result, or why it has none."""
+    pool = _pool(plan, 1, spool_dir)
+    try:
+        return pool.submit(_scan_in_worker, path).result()
+    except BrokenProcessPool:
+        return FileResult(path, error="the worker process scanning it ended abruptly (killed, or out of memory); "
+                                      "not scanned")
+    except Exception as e:
+        return FileResult(path, error=f"cannot be scanned ({type(e).__name__}: {str(e)[:200]})")
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

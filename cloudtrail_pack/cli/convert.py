@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from .exits import echo
 from .options import filters_option, local_filters, project_pack
 
 
@@ -54,5 +55,5 @@ def command(project, rule: str, target: str, output_format: str, filters_dir) ->
     filters = local_filters(pack, filters_dir)
     for queries in compile_rules(pack, TARGETS[target], output_format, rules=[chosen], filters=filters).values():
         for query in queries:
-            click.echo(query if isinstance(query, str) else json.dumps(query, indent=2, sort_keys=True))
+            echo(query if isinstance(query, str) else json.dumps(query, indent=2, sort_keys=True))
     return 0

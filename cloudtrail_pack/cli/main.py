@@ -1,9 +1,12 @@
 """The command group and how every command ends.
 
-Exit codes: 0 done; 1 the project's sources are wrong (the message names the file and line); 2 a usage
-error, or `scan` skipped some input; 130 interrupted (Ctrl-C: 128 + SIGINT); 141 the reader of our
-output went away (`... | head -1`: 128 + SIGPIPE, as a shell reports a process that SIGPIPE ended).
-None of these prints a traceback.
+Exit codes (`exits.py`): 0 done; 1 the project's sources are wrong (the message names the file and
+line); 2 a usage error, or `scan` skipped some input; 74 standard output cannot be written (a full disk,
+an I/O error: EX_IOERR of sysexits.h, with one line saying why); 130 interrupted (Ctrl-C: 128 + SIGINT);
+141 the reader of our output went away (`... | head -1`: 128 + SIGPIPE, as a shell reports a process
+that SIGPIPE ended); 143 terminated (`kill`: 128 + SIGTERM; `scan` prints its summary first, as for
+Ctrl-C). None of these prints a traceback. What a verb printed is flushed before the command returns, so
+a full disk is reported even for output that fitted in Python's buffer.
 """
 
 from __future__ import annotations
@@ -16,24 +19,33 @@ import click
 
 from ..pack import PackError
 from ..project import Project
-
-EXIT_SOURCES = 1
-EXIT_INTERRUPTED = 130
-EXIT_CLOSED_PIPE = 141
+from .exits import EXIT_INTERRUPTED, EXIT_SOURCES, OutputError, guard_stdout
 
 
 class _Group(click.Group):
-    """Turns Ctrl-C and a closed pipe into exit codes before click's own handling (which would print
-    "Aborted!" or exit 1)."""
+    """Turns Ctrl-C, SIGTERM and standard output that fails into exit codes before click's own handling
+    (which would print "Aborted!" or exit 1)."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except KeyboardInterrupt:
-            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
-        except BrokenPipeError:
-            _silence_stdout()
-            raise click.exceptions.Exit(EXIT_CLOSED_PIPE) from None
+        except KeyboardInterrupt as e:
+            raise click.exceptions.Exit(getattr(e, "exit_status", EXIT_INTERRUPTED)) from None
+        except OutputError as e:
+            raise click.exceptions.Exit(_output_failed(e)) from None
+        except BrokenPipeError as e:
+            raise click.exceptions.Exit(_output_failed(OutputError(e))) from None
+
+
+def _output_failed(e: OutputError) -> int:
+    """One line (none for a closed pipe: the reader went away on purpose) and the exit status."""
+    _silence_stdout()
+    if not e.closed:
+        try:
+            click.echo(f"error: cannot write to standard output: {e.reason}", err=True)
+        except OSError:
+            pass
+    return e.status
 
 
 def _silence_stdout() -> None:
@@ -82,6 +94,16 @@ _register()
 
 def main(argv: list[str] | None = None, root: Path | None = None) -> int:
     """Run a command; returns its exit code (see the module docstring)."""
+    guard_stdout()
+    code = _run(argv, root)
+    try:
+        sys.stdout.flush()  # what the verb printed and Python still holds: its failure is the output's
+    except OSError as e:
+        return _output_failed(OutputError(e))
+    return code
+
+
+def _run(argv: list[str] | None, root: Path | None) -> int:
     try:
         code = cli.main(args=argv, prog_name=_prog_name(root), obj=root, standalone_mode=False)
     except PackError as e:
@@ -94,6 +116,8 @@ def main(argv: list[str] | None = None, root: Path | None = None) -> int:
         return e.exit_code
     except click.Abort:
         return EXIT_INTERRUPTED
+    except OutputError as e:  # click's own output (--help, usage) could not be written
+        return _output_failed(e)
     return code if isinstance(code, int) else 0
 
 

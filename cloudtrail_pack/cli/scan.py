@@ -6,20 +6,24 @@ mode or on a cluster, for archives one machine cannot scan; `engine/spark.py`). 
 matches.
 
 Exit 0: every input was read; 2: some input was skipped (each one listed on stderr with the reason: a
-file, folder or record). Each match is flushed as it is written, and the summary is printed even when
-the scan is interrupted (Ctrl-C: exit 130) or its reader goes away.
+path given that does not exist or cannot be read, a file, folder or record). Each match is flushed as it
+is written, and the summary is printed even when the scan is interrupted (Ctrl-C: exit 130; SIGTERM,
+handled the same way: 143) or its output stops (the reader went away: 141; a full disk: 74, see
+main.py); it then counts what was read and the matches written.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import sys
+import signal
+import threading
 from pathlib import Path
 
 import click
 import orjson
 
+from .exits import EXIT_USAGE, OutputError, Terminated, TextOutput, write
 from .options import filters_option, local_filters, project_pack
 
 TABLE_COLUMNS = ("level", "rule_title", "eventTime", "eventName", "principal", "errorCode", "eventID")
@@ -28,7 +32,7 @@ URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")
 
 
 @click.command("scan", short_help="backtest: run every rule (correlations too) over CloudTrail files on disk")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True, readable=False))
 @click.option("--rules", "rule_ids", multiple=True, metavar="ID", help="Only this rule (id or name); repeatable.")
 @click.option("--format", "output_format", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True)
 @click.option(
@@ -53,10 +57,8 @@ def command(project, paths: tuple[str, ...], rule_ids: tuple[str, ...], output_f
     """Backtest: run every rule (correlations too) over CloudTrail files or folders (recursive):
     S3 delivery files (.json, .json.gz), arrays of events, JSON lines, EventBridge envelopes; - reads
     standard input."""
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..pack import PackError, shown
     from ..records import walk
     from ..scan import ScanSummary, scan
 
@@ -72,10 +74,7 @@ def command(project, paths: tuple[str, ...], rule_ids: tuple[str, ...], output_f
         raise click.UsageError("--jobs sets the default engine's worker processes; Spark sizes itself (--spark-master)")
     if engine == "default" and spark_master is not None:
         raise click.UsageError("--spark-master needs --engine spark")
-    missing = [p for p in paths if p != "-" and not is_uri(p) and not os.path.lexists(p)]
-    if missing:
-        raise PackError(shown(Path(missing[0])), "no such file or folder")
-    err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False, emoji=False)
+    err = _console(stderr=True)
     summary = ScanSummary()
     local = [p if p == "-" else Path(p) for p in paths if not is_uri(p)]
     total = sum(1 for _, reason in walk(local) if reason is None)
@@ -84,32 +83,79 @@ def command(project, paths: tuple[str, ...], rule_ids: tuple[str, ...], output_f
         console=err, transient=True, disable=not err.is_terminal,
     )
     rows = []
-    out = sys.stdout.buffer
-    try:
-        with progress:
-            task = progress.add_task("scan", total=total)
-            if engine == "spark":
-                from ..engine import spark
+    matches = None
+    with _sigterm_as_interrupt():
+        try:
+            with progress:
+                task = progress.add_task("scan", total=total)
+                if engine == "spark":
+                    from ..engine import spark
 
-                matches = spark.scan([p if is_uri(p) else Path(p) for p in paths], pack, list(rule_ids) or None,
-                                     summary, filters=filters, master=spark_master)
-            else:
-                matches = scan(local, pack, list(rule_ids) or None, jobs, summary, filters=filters,
-                               on_file=lambda _: progress.advance(task))
-            for match in matches:
-                if output_format == "jsonl":
-                    out.write(orjson.dumps(match, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS) + b"\n")
-                    out.flush()
+                    matches = spark.scan([p if is_uri(p) else Path(p) for p in paths], pack,
+                                         list(rule_ids) or None, summary, filters=filters, master=spark_master)
                 else:
-                    rows.append(match)
-        if output_format == "table":
-            print_table(rows)
-    except KeyboardInterrupt:
-        summary.interrupted = True
-        raise
-    finally:
-        print_summary(err, summary, pack)
-    return 2 if summary.skipped else 0
+                    matches = scan(local, pack, list(rule_ids) or None, jobs, summary, filters=filters,
+                                   on_file=lambda _: progress.advance(task))
+                for match in matches:
+                    if output_format == "jsonl":
+                        line = orjson.dumps(match, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+                        try:
+                            write(line + b"\n")
+                        except OutputError:
+                            summary.matches[match["rule_id"]] -= 1  # the summary counts matches written
+                            raise
+                    else:
+                        rows.append(match)
+            if output_format == "table":
+                print_table(rows)
+        except KeyboardInterrupt as e:
+            summary.interrupted = True
+            summary.stopped = "SIGTERM" if isinstance(e, Terminated) else "Ctrl-C"
+            raise
+        except OutputError as e:
+            summary.stopped = e.describe()
+            raise
+        finally:
+            if matches is not None:
+                matches.close()  # the scan's own end (workers, a file read in part) before its summary
+            print_summary(err, summary, pack)
+    return EXIT_USAGE if summary.skipped else 0
+
+
+class _sigterm_as_interrupt:
+    """SIGTERM raises Terminated (a KeyboardInterrupt) while the scan runs, so that `kill` ends it as
+    Ctrl-C does: workers stopped, the summary printed, exit 143. Only the main thread can install it."""
+
+    def __enter__(self):
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, _terminated)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+
+
+def _terminated(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise Terminated()
+
+
+def _console(stderr: bool = False):
+    """A rich console that prints text as it is (no markup, highlighting or emoji); on stderr, one that
+    goes quiet if stderr is closed (rich's default would exit)."""
+    from rich.console import Console
+
+    class Quiet(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+
+    if stderr:
+        return Quiet(stderr=True, soft_wrap=True, markup=False, highlight=False, emoji=False)
+    out = TextOutput()
+    width = None if out.isatty() else 240
+    return Console(file=out, width=width, markup=False, highlight=False, emoji=False)
 
 
 def is_uri(path: str) -> bool:
@@ -119,7 +165,6 @@ def is_uri(path: str) -> bool:
 
 
 def print_table(rows: list[dict]) -> None:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
@@ -134,18 +179,18 @@ def print_table(rows: list[dict]) -> None:
         else:
             cells = [str(row.get(c) or "") for c in TABLE_COLUMNS]
         table.add_row(*(Text(str(c)) for c in cells))  # Text: a value is never read as rich markup
-    out = Console(markup=False, highlight=False, emoji=False)
-    if not out.is_terminal:
-        out = Console(width=240, markup=False, highlight=False, emoji=False)
-    out.print(table)
+    _console().print(table)
 
 
 def print_summary(err, summary, pack) -> None:
     rate = summary.events / summary.seconds if summary.seconds else 0.0
     if summary.interrupted:
-        err.print("interrupted: the figures below cover what was scanned before Ctrl-C")
+        err.print(f"interrupted: the figures below cover what was scanned before {summary.stopped or 'Ctrl-C'}")
+    elif summary.stopped:
+        err.print(f"stopped: {summary.stopped}; the figures below cover what was scanned and written before")
+    part = " (the last one read in part)" if summary.partial else ""
     err.print(
-        f"{summary.files} files, {summary.events} events ({summary.parsed} parsed), "
+        f"{summary.files} files{part}, {summary.events} events ({summary.parsed} parsed), "
         f"{sum(summary.matches.values())} matches in {summary.seconds:.2f}s ({rate:,.0f} events/s)"
     )
     if summary.skipped:

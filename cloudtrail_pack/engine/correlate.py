@@ -55,6 +55,11 @@ class Unsupported(Exception):
     """The correlation's shape is left to the reference engine."""
 
 
+class Uncountable(ValueError):
+    """A matched record a correlation cannot count (its time is not a time, a value SQLite cannot hold):
+    the reference engine leaves it out too; the scan names it."""
+
+
 @dataclass(frozen=True)
 class Sweep:
     """One correlation rule as the sweep evaluates it (plain data: it goes to the workers)."""
@@ -137,10 +142,12 @@ def timestamp(value) -> float | None:
     return _Clock.seconds(value) if isinstance(value, str) else None
 
 
-def _payload_value(v):
+def _payload_value(v, field: str):
     """A column value as the plan's json_object payload keeps it (an infinite REAL becomes NULL)."""
     if v.__class__ is float and (v != v or abs(v) > 1.7976931348623157e308):
         return None
+    if v.__class__ is int and not -(1 << 63) <= v < (1 << 63):
+        raise Uncountable(f"{field} {v} is outside SQLite's 64-bit integers")
     return v
 
 
@@ -161,7 +168,8 @@ class Reducer:
         self.width = max((len(s.group_by) for s in sweeps), default=0)
 
     def rows(self, rule_ids, record: dict, event_id: str, event_time: str) -> list[tuple]:
-        """Rows of `Store.width` group columns (the unused ones None)."""
+        """Rows of `Store.width` group columns (the unused ones None); raises Uncountable for a record
+        some sweep counts that it cannot place (its eventTime is not a time SQLite reads) or hold."""
         out = []
         ts = None
         for rule_id in rule_ids:
@@ -169,16 +177,16 @@ class Reducer:
                 if ts is None:
                     ts = timestamp(event_time)
                     if ts is None:
-                        return []
+                        raise Uncountable(f"eventTime {event_time!r} is not a time")
                 sweep = self.sweeps[n]
                 group = []
                 for f in sweep.group_by:
-                    g = _payload_value(self.getters[f](record))
+                    g = _payload_value(self.getters[f](record), f)
                     if g is None:
                         break
                     group.append(_group_key(g))
                 else:
-                    value = _payload_value(self.getters[sweep.field](record)) if sweep.field else None
+                    value = _payload_value(self.getters[sweep.field](record), sweep.field) if sweep.field else None
                     group.extend([None] * (self.width - len(group)))
                     out.append((n, slot, event_id, ts, event_time, value, *group))
         return out

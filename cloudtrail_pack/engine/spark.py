@@ -194,7 +194,8 @@ def scan(
         record = _record(fields)
         for rule_id in sorted(row["rules"]):
             if rule_id in counted:
-                records[str(fields["eventID"])] = {"fields": fields, "rules": row["rules"]}
+                records[str(fields["eventID"])] = {"fields": fields, "rules": row["rules"],
+                                                   "file": names.get(key, key), "where": row["where"]}
             if rule_id not in reported:
                 continue
             summary.matches[rule_id] += 1
@@ -245,22 +246,23 @@ def _matches(spark, inputs: list[str], wanted: list[str], predicates: dict) -> l
     tops = sorted({f.split(".", 1)[0] for f in wanted})
     files = read_files(spark, inputs, tops)
     events = files.select(
-        "file", "error", "problems",
+        "file", "error", "problems", "wheres",
         F.size(F.coalesce("records", F.array())).alias("events"),
         F.posexplode_outer("records").alias("pos", "rec"),
     )
-    flat = events.select("file", "error", "problems", "events", "pos", *[F.expr(field_expression(f)).alias(f) for f in wanted])
+    flat = events.select("file", "error", "problems", "events", "pos", F.element_at("wheres", F.col("pos") + 1).alias("where"),
+                         *[F.expr(field_expression(f)).alias(f) for f in wanted])
     flags = [F.when(F.expr(p.sql), F.lit(rule_id)) for rule_id, p in sorted(predicates.items())]
     rules = F.filter(F.array(*flags), lambda x: x.isNotNull()) if flags else F.array().cast("array<string>")
     judged = flat.select(
-        "file", "error", "problems", "events", "pos", rules.alias("rules"),
+        "file", "error", "problems", "events", "pos", "where", rules.alias("rules"),
         F.struct(*[F.col(column_name(f)) for f in wanted]).alias("fields"),
     )
     keep = F.col("pos").isNull() | (F.col("pos") == 0) | (F.size("rules") > 0)
     first = F.col("pos").isNull() | (F.col("pos") == 0)
     return judged.where(keep).select(
         "file", F.when(first, F.col("error")).alias("error"), F.when(first, F.col("problems")).alias("problems"),
-        "events", "pos", "rules",
+        "events", "pos", "where", "rules",
         F.when(F.size("rules") > 0, F.col("fields")).alias("fields"),
     ).collect()
 
@@ -284,6 +286,7 @@ def _correlations(spark, pack: Pack, correlations, records: dict[str, dict], sum
     counted = counted.withColumn("stamp", stamp).withColumn(
         "ts", F.round(F.expr("unix_micros(try_to_timestamp(stamp))") / 1000).cast("long")
     )
+    _unplaced(counted, correlations, records, summary)
     verdict = Verdict({}, alerts(spark, counted, [(r.id, r.rule) for r in correlations]))
     for rule_id, group, events in sorted(verdict.incidents(), key=lambda i: (i[0], i[1], sorted(i[2]))):
         rule = pack.by_id(rule_id)
@@ -300,3 +303,21 @@ def _correlations(spark, pack: Pack, correlations, records: dict[str, dict], sum
             "first_eventTime": times[0],
             "last_eventTime": times[-1],
         }
+
+
+def _unplaced(counted, correlations, records: dict[str, dict], summary: ScanSummary) -> None:
+    """Each counted event whose eventTime Spark cannot read as a time, named as the default engine names
+    it: left out of the correlations, its own detections reported (which strings are times is Spark's
+    to_timestamp here, SQLite's julianday() there: docs/spark.md)."""
+    from pyspark.sql import functions as F
+
+    missing = {r["eid"] for r in counted.where(F.col("ts").isNull()).select("eid").collect()}
+    for eid, record in records.items():
+        if eid not in missing:
+            continue
+        titles = sorted({r.title for r in correlations
+                         if {str(ref.rule.id) for ref in r.rule.referenced_rules} & set(record["rules"])})
+        summary.bad_records += 1
+        summary.skipped.append((record["file"], f"{record['where']}: eventTime {record['fields'].get('eventTime')!r} "
+                                f"is not a time: left out of the correlations ({'; '.join(titles)}); its own "
+                                "detections are reported"))

@@ -83,8 +83,9 @@ def _not_event(rec: str) -> str:
 
 def parse_files_sql(top_fields: list[str]) -> list[tuple[str, str]]:
     """(column, Spark SQL) stages over one row per file (`value`: its text), ending with `error` (the file
-    could not be read at all), `problems` ("record N: reason", "line N: reason") and `records` (the
-    events that are CloudTrail, as structs of the top-level fields, in file order)."""
+    could not be read at all), `problems` ("record N: reason", "line N: reason"), `records` (the
+    events that are CloudTrail, as structs of the top-level fields, in file order) and `wheres` (each
+    one's "record N" or "line N")."""
     rec = f"STRUCT<{record_schema([*top_fields, *HEAD_FIELDS, 'userIdentity'])}>"
     ws = spark_string(_WHITESPACE)
     bom = spark_string(_WHITESPACE + "\ufeff")
@@ -127,15 +128,16 @@ def parse_files_sql(top_fields: list[str]) -> list[tuple[str, str]]:
         ("problems", "CASE WHEN error IS NULL THEN transform(filter(judged, x -> x.reason IS NOT NULL), "
                      "x -> x.where || ': ' || x.reason) END"),
         ("records", "CASE WHEN error IS NULL THEN transform(filter(judged, x -> x.reason IS NULL), x -> x.rec) END"),
+        ("wheres", "CASE WHEN error IS NULL THEN transform(filter(judged, x -> x.reason IS NULL), x -> x.where) END"),
     ]
 
 
 def read_files(spark, inputs: list[str], top_fields: list[str]):
-    """One row per file that Spark could read: `file` (its URI), `error`, `records`."""
+    """One row per file that Spark could read: `file` (its URI), `error`, `problems`, `records`, `wheres`."""
     from pyspark.sql import functions as F
 
     reader = spark.read.option("recursiveFileLookup", "true").option("ignoreCorruptFiles", "true")
     df = reader.text(inputs, wholetext=True).select(F.col("_metadata.file_path").alias("file"), "value")
     for name, sql in parse_files_sql(top_fields):
         df = df.withColumn(name, F.expr(sql))
-    return df.select("file", "error", "problems", "records")
+    return df.select("file", "error", "problems", "records", "wheres")

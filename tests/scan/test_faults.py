@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import signal
@@ -16,7 +17,7 @@ from cloudtrail_pack import cli
 from cloudtrail_pack.scan import ScanSummary, scan
 from fixture_corpus import FIXTURE_FILES, FIXTURES
 
-from .helpers import DELETE_USER, LEAVE_ORG, jsonl, record, s3, write
+from .helpers import DELETE_USER, LEAVE_ORG, MASS_DELETION, jsonl, record, s3, write
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMAND = Path(sys.executable).parent / "cloudtrail-pack"
@@ -131,3 +132,90 @@ def test_every_input_is_scanned_or_reported(tmp_path):
     assert [(Path(p).name, r.split(":")[0]) for p, r in summary.skipped] == [
         ("dangling", "dangling symbolic link"), ("empty", "empty folder"),
         ("fifo", "not a regular file (a FIFO, socket or device)"), ("loop", "already scanned")]
+
+
+def test_a_record_a_correlation_cannot_place_in_time_is_named_and_its_detection_kept(tmp_path, capsys):
+    """eventTime a string that is not a time: the record's own match is reported, the correlations over
+    the other records still fire, and the record is named with the reason (exit 2)."""
+    times = ["2026-03-01T10:00:00Z", "yesterday", "2026-03-01T10:01:00Z", "2026-03-01T10:02:00Z"]
+    write(tmp_path / "a.jsonl", jsonl([record(event_id=f"e{i}", time=t, requestParameters={"userName": f"u{i}"})
+                                       for i, t in enumerate(times)]))
+    assert cli.main(["scan", str(tmp_path), "--jobs", "1"], root=ROOT) == 2
+    out, err = capsys.readouterr()
+    matches = [orjson.loads(line) for line in out.splitlines()]
+    assert [m["eventID"] for m in matches if "correlation" not in m] == ["e0", "e1", "e2", "e3"]
+    mass = [m for m in matches if m["rule_id"] == MASS_DELETION]
+    assert [m["events"] for m in mass] == [["e0", "e2", "e3"]]
+    assert (f"skipped {tmp_path / 'a.jsonl'}: line 2: eventTime 'yesterday' is not a time: left out of the "
+            "correlations (AWS IAM Access Removed From Several Users by One Principal; AWS IAM Mass User Deletion; "
+            "AWS IAM User Credentials Removed Then User Deleted by the Same Principal); its own detections are "
+            "reported") in err
+
+
+def test_a_counted_value_sqlite_cannot_hold_is_named_not_fatal(tmp_path):
+    """A principal that is an integer beyond 64 bits (a group-by value of the correlations): named, and
+    the scan, its other detections and correlations go on (it stopped the scan with an OverflowError)."""
+    burst = [record(event_id=f"e{i}", requestParameters={"userName": f"u{i}"}) for i in range(3)]
+    odd = record(event_id="odd", arn=2 ** 70)
+    write(tmp_path / "a.json", s3(burst + [odd]))
+    summary = ScanSummary()
+    matches = list(scan([tmp_path], pack(), jobs=1, summary=summary))
+    assert sorted(m["eventID"] for m in matches if "correlation" not in m) == ["e0", "e1", "e2", "odd"]
+    assert [m["events"] for m in matches if m["rule_id"] == MASS_DELETION] == [["e0", "e1", "e2"]]
+    assert [r for _, r in summary.skipped] == [
+        f"record 4: userIdentity.arn {2 ** 70} is outside SQLite's 64-bit integers: left out of the correlations "
+        "(AWS IAM Access Removed From Several Users by One Principal; AWS IAM Mass User Deletion; AWS IAM User "
+        "Credentials Removed Then User Deleted by the Same Principal); its own detections are reported"]
+
+
+def test_report_values_any_json_writer_takes(tmp_path, capsys):
+    """A matched record whose reported fields hold an integer beyond 64 bits or a value nested 300 levels
+    (orjson refuses both): the match is written, those values as their JSON text."""
+    nested = 1
+    for _ in range(300):
+        nested = [nested]
+    write(tmp_path / "a.jsonl", jsonl([record(event_id="e1", errorCode=2 ** 70, sourceIPAddress=nested)]))
+    assert cli.main(["scan", str(tmp_path), "--jobs", "1"], root=ROOT) == 0
+    (match,) = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert match["errorCode"] == str(2 ** 70)
+    assert match["sourceIPAddress"] == "[" * 300 + "1" + "]" * 300
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_file_nested_too_deeply_is_named_and_the_others_scanned(tmp_path, capsys, jobs):
+    """The issue's file: `[` 1000 levels deep, read first; with one and with two workers."""
+    write(tmp_path / "a_deep.json", b"[" * 1000 + b"]" * 1000)
+    write(tmp_path / "b_deep_record.jsonl", orjson.dumps(record(event_id="d"))[:-1] + b',"requestParameters":'
+          + b'{"a":' * 1000 + b"1" + b"}" * 1000 + b"}\n")
+    write(tmp_path / "c.json", s3([record(event_id="e1")]))
+    assert cli.main(["scan", str(tmp_path), "--jobs", jobs], root=ROOT) == 2
+    out, err = capsys.readouterr()
+    assert [orjson.loads(line)["eventID"] for line in out.splitlines()] == ["e1"]
+    assert f"skipped {tmp_path / 'a_deep.json'}: record 1: not a CloudTrail event (Expected `object`, got `array`)" in err
+    assert f"skipped {tmp_path / 'b_deep_record.jsonl'}: line 1: nested 1,001 levels deep" in err
+
+
+def test_a_record_over_64_mib_in_a_delivery_document_is_skipped_alone(tmp_path):
+    """README, Limits: one record over 64 MiB is reported and skipped; the records after it are read."""
+    big = record(event_id="big", requestParameters={"policyDocument": "x" * (65 << 20)})
+    data = b'{"Records":[' + b",".join([orjson.dumps(record(event_id="e1")), orjson.dumps(big),
+                                        orjson.dumps(record(event_id="e2"))]) + b"]}"
+    write(tmp_path / "a.json", data)
+    del big, data
+    summary = ScanSummary()
+    assert [m["eventID"] for m in scan([tmp_path], pack(), rule_ids=[DELETE_USER], jobs=1, summary=summary)] == ["e1", "e2"]
+    assert summary.skipped == [(str(tmp_path / "a.json"), "record 2: larger than 64 MiB (limit: records.MAX_RECORD)")]
+
+
+def test_a_truncated_gzip_keeps_the_events_before_the_cut(tmp_path):
+    """The issue's case: a 3.7 MB gzipped delivery file cut short kept 0 of its 1583 events."""
+    events = [record(event_id=f"e{i}", requestParameters={"userName": f"user-{i}", "padding": "p" * 2000})
+              for i in range(1583)]
+    packed = gzip.compress(s3(events), mtime=0)
+    write(tmp_path / "a.json.gz", packed[: len(packed) * 9 // 10])
+    summary = ScanSummary()
+    found = [m["eventID"] for m in scan([tmp_path], pack(), rule_ids=[DELETE_USER], jobs=1, summary=summary)]
+    assert len(found) > 1300 and found == [f"e{i}" for i in range(len(found))]
+    assert summary.events == len(found)
+    assert summary.skipped == [(str(tmp_path / "a.json.gz"), f"record {len(found) + 1}: corrupt or truncated gzip "
+                                "(it ends before its end-of-stream marker); the rest of the file is not read")]

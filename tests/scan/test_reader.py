@@ -6,6 +6,8 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import sys
+import zlib
 
 import orjson
 import pytest
@@ -112,8 +114,9 @@ def test_a_decompression_bomb_is_stopped_at_the_documented_limit(monkeypatch):
     assert out[-1].startswith(f"decompression bomb: more than {R.MAX_RATIO} times its compressed size")
 
 
-def test_a_corrupt_gzip_is_reported():
-    assert read(gzip.compress(s3(FIVE))[:-8])[1] == [
+def test_a_corrupt_gzip_is_reported_after_the_records_decoded_before_the_damage():
+    """The gzip's last 8 bytes (CRC and length) are missing: every record was decoded, the damage is named."""
+    assert read(gzip.compress(s3(FIVE))[:-8])[1] == [(i + 1, f"e{i}") for i in range(5)] + [
         "corrupt or truncated gzip (it ends before its end-of-stream marker)"]
 
 
@@ -142,3 +145,102 @@ def test_records_are_cut_exactly_whatever_their_strings_and_the_chunk_size(value
     finally:
         R.CHUNK = old
     assert got == recs
+
+
+# ---- the document by its structure, damage, limits, depth (each named; the rest read) ----------------
+
+
+@pytest.mark.parametrize("document", [
+    {"x": 1, "Records": FIVE},  # a key before Records (a re-serialised file)
+    {"Records": FIVE, "y": {"z": [{"a": "]},{"}, {"b": 2}]}},  # a member after Records, braces in it
+    {"version": "1.0", "Records": FIVE, "digest": None},
+], ids=["key-before", "member-after", "both"])
+@pytest.mark.parametrize("indent", [None, 2], ids=["compact", "pretty"])
+def test_a_delivery_document_is_known_by_its_records_member_wherever_it_is(document, indent):
+    assert read(json.dumps(document, indent=indent).encode()) == ("s3", [(i + 1, f"e{i}") for i in range(5)])
+
+
+def test_an_escaped_records_key_is_still_the_records_member():
+    data = s3(FIVE).replace(b'"Records"', b'"Rec\\u006frds"')
+    assert read(data) == ("s3", [(i + 1, f"e{i}") for i in range(5)])
+
+
+@pytest.mark.parametrize("after, problems", [
+    (b"", []),
+    (b"\n\n", []),
+    (b" trailing", ["data after the end of the JSON document: not read"]),
+    (b"}\n", ["data after the end of the JSON document: not read"]),
+    (b" x\n", ["data after the end of the JSON document: not read"]),
+])
+@pytest.mark.parametrize("members", [b"", b', "y": {"a": [1, "]}"]}'], ids=["records-only", "members-after"])
+def test_what_follows_a_delivery_document_is_named_after_its_records(members, after, problems):
+    data = s3(FIVE)[:-1] + members + b"}" + after
+    assert read(data)[1] == [(i + 1, f"e{i}") for i in range(5)] + problems
+
+
+def test_other_members_that_are_not_json_are_named_after_the_records():
+    assert read(s3(FIVE)[:-1] + b', "y": tru}')[1] == [(i + 1, f"e{i}") for i in range(5)] + [
+        "invalid JSON in the document's members after its records: not read"]
+
+
+def _gzip_cut(records_bytes: bytes, keep: float) -> tuple[bytes, bytes]:
+    """(a gzip of the data cut at `keep` of its length, what that cut gzip still decompresses to)."""
+    packed = gzip.compress(records_bytes, mtime=0)
+    cut = packed[: int(len(packed) * keep)]
+    return cut, zlib.decompressobj(31).decompress(cut)
+
+
+@pytest.mark.parametrize("layout", ["s3", "jsonl"])
+def test_a_truncated_gzip_keeps_every_record_decoded_before_the_damage(layout, monkeypatch):
+    """A gzip cut short in its third piece: the records of every piece decoded before the cut are read
+    (all but the one the cut falls in), then the damage is named where it is."""
+    monkeypatch.setattr(R, "CHUNK", 4096)
+    many = [record(event_id=f"e{i}", requestParameters={"userName": f"user-{i}", "n": i * 7919 % 1000}) for i in range(400)]
+    data = s3(many) if layout == "s3" else jsonl(many)
+    cut, prefix = _gzip_cut(data, 0.7)
+    whole = sum(1 for r in many if (orjson.dumps(r) + (b"\n" if layout == "jsonl" else b"")) in prefix)
+    fmt, out = read(cut)
+    unit = "record" if layout == "s3" else "line"
+    assert out[:-1] == [(i + 1, f"e{i}") for i in range(whole)] and whole > 100
+    assert out[-1] == (f"{unit} {whole + 1}: corrupt or truncated gzip (it ends before its end-of-stream marker); "
+                       "the rest of the file is not read")
+
+
+def test_bytes_after_the_gzip_data_are_named_and_the_records_kept():
+    data = gzip.compress(s3(FIVE), mtime=0)
+    assert read(data + b"not gzip")[1] == [(i + 1, f"e{i}") for i in range(5)] + [
+        f"bytes after the end of the gzip data (from byte {len(data)} of the file) are not gzip: not read"]
+    assert read(data + b"\x00" * 512)[1] == [(i + 1, f"e{i}") for i in range(5)]  # padding is not damage
+
+
+@pytest.mark.parametrize("layout", ["s3", "array", "jsonl"])
+def test_a_record_over_the_limit_is_skipped_alone(layout, monkeypatch):
+    """README: "one record or line over 64 MiB is reported and skipped" (here the limit is lowered)."""
+    monkeypatch.setattr(R, "MAX_RECORD", 3000)
+    monkeypatch.setattr(R, "CHUNK", 1024)
+    recs = [FIVE[0], record(event_id="big", pad="x" * 5000), FIVE[2], record(event_id="big2", pad=[{"a": "]}"}] * 600), FIVE[4]]
+    data = {"s3": s3, "array": orjson.dumps, "jsonl": jsonl}[layout](recs)
+    unit = "line" if layout == "jsonl" else "record"
+    assert read(data)[1] == [(1, "e0"), f"{unit} 2: larger than 0 MiB (limit: records.MAX_RECORD)", (3, "e2"),
+                             f"{unit} 4: larger than 0 MiB (limit: records.MAX_RECORD)", (5, "e4")]
+
+
+def nested(depth: int) -> bytes:
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+TOO_DEEP = f"nested 1,001 levels deep: more than a JSON decoder can follow (Python's recursion limit, {sys.getrecursionlimit():,})"
+
+
+@pytest.mark.parametrize("layout", ["s3", "array", "jsonl"])
+def test_a_record_nested_too_deeply_is_named_alone(layout):
+    deep = orjson.dumps(FIVE[1])[:-1] + b',"requestParameters":' + nested(1000) + b"}"
+    parts = [orjson.dumps(FIVE[0]), deep, orjson.dumps(FIVE[2])]
+    data = (b'{"Records":[' + b",".join(parts) + b"]}" if layout == "s3" else b"[" + b",".join(parts) + b"]"
+            if layout == "array" else b"\n".join(parts) + b"\n")
+    unit = "line" if layout == "jsonl" else "record"
+    assert read(data)[1] == [(1, "e0"), f"{unit} 2: {TOO_DEEP}", (3, "e2")]
+
+
+def test_a_document_nested_too_deeply_is_named():
+    assert read(b'{"a":\n' + nested(1000) + b"}") == ("document", [TOO_DEEP])
