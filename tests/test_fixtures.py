@@ -3,6 +3,7 @@ backend) and compared with the manifest exactly: each expected match, and no oth
 
 from __future__ import annotations
 
+import gzip
 from collections import Counter
 
 import pytest
@@ -50,6 +51,19 @@ def test_manifest_lists_every_record_of_the_file(fixture):
         f"{manifest_line(str(fixture.path) + ':')}: list every record of {fixture.path} under its `expect` "
         f"(missing: {sorted(in_file - set(fixture.expect))}; not in the file: {sorted(set(fixture.expect) - in_file)})"
     )
+
+
+def test_no_fixture_holds_a_placeholder_left_to_fill():
+    """`cloudtrail-pack new-rule` marks what the author must write with TODO (the records' request parameters, the
+    look-alike's call, the files' descriptions): none may stay, in the manifest or in a fixture file."""
+    from cloudtrail_pack.cli.new_rule import PLACEHOLDER
+
+    left = [f"fixtures/manifest.yml:{n}: {line.strip()}" for n, line in enumerate(MANIFEST_LINES, 1) if PLACEHOLDER in line]
+    for f in FIXTURE_FILES:
+        data = (FIXTURES / f.path).read_bytes()
+        text = (gzip.decompress(data) if f.path.suffix == ".gz" else data).decode("utf-8")
+        left += [f"fixtures/{f.path}:{n}: {line.strip()[:120]}" for n, line in enumerate(text.splitlines(), 1) if PLACEHOLDER in line]
+    assert not left, "write what these lines ask for:\n" + "\n".join(left)
 
 
 def test_event_ids_are_unique_across_the_corpus():
