@@ -19,21 +19,43 @@ import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+import rule_facts as facts
+from fixture_corpus import FIXTURE_FILES
+
 from cloudtrail_pack import cli
+from cloudtrail_pack.artifacts import mitigations
 from cloudtrail_pack.cli import new_rule
+from cloudtrail_pack.pack import load_pack
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What a rule author's change may touch, and what the scaffold test copies (tests/ for the rule-level tests).
 SOURCES = ("sigma", "fixtures", "version.lock.json", "validation.yml", "CHANGELOG.md", "pyproject.toml")
 AUTHORED = ("sigma/", "fixtures/", "version.lock.json")
+PACK = load_pack()
 RULE_ID = "5f2d6a0e-3c1b-4b7e-9a8d-2e4f6c8b0a11"
-DELETE_GROUP = [
-    "--folder", "iam", "--name", "aws_iam_group_deleted", "--title", "AWS IAM Group Deleted",
-    "--event-source", "iam.amazonaws.com", "--event-name", "DeleteGroup", "--level", "low",
-    "--id", RULE_ID, "--date", "2026-12-10", "--author", "CloudTrail Detection Pack",
+
+
+def undetected_call() -> tuple[str, str]:
+    """The first call the fixtures hold that no rule of the pack matches: the example rule matches it, so the
+    scaffolder must name those records (whatever rules the pack has by then)."""
+    detected = set().union(*(facts.event_calls(r.rule) for r in PACK.rules))
+    calls = sorted({(r["eventSource"], r["eventName"]) for f in FIXTURE_FILES for r in f.records} - detected)
+    return next(c for c in calls if re.fullmatch(r"[a-z0-9.-]+\.amazonaws\.com", c[0]) and re.fullmatch(r"[A-Z]\w*", c[1]))
+
+
+SOURCE, CALL = undetected_call()
+NAME = "aws_iam_scaffold_example"
+EXAMPLE = [
+    "--folder", "iam", "--name", NAME, "--title", "AWS IAM Scaffold Example", "--event-source", SOURCE,
+    "--event-name", CALL, "--level", "low", "--technique", "T1531", "--id", RULE_ID, "--date", "2026-12-10",
+    "--author", "CloudTrail Detection Pack",
 ]  # fmt: skip
-WRITTEN = ("sigma/iam/aws_iam_group_deleted.yml", "fixtures/iam/aws_iam_group_deleted.json",
-           "fixtures/iam/aws_iam_group_deleted.jsonl", "fixtures/manifest.yml")  # fmt: skip
+WRITTEN = (f"sigma/iam/{NAME}.yml", f"fixtures/iam/{NAME}.json", f"fixtures/iam/{NAME}.jsonl", "fixtures/manifest.yml")
+
+
+def without(argv: list[str], option: str) -> list[str]:
+    i = argv.index(option)
+    return argv[:i] + argv[i + 2:]
 
 
 def copy_project(to: Path, with_tests: bool = False) -> Path:
@@ -68,36 +90,37 @@ def project(tmp_path) -> Path:
 
 
 def test_the_skeleton_passes_the_rule_checks_and_the_manifest_keeps_every_line(project, capsys):
-    from cloudtrail_pack.pack import load_pack
     from cloudtrail_pack.project import Project
     from cloudtrail_pack.validation import findings
 
     before = (project / "fixtures" / "manifest.yml").read_text(encoding="utf-8")
-    code, out, err = run(project, *DELETE_GROUP, capsys=capsys)
+    code, out, err = run(project, *EXAMPLE, capsys=capsys)
     assert (code, err) == (0, "")
     pack = load_pack(project / "sigma", Project.at(project))
     rule = pack.by_id(RULE_ID)
-    assert (rule.title, rule.level, str(rule.path)) == ("AWS IAM Group Deleted", "low", "sigma/iam/aws_iam_group_deleted.yml")
-    assert {str(t) for t in rule.rule.tags} == {"attack.impact", "attack.t1531"}  # the folder's technique, its tactic
+    assert (rule.title, rule.level, str(rule.path)) == ("AWS IAM Scaffold Example", "low", f"sigma/iam/{NAME}.yml")
+    assert {str(t) for t in rule.rule.tags} == {"attack.impact", "attack.t1531"}  # the technique under its tactic
+    assert facts.event_calls(rule.rule) == {(SOURCE, CALL)}
     assert findings(pack) == []
     after = (project / "fixtures" / "manifest.yml").read_text(encoding="utf-8")
     old, new = before.splitlines(), after.splitlines()
     edits = [(op, i1, j1, j2) for op, i1, _, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes() if op != "equal"]
     (op, at, j1, j2), (op2, end, k1, k2) = edits  # two insertions, nothing changed or removed
     assert (op, op2, end, k2) == ("insert", "insert", len(old), len(new))
-    assert new[j1:j2] == [f"#   {RULE_ID}  AWS IAM Group Deleted"] and old[at - 1].startswith("#   08069984-")  # the list of rules
-    assert new[k1].startswith("  iam/aws_iam_group_deleted.json:")  # the entries at the end
+    assert new[j1:j2] == [f"#   {RULE_ID}  AWS IAM Scaffold Example"]  # after the last of the manifest's list of rules
+    assert re.match(r"#   [0-9a-f-]{36}  ", old[at - 1]) and not re.match(r"#   [0-9a-f-]{36}  ", old[at])
+    assert new[k1].startswith(f"  iam/{NAME}.json:")  # the entries at the end
     files = yaml.safe_load(after)["files"]
-    assert files["iam/aws_iam_group_deleted.json"]["format"] == "s3"
-    assert files["iam/aws_iam_group_deleted.jsonl"]["format"] == "jsonl"
-    assert sorted(len(v) for f in ("json", "jsonl") for v in files[f"iam/aws_iam_group_deleted.{f}"]["expect"].values()) == [0, 0, 1, 1]
+    assert (files[f"iam/{NAME}.json"]["format"], files[f"iam/{NAME}.jsonl"]["format"]) == ("s3", "jsonl")
+    expect = [v for f in ("json", "jsonl") for v in files[f"iam/{NAME}.{f}"]["expect"].values()]
+    assert sorted(map(tuple, expect)) == [(), (), (RULE_ID,), (RULE_ID,)]  # an attack and a look-alike in each
 
 
 def test_what_is_left_to_fill_is_named_by_file_and_line(project, capsys, monkeypatch):
     """Every line of the written files holding the placeholder is listed, once, by file and line (relative to the
     working directory), and nothing else is listed as left to fill."""
     monkeypatch.chdir(project)
-    code, out, _ = run(project, *DELETE_GROUP, capsys=capsys)
+    code, out, _ = run(project, *EXAMPLE, capsys=capsys)
     assert code == 0
     left = out.split("left to fill:\n")[1].split("\nthen: ")[0].splitlines()
     listed = [re.match(r"  (\S+?):(\d+): ", line) for line in left if "the new rule matches it" not in line and "SCP" not in line]
@@ -113,39 +136,60 @@ def test_what_is_left_to_fill_is_named_by_file_and_line(project, capsys, monkeyp
 
 
 def test_the_other_fixture_records_the_rule_matches_and_the_scp_to_extend_are_named(project, capsys):
-    """The corpus already holds a DeleteGroup (a look-alike of the mass-deletion files): the manifest must list
-    the new rule there. No shipped SCP denies iam:DeleteGroup: say where to add it."""
-    code, out, _ = run(project, *DELETE_GROUP, capsys=capsys)
+    """The example's call is in the corpus, unmatched so far: each of those records is named with its manifest line.
+    A call no shipped SCP denies and not-preventable.yml does not list is named with where to add it."""
+    code, out, _ = run(project, *EXAMPLE, capsys=capsys)
     assert code == 0
     lines = (project / "fixtures" / "manifest.yml").read_text().splitlines()
-    (line,) = [l for l in out.splitlines() if "the new rule matches it" in l]
-    number = int(re.search(r"fixtures/manifest.yml:(\d+):", line).group(1))
-    assert "cc7177bb-3b1d-46a7-9371-8bffd6818f86" in lines[number - 1] and "correlation/mass_deletion_two_deletions.jsonl" in line
-    assert f"add {RULE_ID} to its list" in line
-    assert "no shipped SCP denies iam:DeleteGroup" in out and "not-preventable.yml" in out
+    named = {}
+    for line in out.splitlines():
+        if "the new rule matches it" in line:
+            m = re.match(r"  fixtures/manifest.yml:(\d+): (\S+) of (\S+): the new rule matches it: add (\S+) to its list", line)
+            assert m and m.group(2) in lines[int(m.group(1)) - 1] and m.group(4) == RULE_ID, line
+            named[m.group(2)] = m.group(3)
+    assert named == {
+        str(r["eventID"]): str(f.path) for f in FIXTURE_FILES for r in f.records if (r["eventSource"], r["eventName"]) == (SOURCE, CALL)
+    }
+    action = f"{SOURCE.split('.')[0]}:{CALL}"
+    denied = set().union(*(mitigations.denied_actions(p) for p in mitigations.load_policies().values()))
+    listed = {a.lower() for a in yaml.safe_load(new_rule.NOT_PREVENTABLE.read_text())}
+    said = f"no shipped SCP denies {action}: add it to a statement of an scp-*.json" in out
+    assert said == (action.lower() not in denied | listed)
+
+
+def test_the_technique_defaults_to_the_one_the_folders_rules_share(project, capsys):
+    techniques = {str(t).upper() for r in PACK.rules if r.path.parts[1] == "organizations" for t in r.rule.tags
+                  if re.fullmatch(r"attack\.t\d{4}", str(t))}  # fmt: skip
+    code, _, err = run(project, *without(without(EXAMPLE, "--technique"), "--folder"), "--folder", "organizations", capsys=capsys)
+    if len(techniques) == 1:
+        (technique,) = techniques
+        rule = load_pack(project / "sigma").by_id(RULE_ID)
+        assert code == 0 and technique.lower() in {str(t) for t in rule.rule.tags}
+    else:
+        assert code == 2 and "missing --technique" in err
 
 
 def test_given_an_id_and_a_date_the_output_is_the_same_every_time(tmp_path, capsys):
     written = []
     for name in ("a", "b"):
         root = copy_project(tmp_path / name)
-        assert run(root, *DELETE_GROUP, capsys=capsys)[0] == 0
+        assert run(root, *EXAMPLE, capsys=capsys)[0] == 0
         written.append({p: (root / p).read_bytes() for p in WRITTEN})
     assert written[0] == written[1]
 
 
 def test_nothing_is_overwritten(project, capsys):
     before = tree(project)
-    (project / "fixtures" / "iam" / "aws_iam_group_deleted.jsonl").write_text("mine\n")
-    code, _, err = run(project, *DELETE_GROUP, capsys=capsys)
-    assert code == 2 and "aws_iam_group_deleted.jsonl exists (new-rule never overwrites)" in err
-    assert tree(project) == {**before, "fixtures/iam/aws_iam_group_deleted.jsonl": b"mine\n"}
-    (project / "fixtures" / "iam" / "aws_iam_group_deleted.jsonl").unlink()
-    assert run(project, *DELETE_GROUP, capsys=capsys)[0] == 0
+    (project / "fixtures" / "iam" / f"{NAME}.jsonl").write_text("mine\n")
+    code, _, err = run(project, *EXAMPLE, capsys=capsys)
+    assert code == 2 and f"{NAME}.jsonl exists (new-rule never overwrites)" in err
+    assert tree(project) == {**before, f"fixtures/iam/{NAME}.jsonl": b"mine\n"}
+    (project / "fixtures" / "iam" / f"{NAME}.jsonl").unlink()
+    assert run(project, *EXAMPLE, capsys=capsys)[0] == 0
     again = tree(project)
-    other = [a if a != RULE_ID else "6a7b8c9d-0000-4000-8000-000000000001" for a in DELETE_GROUP]
-    code, _, err = run(project, *[a if a != "AWS IAM Group Deleted" else "Another Title" for a in other], capsys=capsys)
-    assert code == 2 and "'aws_iam_group_deleted' is a rule of the pack already" in err
+    other = without(without(EXAMPLE, "--id"), "--title") + ["--id", "6a7b8c9d-0000-4000-8000-000000000001", "--title", "Other"]
+    code, _, err = run(project, *other, capsys=capsys)
+    assert code == 2 and f"'{NAME}' is a rule of the pack already" in err
     assert tree(project) == again
 
 
@@ -161,12 +205,12 @@ def test_nothing_is_overwritten(project, capsys):
         ("--date", "10/12/2026", "not a date YYYY-MM-DD"),
         ("--id", "not-a-uuid", "not a UUID"),
         ("--title", "Two\nlines", "one line of text"),
-        ("--title", "AWS IAM User Deleted", "is a rule of the pack already"),
+        ("--title", PACK.rules[0].title, "is a rule of the pack already"),
     ],
 )
 def test_a_bad_value_is_a_one_line_usage_error_and_nothing_is_written(project, capsys, option, value, says):
     before = tree(project)
-    argv = list(DELETE_GROUP) + [option, value]  # the last value given wins
+    argv = list(EXAMPLE) + [option, value]  # the last value given wins
     code, _, err = run(project, *argv, capsys=capsys)
     assert code == 2
     (error,) = [line for line in err.splitlines() if line.startswith("Error:")]
@@ -176,7 +220,7 @@ def test_a_bad_value_is_a_one_line_usage_error_and_nothing_is_written(project, c
 
 def test_a_missing_value_off_a_terminal_is_a_usage_error(project, capsys, monkeypatch):
     monkeypatch.setattr(sys, "stdin", open(os.devnull))
-    code, _, err = run(project, *DELETE_GROUP[2:], capsys=capsys)  # no --folder
+    code, _, err = run(project, *EXAMPLE[2:], capsys=capsys)  # no --folder
     assert code == 2 and "missing --folder (new-rule asks for it on a terminal)" in err
 
 
@@ -191,11 +235,11 @@ TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size
 @example("---", "...")
 def test_the_title_and_author_read_back_exactly_whatever_they_hold(title, author):
     """A value can never break out of its YAML string: the skeleton reads back with the title and author given."""
-    spec = new_rule.Spec("iam", "aws_iam_x", title, "iam.amazonaws.com", ("DeleteGroup",), "low", "T1531", author,
-                         RULE_ID, "2026-12-10")  # fmt: skip
+    spec = new_rule.Spec("iam", NAME, title, "iam.amazonaws.com", ("DeleteGroup", "DeleteGroupPolicy"), "low", "T1531",
+                         author, RULE_ID, "2026-12-10")  # fmt: skip
     doc = yaml.safe_load(new_rule.rule_text(spec))
     assert (doc["title"], doc["author"]) == (title, author)
-    assert doc["detection"]["selection"] == {"eventSource": "iam.amazonaws.com", "eventName": "DeleteGroup"}
+    assert doc["detection"]["selection"] == {"eventSource": "iam.amazonaws.com", "eventName": ["DeleteGroup", "DeleteGroupPolicy"]}
 
 
 # --- the README's "Adding a rule", proved ----------------------------------------------------------------
@@ -210,11 +254,23 @@ RULE_LEVEL_TESTS = (
     "tests/athena/test_agreement.py", "tests/test_scan.py",
     "tests/artifacts/test_mitigation_scps.py::test_every_detected_call_is_denied_by_a_shipped_scp_or_says_why_not",
 )  # fmt: skip
-#: A call a shipped SCP already denies, so that the rule needs nothing outside sigma/ and fixtures/.
-SSH_KEY = [
-    "--folder", "iam", "--name", "aws_iam_user_ssh_public_key_deleted", "--title", "AWS IAM User SSH Public Key Deleted",
-    "--event-source", "iam.amazonaws.com", "--event-name", "DeleteSSHPublicKey", "--event-name", "UpdateSSHPublicKey",
-    "--level", "low", "--id", "0f6d1c2e-8a4b-4c3d-9e5f-7a8b9c0d1e2f", "--date", "2026-12-10", "--author", "A. Author",
+
+
+def scp_denied_undetected_iam_call() -> str:
+    """An IAM call a shipped SCP denies that no rule of the pack detects: a rule for it needs nothing outside
+    sigma/, fixtures/ and the lock (whatever rules the pack has by then)."""
+    detected = {name for r in PACK.rules for source, name in facts.event_calls(r.rule) if source == "iam.amazonaws.com"}
+    actions = [a for p in mitigations.load_policies().values() for st in p["Statement"]
+               for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])]  # fmt: skip
+    return next(a.split(":")[1] for a in sorted(actions) if a.startswith("iam:") and "*" not in a and a.split(":")[1] not in detected)
+
+
+SCAFFOLDED = scp_denied_undetected_iam_call()
+SCAFFOLDED_NAME = "aws_iam_" + re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", SCAFFOLDED).lower() + "_scaffolded"
+SCAFFOLD = [
+    "--folder", "iam", "--name", SCAFFOLDED_NAME, "--title", f"AWS IAM {SCAFFOLDED} Scaffolded",
+    "--event-source", "iam.amazonaws.com", "--event-name", SCAFFOLDED, "--level", "low", "--technique", "T1531",
+    "--id", "0f6d1c2e-8a4b-4c3d-9e5f-7a8b9c0d1e2f", "--date", "2026-12-10", "--author", "A. Author",
 ]  # fmt: skip
 
 
@@ -222,28 +278,26 @@ def fill(root: Path, out: str) -> None:
     """What a rule author writes where new-rule left TODO, done by a script: the description, the fields, the false
     positives, the records' request parameters, the look-alikes' calls, the files' descriptions, and the other
     fixture records the new rule matches."""
-    rule = root / "sigma" / "iam" / "aws_iam_user_ssh_public_key_deleted.yml"
+    rule = root / "sigma" / "iam" / f"{SCAFFOLDED_NAME}.yml"
     text = rule.read_text(encoding="utf-8")
-    text = re.sub(r"description: \|\n(    .*\n)+", "description: |\n    Detects an IAM user's SSH public key for CodeCommit "
-                  "deleted or set inactive, successful or not. Removing the key locks its owner out of the repositories "
-                  "it reaches over SSH, which disrupts the team's response.\n", text)
+    text = re.sub(r"description: \|\n(    .*\n)+", f"description: |\n    Detects {SCAFFOLDED} on an IAM user, successful or "
+                  "not. Taking a credential away from its owner locks them out of what it reaches, which slows the "
+                  "response to an intrusion.\n", text)
     text = re.sub(r"    # TODO.*\n", "    - requestParameters.userName\n", text)
     text = re.sub(r'    - "TODO.*"\n', "    - Key rotation by the user or an administrator.\n", text)
     rule.write_text(text, encoding="utf-8")
-    for path in sorted((root / "fixtures" / "iam").glob("aws_iam_user_ssh_public_key_deleted.*")):
+    for path in sorted((root / "fixtures" / "iam").glob(f"{SCAFFOLDED_NAME}.*")):
         records = json.loads(path.read_text())["Records"] if path.suffix == ".json" else [
             json.loads(line) for line in path.read_text().splitlines()]
         for r in records:
-            r["requestParameters"] = {"userName": "dev-okafor", "sSHPublicKeyId": "APKAEIBAERJR2EXAMPLE"}
+            r["requestParameters"] = {"userName": "dev-okafor"}
             if r["eventName"].startswith(new_rule.PLACEHOLDER):
-                r["eventName"], r["readOnly"] = "ListSSHPublicKeys", True
-            elif r["eventName"] == "UpdateSSHPublicKey":
-                r["requestParameters"]["status"] = "Inactive"
+                r["eventName"], r["readOnly"] = "ListUsers", True
         path.write_text(json.dumps({"Records": records}, indent=2) + "\n" if path.suffix == ".json" else
                         "".join(json.dumps(r) + "\n" for r in records))  # fmt: skip
     manifest = root / "fixtures" / "manifest.yml"
     text = manifest.read_text(encoding="utf-8").replace("TODO: what the file holds: ", "")
-    text = re.sub(r"# TODO: the look-alike.*", "# ListSSHPublicKeys: read-only", text)
+    text = re.sub(r"# TODO: the look-alike.*", "# ListUsers: read-only", text)
     for event_id, rule_id in re.findall(r"fixtures/manifest.yml:\d+: (\S+) of \S+: the new rule matches it: add (\S+)", out):
         text = re.sub(rf'("{event_id}": \[)([^\]]*)\]', lambda m: m.group(1) + ", ".join(filter(None, [m.group(2), rule_id])) + "]", text)
     manifest.write_text(text, encoding="utf-8")
@@ -252,15 +306,15 @@ def fill(root: Path, out: str) -> None:
 def test_adding_a_rule_touches_sigma_fixtures_and_the_lock_and_the_rule_level_tests_pass(tmp_path, capsys):
     root = copy_project(tmp_path / "project", with_tests=True)
     before = tree(root)
-    code, out, err = run(root, *SSH_KEY, capsys=capsys)
+    code, out, err = run(root, *SCAFFOLD, capsys=capsys)
     assert (code, err) == (0, ""), out
-    assert "no shipped SCP denies" not in out  # the SCP protecting IAM users denies both calls already
+    assert "no shipped SCP denies" not in out  # a shipped SCP denies the call already
     fill(root, out)
     assert cli.main(["--root", str(root), "lock"]) == 0
     capsys.readouterr()
     changed = sorted(p for p in before.keys() | tree(root).keys() if before.get(p) != tree(root).get(p))
     assert changed and [p for p in changed if not p.startswith(AUTHORED)] == []
-    assert "sigma/iam/aws_iam_user_ssh_public_key_deleted.yml" in changed and "version.lock.json" in changed
+    assert f"sigma/iam/{SCAFFOLDED_NAME}.yml" in changed and "version.lock.json" in changed
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "no:xdist", *RULE_LEVEL_TESTS],
         cwd=root, capture_output=True, text=True, timeout=600,
