@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("sigma", "fixtures", "version.lock.json", "validation.yml", "CHANGELOG.md", "pyproject.toml")
 AUTHORED = ("sigma/", "fixtures/", "version.lock.json")
 PACK = load_pack()
-RULE_ID = "5f2d6a0e-3c1b-4b7e-9a8d-2e4f6c8b0a11"
+RULE_ID = "d9b5c3a1-7e2f-4b8d-9c6a-1f0e2d3c4b5a"  # not the README example's id, which a reader may copy
 
 
 def undetected_call() -> tuple[str, str]:
