@@ -224,6 +224,22 @@ def test_a_missing_value_off_a_terminal_is_a_usage_error(project, capsys, monkey
     assert code == 2 and "missing --folder (new-rule asks for it on a terminal)" in err
 
 
+def test_on_a_terminal_it_asks_for_what_is_missing(project, monkeypatch):
+    """Like detection-rules' create-rule: each missing value is asked for (the level offered as a default; in a new
+    folder, whose rules name no technique yet, the technique too)."""
+    from click.testing import CliRunner
+
+    monkeypatch.setattr(new_rule, "_on_a_terminal", lambda: True)
+    monkeypatch.setattr(new_rule, "_git_author", lambda root: None)  # else `git config user.name` is the default
+    answers = ["scaffold", NAME, "AWS IAM Scaffold Example", SOURCE, f"{CALL}, {CALL}", "", "t1531", "Someone"]
+    result = CliRunner().invoke(cli.cli, ["--root", str(project), "new-rule", "--id", RULE_ID], input="\n".join(answers) + "\n")
+    assert result.exit_code == 0, result.output
+    assert "Technique folder under sigma/" in result.output and re.search(r"Level \(.*\) \[medium\]:", result.output)
+    rule = load_pack(project / "sigma").by_id(RULE_ID)
+    assert (rule.level, rule.rule.author, str(rule.path)) == ("medium", "Someone", f"sigma/scaffold/{NAME}.yml")
+    assert facts.event_calls(rule.rule) == {(SOURCE, CALL)} and "attack.t1531" in {str(t) for t in rule.rule.tags}
+
+
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40)
 
 

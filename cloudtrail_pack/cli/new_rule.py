@@ -39,7 +39,8 @@ API_REFERENCES = {
     "identitystore.amazonaws.com": "https://docs.aws.amazon.com/singlesignon/latest/IdentityStoreAPIReference/API_{}.html",
     "sts.amazonaws.com": "https://docs.aws.amazon.com/STS/latest/APIReference/API_{}.html",
 }
-FORMATS = ((".json", "s3"), (".jsonl", "jsonl"))  # the two delivery formats of the stubs
+#: The stubs: (suffix, delivery format, outcome of the attack in it).
+FORMATS = ((".json", "s3", "succeeded"), (".jsonl", "jsonl", "denied"))
 
 _FOLDER = re.compile(r"[a-z][a-z0-9_]*")
 _NAME = re.compile(r"aws_[a-z0-9_]+")  # SigmaHQ's file name convention for product aws: lower case, `aws_`
@@ -100,10 +101,14 @@ class Written:
 # Options: each checked, asked for on a terminal when missing
 
 
+def _on_a_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 def _ask(value, option: str, question: str, **kwargs):
     if value not in (None, ()):
         return value
-    if not sys.stdin.isatty():
+    if not _on_a_terminal():
         raise click.UsageError(f"missing {option} (new-rule asks for it on a terminal)")
     return click.prompt(question, **kwargs)
 
@@ -171,23 +176,39 @@ def _tactics(technique: str) -> list[str]:
     return sorted(mapping[technique])
 
 
+#: option -> (question, pattern, what a good value is); the free-text options are checked by _one_line.
+_ASKED = {
+    "--folder": ("Technique folder under sigma/ (iam, organizations, identitycenter, ...)", _FOLDER,
+                 "a folder name (lower case, digits, _)"),
+    "--name": ("File name without .yml (aws_<service>_<what>)", _NAME, "a file name aws_<service>_<what> (lower case, digits, _)"),
+    "--event-source": ("eventSource (e.g. iam.amazonaws.com)", _SOURCE, "an AWS endpoint such as iam.amazonaws.com"),
+    "--technique": ("ATT&CK technique (T1531)", _TECHNIQUE, "an ATT&CK technique id such as T1531"),
+}  # fmt: skip
+
+
+def _token(value, option: str, upper: bool = False) -> str:
+    question, pattern, what = _ASKED[option]
+    answer = str(_ask(value, option, question))
+    return _checked(answer.upper() if upper else answer, pattern, option, what)
+
+
+def _event_names(given: tuple) -> tuple[str, ...]:
+    names = given or tuple(_ask(None, "--event-name", "eventName(s), comma-separated").replace(" ", "").split(","))
+    for name in names:
+        _checked(name, _EVENT_NAME, "--event-name", "an API operation as CloudTrail names it (DeleteGroup)")
+    return tuple(dict.fromkeys(names))
+
+
 def _spec(pack, root: Path, given: dict) -> Spec:
-    folder = _checked(_ask(given["folder"], "--folder", "Technique folder under sigma/ (iam, organizations, identitycenter, ...)"),
-                      _FOLDER, "--folder", "a folder name (lower case, digits, _)")
-    name = _checked(_ask(given["name"], "--name", "File name without .yml (aws_<service>_<what>)"),
-                    _NAME, "--name", "a file name aws_<service>_<what> (lower case, digits, _)")
+    folder = _token(given["folder"], "--folder")
+    name = _token(given["name"], "--name")
     title = _one_line(_ask(given["title"], "--title", "Title"), "--title")
-    source = _checked(_ask(given["event_source"], "--event-source", "eventSource (e.g. iam.amazonaws.com)"),
-                      _SOURCE, "--event-source", "an AWS endpoint such as iam.amazonaws.com")
-    names = given["event_names"] or tuple(_ask(None, "--event-name", "eventName(s), comma-separated").replace(" ", "").split(","))
-    for event_name in names:
-        _checked(event_name, _EVENT_NAME, "--event-name", "an API operation as CloudTrail names it (DeleteGroup)")
+    source = _token(given["event_source"], "--event-source")
+    names = _event_names(given["event_names"])
     level = _ask(given["level"], "--level", "Level", type=click.Choice(LEVELS), default="medium")
-    technique = _ask(given["technique"] or _folder_technique(pack, folder), "--technique", "ATT&CK technique (T1531)").upper()
-    _checked(technique, _TECHNIQUE, "--technique", "an ATT&CK technique id such as T1531")
+    technique = _token(given["technique"] or _folder_technique(pack, folder), "--technique", upper=True)
     author = _one_line(_ask(given["author"] or _git_author(root), "--author", "Author"), "--author")
-    return Spec(folder, name, title, source, tuple(dict.fromkeys(names)), level, technique, author,
-                _rule_id(given["rule_id"]), _date(given["date"]))
+    return Spec(folder, name, title, source, names, level, technique, author, _rule_id(given["rule_id"]), _date(given["date"]))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -219,9 +240,13 @@ def _check_rule(pack, project, spec: Spec, text: str) -> None:
     from ..pack import Pack, load_rule_file
     from ..validation import findings
 
-    taken = {"--id": {r.id for r in pack.rules}, "--name": {r.rule.name for r in pack.rules}, "--title": {r.title for r in pack.rules}}
-    for option, value in (("--id", spec.rule_id), ("--name", spec.name), ("--title", spec.title)):
-        if value in taken[option]:
+    taken = {
+        "--id": (spec.rule_id, {r.id for r in pack.rules}),
+        "--name": (spec.name, {r.rule.name for r in pack.rules}),
+        "--title": (spec.title, {r.title for r in pack.rules}),
+    }
+    for option, (value, values) in taken.items():
+        if value in values:
             raise click.BadParameter(f"{value!r} is a rule of the pack already", param_hint=option)
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch, "sigma", spec.folder, f"{spec.name}.yml")
@@ -270,15 +295,16 @@ def _record(spec: Spec, key: str, event_name: str, when: str, outcome: str) -> d
     return record
 
 
-def _stub_records(spec: Spec, fmt: str, day: str) -> list[tuple[dict, str]]:
-    """(record, its manifest comment): the attack, once per eventName, then a look-alike of the same service."""
-    outcome = "succeeded" if fmt == "s3" else "denied"
+def _stub_records(spec: Spec, fmt: str, outcome: str, day: str) -> list[tuple[dict, list[str], str]]:
+    """(record, rules that must match it, its manifest comment): the attack, once per eventName, then a look-alike
+    of the same service."""
     out = []
     for i, name in enumerate(spec.event_names):
         record = _record(spec, f"{fmt} {i}", name, f"{day}T10:{i:02d}:07Z", outcome)
-        out.append((record, f"{name} {outcome} (IAM user ops-admin): the attack"))
-    lookalike = _record(spec, f"{fmt} look-alike", spec.event_names[0], f"{day}T10:{len(spec.event_names):02d}:41Z", "look-alike")
-    out.append((lookalike, f"{PLACEHOLDER}: the look-alike, a call of {spec.event_source} the rule must not match"))
+        out.append((record, [spec.rule_id], f"{name} {outcome} (IAM user ops-admin): the attack"))
+    when = f"{day}T10:{len(spec.event_names):02d}:41Z"
+    lookalike = _record(spec, f"{fmt} look-alike", spec.event_names[0], when, "look-alike")
+    out.append((lookalike, [], f"{PLACEHOLDER}: the look-alike, a call of {spec.event_source} the rule must not match"))
     return out
 
 
@@ -308,19 +334,20 @@ def fixtures(spec: Spec, fixtures_dir: Path, manifest_text: str) -> tuple[list[W
     """The two fixture files and the manifest's new text (entries appended, the rule named in its comment list)."""
     import yaml
 
-    manifest = yaml.safe_load(manifest_text) or {}
-    env = _templates()
+    template = _templates().get_template("manifest_entry.yml.j2")
+    days = _free_days(fixtures_dir, yaml.safe_load(manifest_text) or {}, len(FORMATS))
     files, entries = [], []
-    for (suffix, fmt), day in zip(FORMATS, _free_days(fixtures_dir, manifest, len(FORMATS))):
+    for (suffix, fmt, outcome), day in zip(FORMATS, days):
         rel = f"{spec.folder}/{spec.name}{suffix}"
-        stubs = _stub_records(spec, fmt, day)
-        files.append(Written(fixtures_dir / rel, _fixture_text(fmt, [r for r, _ in stubs]), f"{fmt}: the attack and a look-alike"))
-        entries.append(env.get_template("manifest_entry.yml.j2").render(
+        stubs = _stub_records(spec, fmt, outcome, day)
+        text = _fixture_text(fmt, [record for record, _, _ in stubs])
+        files.append(Written(fixtures_dir / rel, text, f"{fmt}: the attack and a look-alike"))
+        entries.append(template.render(
             path=rel, format=fmt, sources=spec.api_references(),
-            summary=f"{', '.join(spec.event_names)} {'succeeded' if fmt == 's3' else 'denied'}, and a look-alike of the same service",
-            records=[{"event_id": r["eventID"], "rule_ids": [spec.rule_id] if not c.startswith(PLACEHOLDER) else [], "comment": c} for r, c in stubs],
+            summary=f"{', '.join(spec.event_names)} {outcome}, and a look-alike of the same service",
+            records=[{"event_id": r["eventID"], "rule_ids": ids, "comment": c} for r, ids, c in stubs],
         ))  # fmt: skip
-    return files, _manifest_text(spec, manifest_text, entries, [w.path.relative_to(fixtures_dir).as_posix() for w in files])
+    return files, _manifest_text(spec, manifest_text, entries, [f"{spec.folder}/{spec.name}{s}" for s, _, _ in FORMATS])
 
 
 def _manifest_text(spec: Spec, text: str, entries: list[str], paths: list[str]) -> str:
