@@ -83,9 +83,9 @@ def cli(ctx: click.Context, root: Path | None, rules_dir: Path | None) -> None:
 
 
 def _register() -> None:
-    from . import build, check, convert, lock, scan
+    from . import build, check, convert, lock, new_rule, scan
 
-    for module in (build, check, lock, convert, scan):
+    for module in (build, check, lock, convert, scan, new_rule):
         cli.add_command(module.command)
 
 

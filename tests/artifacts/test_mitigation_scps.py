@@ -14,28 +14,15 @@ import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+import rule_facts as facts
+
 from cloudtrail_pack.artifacts import mitigations
 from cloudtrail_pack.pack import PackError
 
+ROOT = Path(__file__).resolve().parents[2]
 SEVERITIES = ["MUTE", "INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
-# Called from the management account, where SCPs never apply (see data/mitigations/README.md).
-NOT_PREVENTABLE_BY_SCP = {
-    "organizations:removeaccountfromorganization",
-    # Management-account calls (Organizations API reference: "This operation can be called only from the
-    # organization's management account"): creating, inviting and moving accounts.
-    "organizations:createaccount",
-    "organizations:creategovcloudaccount",
-    "organizations:inviteaccounttoorganization",
-    "organizations:moveaccount",
-    # Accepted by an account joining an organization: an account that is not a member yet, or has just left
-    # (an account belongs to one organization), so no SCP of the organization it leaves applies any more.
-    "organizations:accepthandshake",
-    # IAM Identity Center's identity store is administered from the management account unless a delegated
-    # administrator account is registered (IAM Identity Center user guide, "Delegated administration").
-    "identitystore:deleteuser",
-    "sso-directory:deleteuser",
-    "sso-directory:disableuser",
-}
+#: Detected calls no SCP can stop, with the reason: product data beside the policies (not shipped).
+NOT_PREVENTABLE_FILE = mitigations.SOURCE_DIR / "not-preventable.yml"
 
 
 def parliament_findings(text: str) -> list[tuple[str, str, str]]:
@@ -131,42 +118,42 @@ def test_break_glass_exception_is_a_documented_placeholder():
         assert command in readme
 
 
-def _event_names(rule) -> set[tuple[str, str]]:
-    """(eventSource, eventName) pairs a base rule matches on, read from its detection items."""
-    from sigma.rule import SigmaDetection, SigmaDetectionItem
-
-    def walk(node, values):
-        if isinstance(node, SigmaDetectionItem):
-            if node.field in values:
-                values[node.field] |= {str(v) for v in node.value}
-        elif isinstance(node, SigmaDetection):
-            for item in node.detection_items:
-                walk(item, values)
-
-    # A selection naming both pairs its own values (a rule may watch two services); selections naming only
-    # a source or only names pair with each other.
-    pairs, lone = set(), {"eventSource": set(), "eventName": set()}
-    for detection in rule.detection.detections.values():
-        values: dict[str, set[str]] = {"eventSource": set(), "eventName": set()}
-        walk(detection, values)
-        if values["eventSource"] and values["eventName"]:
-            pairs |= {(s, n) for s in values["eventSource"] for n in values["eventName"]}
-        else:
-            for key in lone:
-                lone[key] |= values[key]
-    return pairs | {(s, n) for s in lone["eventSource"] for n in lone["eventName"]}
-
-
-def test_every_detected_call_is_denied_by_a_shipped_scp(pack):
-    denied = set().union(*(mitigations.denied_actions(p) for p in mitigations.load_policies().values()))
-    detected = set()
+def detected_calls(pack) -> dict[str, list]:
+    """{service:Action, lower-cased: the base rules matching it} for every call a base rule matches."""
+    calls: dict[str, list] = {}
     for rule in pack.rules:
-        if rule.is_correlation:
-            continue
-        for source, name in _event_names(rule.rule):
-            detected.add(f"{source.split('.')[0]}:{name}".lower())
-    assert detected  # the walk found the rules' calls
-    assert detected - NOT_PREVENTABLE_BY_SCP <= denied, detected - NOT_PREVENTABLE_BY_SCP - denied
+        for source, name in sorted(facts.event_calls(rule.rule)):
+            calls.setdefault(f"{source.split('.')[0]}:{name}".lower(), []).append(rule)
+    return calls
+
+
+def not_preventable() -> dict[str, str]:
+    listed = yaml.safe_load(NOT_PREVENTABLE_FILE.read_text(encoding="utf-8")) or {}
+    assert all(isinstance(v, str) and v.strip() for v in listed.values()), f"{NOT_PREVENTABLE_FILE.name}: every call needs its reason"
+    return {action.lower(): reason for action, reason in listed.items()}
+
+
+def test_every_detected_call_is_denied_by_a_shipped_scp_or_says_why_not(pack):
+    """What the README promises: each call the rules detect in a member account is denied by a shipped SCP; the
+    few that happen where no SCP applies are listed in not-preventable.yml with the reason."""
+    denied = set().union(*(mitigations.denied_actions(p) for p in mitigations.load_policies().values()))
+    calls = detected_calls(pack)
+    assert calls  # the walk found the rules' calls
+    uncovered = [
+        f"{action} ({', '.join(f'{r.title}, {r.path}' for r in rules)}): deny it in a statement of "
+        f"{mitigations.SOURCE_DIR.relative_to(ROOT)}/scp-*.json (and name it in README.md's table there), or, if no SCP "
+        f"can stop it, add `{action}: <why>` to {NOT_PREVENTABLE_FILE.relative_to(ROOT)}"
+        for action, rules in sorted(calls.items())
+        if action not in denied and action not in not_preventable()
+    ]
+    assert not uncovered, "detected calls no shipped SCP denies:\n" + "\n".join(uncovered)
+
+
+def test_not_preventable_lists_only_detected_calls_no_scp_denies(pack):
+    denied = set().union(*(mitigations.denied_actions(p) for p in mitigations.load_policies().values()))
+    listed = not_preventable()
+    assert sorted(set(listed) - set(detected_calls(pack))) == [], f"{NOT_PREVENTABLE_FILE.name}: no rule detects these"
+    assert sorted(set(listed) & denied) == [], f"{NOT_PREVENTABLE_FILE.name}: a shipped SCP denies these"
 
 
 def test_writer_output_is_byte_deterministic(tmp_path, pack, tree_bytes):

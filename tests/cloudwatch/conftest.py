@@ -1,6 +1,6 @@
 """Shared helpers for the CloudWatch target's tests: backends with and without the CloudTrail pipeline, a
-one-line way to build a rule around a detection, and the detections the artifact writers write (hand-written
-stand-ins and the backend's own output) with the folder they write."""
+one-line way to build a rule around a detection, and the detections the artifact writers write (stand-ins
+built from each rule, and the backend's own output) with the folder they write."""
 
 from __future__ import annotations
 
@@ -62,114 +62,28 @@ def convert_bare(bare_backend):
     return run
 
 
-#: The credential rules' self-service exclusion, by hand (the backend also guards with ispresent()).
-SELF_SERVICE = (
-    'and not ((userIdentity.type = "IAMUser" and tolower(requestParameters.userName) = tolower(userIdentity.userName)) '
-    'or (userIdentity.type = "IAMUser" and not ispresent(requestParameters.userName)))'
-)
+#: Text the backend never writes, in every stand-in query and pattern: the writers must carry it through YAML,
+#: JSON and CloudFormation unchanged (a quote, a backslash, CloudFormation's `${`, Terraform's `%{`, YAML's
+#: `: ` and ` #`, a tab, a non-ASCII letter).
+HOSTILE = '"\\ ${Stack} %{if} a: b #c\té'
 
-# What the CloudWatch backend gives for each rule, written by hand: the writers' tests run on these whether
-# or not the backend is installed; tests marked with `real_detections` use the backend's own output.
-HAND_QUERIES = {
-    "aws_iam_user_access_key_removed": (
-        'fields @timestamp, eventName, userIdentity.arn, requestParameters.userName\n'
-        '| filter eventSource = "iam.amazonaws.com" and (eventName = "DeleteAccessKey" or '
-        '(eventName = "UpdateAccessKey" and requestParameters.status = "Inactive")) ' + SELF_SERVICE,
-        None,
-    ),
-    "aws_iam_user_deleted": (
-        'fields @timestamp, userIdentity.arn, requestParameters.userName\n'
-        '| filter eventSource = "iam.amazonaws.com" and eventName = "DeleteUser"',
-        '{ ($.eventSource = "iam.amazonaws.com") && ($.eventName = "DeleteUser") }',
-    ),
-    "aws_iam_user_login_profile_removed_or_changed": (
-        'fields @timestamp, eventName, userIdentity.arn\n'
-        '| filter eventSource = "iam.amazonaws.com" and eventName in ["DeleteLoginProfile", "UpdateLoginProfile"] '
-        + SELF_SERVICE,
-        None,
-    ),
-    "aws_iam_user_mfa_deactivated": (
-        'fields @timestamp, userIdentity.arn, requestParameters.serialNumber\n'
-        '| filter eventSource = "iam.amazonaws.com" and eventName = "DeactivateMFADevice" ' + SELF_SERVICE,
-        None,
-    ),
-    "aws_organizations_account_removed": (
-        'fields @timestamp, userIdentity.arn, requestParameters.accountId\n'
-        '| filter eventSource = "organizations.amazonaws.com" and eventName = "RemoveAccountFromOrganization"',
-        '{ ($.eventSource = "organizations.amazonaws.com") && ($.eventName = "RemoveAccountFromOrganization") }',
-    ),
-    "aws_organizations_leave_organization": (
-        'fields @timestamp, userIdentity.arn, recipientAccountId\n'
-        '| filter eventSource = "organizations.amazonaws.com" and eventName = "LeaveOrganization"',
-        '{ ($.eventSource = "organizations.amazonaws.com") && ($.eventName = "LeaveOrganization") }',
-    ),
-    "aws_iam_user_deleted_mass": (
-        'filter eventSource = "iam.amazonaws.com" and eventName = "DeleteUser"\n'
-        '| stats count(*) as event_count by userIdentity.arn, bin(10m)\n'
-        '| filter event_count >= 3',
-        None,
-    ),
-    "aws_iam_deny_all_managed_policy_applied": (
-        'fields @timestamp, eventName, userIdentity.arn, requestParameters.userName, requestParameters.groupName\n'
-        '| filter eventSource = "iam.amazonaws.com" and ((eventName in ["AttachUserPolicy", "AttachGroupPolicy"] and '
-        'requestParameters.policyArn like /(?i)\\Aarn:aws:iam::aws:policy\\/AWSDenyAll\\z/) or '
-        '(eventName = "PutUserPermissionsBoundary" and '
-        'requestParameters.permissionsBoundary like /(?i)\\Aarn:aws:iam::aws:policy\\/AWSDenyAll\\z/))',
-        None,
-    ),
-    "aws_iam_inline_deny_all_policy_put": (
-        'fields @timestamp, eventName, userIdentity.arn, requestParameters.userName, requestParameters.groupName\n'
-        '| filter eventSource = "iam.amazonaws.com" and eventName in ["PutUserPolicy", "PutGroupPolicy"] and '
-        'requestParameters.policyDocument like /"Effect"[ \\t\\r\\n]*:[ \\t\\r\\n]*"Deny"/',
-        None,
-    ),
-    "aws_iam_user_removed_from_group": (
-        'fields @timestamp, userIdentity.arn, requestParameters.userName, requestParameters.groupName\n'
-        '| filter eventSource = "iam.amazonaws.com" and eventName = "RemoveUserFromGroup"',
-        '{ ($.eventSource = "iam.amazonaws.com") && ($.eventName = "RemoveUserFromGroup") }',
-    ),
-    "aws_identitycenter_user_deleted_or_disabled": (
-        'fields @timestamp, eventSource, eventName, userIdentity.arn, requestParameters.userId\n'
-        '| filter (eventSource = "identitystore.amazonaws.com" and eventName = "DeleteUser") or '
-        '(eventSource = "sso-directory.amazonaws.com" and eventName in ["DeleteUser", "DisableUser"])',
-        '{ (($.eventSource = "identitystore.amazonaws.com") && ($.eventName = "DeleteUser")) || '
-        '(($.eventSource = "sso-directory.amazonaws.com") && (($.eventName = "DeleteUser") || '
-        '($.eventName = "DisableUser"))) }',
-    ),
-    "aws_organizations_account_created": (
-        'fields @timestamp, eventName, userIdentity.arn, requestParameters.accountName\n'
-        '| filter eventSource = "organizations.amazonaws.com" and eventName in ["CreateAccount", "CreateGovCloudAccount"]',
-        '{ ($.eventSource = "organizations.amazonaws.com") && (($.eventName = "CreateAccount") || '
-        '($.eventName = "CreateGovCloudAccount")) }',
-    ),
-    "aws_organizations_account_invited": (
-        'fields @timestamp, userIdentity.arn, requestParameters.target.id\n'
-        '| filter eventSource = "organizations.amazonaws.com" and eventName = "InviteAccountToOrganization"',
-        '{ ($.eventSource = "organizations.amazonaws.com") && ($.eventName = "InviteAccountToOrganization") }',
-    ),
-    "aws_organizations_invitation_accepted": (
-        'fields @timestamp, userIdentity.arn, responseElements.handshake.arn\n'
-        '| filter eventSource = "organizations.amazonaws.com" and eventName = "AcceptHandshake" and '
-        '(responseElements.handshake.action like /(?i)\\Ainvite\\z/ or ispresent(errorCode))',
-        None,
-    ),
-    "aws_organizations_account_moved": (
-        'fields @timestamp, userIdentity.arn, requestParameters.accountId, requestParameters.destinationParentId\n'
-        '| filter eventSource = "organizations.amazonaws.com" and eventName = "MoveAccount"',
-        '{ ($.eventSource = "organizations.amazonaws.com") && ($.eventName = "MoveAccount") }',
-    ),
-    "aws_iam_access_removed_distinct_users": (
-        'filter eventSource = "iam.amazonaws.com" and eventName in ["DeleteUser", "DeleteLoginProfile", '
-        '"UpdateLoginProfile", "DeleteAccessKey", "DeactivateMFADevice", "RemoveUserFromGroup"]\n'
-        '| stats count_distinct(requestParameters.userName) as valueCount by userIdentity.arn, bin(10m)\n'
-        '| filter valueCount >= 3',
-        None,
-    ),
-    "aws_iam_user_credentials_removed_then_deleted": (
-        'filter eventSource = "iam.amazonaws.com" and eventName in ["DeleteLoginProfile", "DeleteAccessKey", "DeleteUser"]',
-        None,
-    ),
-}
+
+def stand_in(rule) -> "Detection":
+    """A detection for `rule` built from the rule alone, not by the backend: the writers' tests run on these
+    too, so that a writer is tested apart from the compiler. Base rules get a filter pattern (and so two
+    alarms), correlations the query only, as the backend gives them."""
+    from cloudtrail_pack.artifacts.cloudwatch import Detection
+
+    escaped = HOSTILE.replace("\\", "\\\\").replace('"', '\\"')
+    query = (
+        f"fields @timestamp, userIdentity.arn\n"
+        f'| filter eventName = "{rule.slug}" and userAgent != "{escaped}"'
+    )
+    if rule.is_correlation:
+        return Detection(rule, query + "\n| stats count(*) as event_count by userIdentity.arn, bin(10m)", None,
+                         "metric filter pattern: correlation rules count events over time (stand-in)")
+    pattern = f'{{ ($.eventName = "{rule.slug}") && ($.userAgent != "{escaped}") }}'
+    return Detection(rule, query, pattern, "")
 
 
 def cloudwatch_formats() -> set[str]:
@@ -197,15 +111,8 @@ def backend_ready() -> tuple[bool, str]:
 
 
 @pytest.fixture(scope="session")
-def hand_detections(pack):
-    from cloudtrail_pack.artifacts.cloudwatch import Detection
-
-    out = []
-    for rule in pack.rules:
-        query, pattern = HAND_QUERIES[rule.slug]
-        reason = "" if pattern else "metric filter pattern: correlation rules are not supported (hand-written)"
-        out.append(Detection(rule, query, pattern, reason))
-    return out
+def stand_in_detections(pack):
+    return [stand_in(rule) for rule in pack.rules]
 
 
 @pytest.fixture(scope="session")
@@ -220,11 +127,12 @@ def real_detections(pack):
     return cloudwatch.collect(release_for(pack, cloudwatch))
 
 
-@pytest.fixture(scope="session", params=["hand", "backend"])
+@pytest.fixture(scope="session", params=["stand-in", "backend"])
 def detections(request, pack):
-    """Both sources: hand-written stand-ins (the writers alone), and the backend's real output."""
-    if request.param == "hand":
-        return request.getfixturevalue("hand_detections")
+    """Both sources: stand-ins built from the rules alone (the writers apart from the backend), and the
+    backend's real output."""
+    if request.param == "stand-in":
+        return request.getfixturevalue("stand_in_detections")
     return request.getfixturevalue("real_detections")
 
 

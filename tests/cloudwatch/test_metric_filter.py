@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 
+import rule_facts as facts
 from evaluators import metric_filter as mf
+from fixture_corpus import FIXTURE_FILES
 
 
 def pattern(convert, detection: str) -> str:
@@ -141,45 +143,70 @@ def test_pattern_length_limit(convert):
         convert(f"sel:\n    eventName:\n{names}\ncondition: sel", "metric_filter")
 
 
-def test_every_pack_rule_has_a_pattern_or_a_reason(pack):
-    """The pack's base rules on canonical fields have patterns; the others are refused with a reason."""
-    from cloudtrail_pack.pack import PackError
-    from cloudtrail_pack.compilation import compile_rules
+#: What a refusal says for each construct a rule needs (rule_facts.constructs).
+REFUSAL_WORDS = {
+    facts.REGEX: "regular expressions",
+    facts.FIELDREF: "field references",
+    facts.FOLDED: "case-insensitively",
+    facts.CORRELATION: "correlation rules",
+}
 
-    outcome = {}
+
+def metric_filter_outcomes(pack) -> dict[str, str | None]:
+    """{rule id: its one pattern, or None} and {rule id: the refusal's reason}, as the release compiles them."""
+    from cloudtrail_pack.compilation import compile_pack
+
+    compiled = compile_pack(pack, [("cloudwatch", "metric_filter")])
+    patterns, refusals = {}, {}
     for rule in pack.rules:
-        try:
-            (outcome[rule.rule.name or rule.path.stem],) = compile_rules(pack, "cloudwatch", "metric_filter", rules=[rule])[rule.id]
-        except PackError as e:
-            assert isinstance(e.__cause__, SigmaFeatureNotSupportedByBackendError)
-            outcome[rule.rule.name or rule.path.stem] = str(e.__cause__).split(":")[0]
-    assert outcome == {
-        "aws_iam_user_access_key_removed": "metric filter pattern",  # any-case Inactive; a field reference
-        "aws_iam_user_deleted": '{ ($.eventSource = "iam.amazonaws.com") && ($.eventName = "DeleteUser") }',
-        "aws_iam_user_login_profile_removed_or_changed": "metric filter pattern",  # a field reference (self-service)
-        "aws_iam_user_mfa_deactivated": "metric filter pattern",  # a field reference (self-service)
-        "aws_organizations_account_removed": '{ ($.eventSource = "organizations.amazonaws.com") && '
-        '($.eventName = "RemoveAccountFromOrganization") }',
-        "aws_organizations_leave_organization": '{ ($.eventSource = "organizations.amazonaws.com") && '
-        '($.eventName = "LeaveOrganization") }',
-        "aws_iam_user_deleted_mass": "metric filter pattern",
-        "aws_iam_deny_all_managed_policy_applied": "metric filter pattern",  # any-case policy ARN
-        "aws_iam_inline_deny_all_policy_put": "metric filter pattern",  # a regular expression with groups
-        "aws_iam_user_removed_from_group": '{ ($.eventSource = "iam.amazonaws.com") && '
-        '($.eventName = "RemoveUserFromGroup") }',
-        "aws_identitycenter_user_deleted_or_disabled": '{ (($.eventSource = "identitystore.amazonaws.com") && '
-        '($.eventName = "DeleteUser")) || (($.eventSource = "sso-directory.amazonaws.com") && '
-        '(($.eventName = "DeleteUser") || ($.eventName = "DisableUser"))) }',
-        "aws_organizations_account_created": '{ ($.eventSource = "organizations.amazonaws.com") && '
-        '(($.eventName = "CreateAccount") || ($.eventName = "CreateGovCloudAccount")) }',
-        "aws_organizations_account_invited": '{ ($.eventSource = "organizations.amazonaws.com") && '
-        '($.eventName = "InviteAccountToOrganization") }',
-        "aws_organizations_invitation_accepted": "metric filter pattern",  # any-case handshake action
-        "aws_organizations_account_moved": '{ ($.eventSource = "organizations.amazonaws.com") && ($.eventName = "MoveAccount") }',
-        # correlations whose counted rules have no pattern (the compilation reports the counted rule's refusal first)
-        "aws_iam_access_removed_distinct_users": "a rule it counts is not available in CloudWatch Logs Insights",
-        "aws_iam_user_credentials_removed_then_deleted": "a rule it counts is not available in CloudWatch Logs Insights",
-    }
+        queries = compiled.queries(rule, "cloudwatch", "metric_filter")
+        if queries is None:
+            refusals[rule.id] = compiled.result(rule, "cloudwatch", "metric_filter").reason
+        else:
+            (patterns[rule.id],) = queries
+    return patterns, refusals
+
+
+def test_every_pack_rule_has_a_pattern_unless_it_needs_what_patterns_lack(pack):
+    """A base rule gets a pattern unless it needs a regular expression, a field reference or letters compared
+    case-insensitively outside eventSource/eventName (filter patterns are case-sensitive); a correlation never
+    does. Each refusal names a construct the rule needs (a correlation may name its counted rule's)."""
+    patterns, refusals = metric_filter_outcomes(pack)
+    problems = []
+    for rule in pack.rules:
+        needs = facts.constructs(pack, rule)
+        if rule.id in patterns:
+            if needs:
+                problems.append(f"{rule.path}: a pattern was written, but the rule needs {sorted(needs)}: {patterns[rule.id]}")
+            continue
+        said = refusals[rule.id]
+        if not needs:
+            problems.append(f"{rule.path}: refused although it needs nothing patterns lack: {said}")
+        elif not said.startswith(("metric filter pattern: ", "a rule it counts is not available")) or not any(
+            REFUSAL_WORDS[n] in said for n in needs
+        ):
+            problems.append(f"{rule.path}: the refusal names none of {sorted(needs)}: {said}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.skipif(not FIXTURE_FILES, reason="no fixtures/manifest.yml yet")
+def test_every_pattern_matches_exactly_what_the_reference_matches_on_every_fixture(pack, reference):
+    """The shipped patterns, run by the filter-pattern evaluator on every fixture record (as CloudTrail writes
+    it to CloudWatch Logs), against the reference engine's verdict for the same rule."""
+    patterns, _ = metric_filter_outcomes(pack)
+    assert patterns, "no rule of the pack compiles to a metric filter pattern"
+    parsed = {rule_id: mf.parse(text) for rule_id, text in patterns.items()}
+    mismatches = []
+    for fixture in FIXTURE_FILES:
+        verdict = reference.run(fixture.records)
+        for record in fixture.records:
+            event_id = str(record["eventID"])
+            for rule_id, node in parsed.items():
+                expected = rule_id in verdict.matches[event_id]
+                if node.matches(record) != expected:
+                    mismatches.append(f"{fixture.path} {event_id}: {pack.by_id(rule_id).path} pattern "
+                                      f"{'misses' if expected else 'matches'} it: {patterns[rule_id]}")
+    assert not mismatches, "\n".join(mismatches)
 
 
 def test_a_field_reference_is_refused_before_a_value_that_needs_folding(convert):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import rule_facts as facts
 from fixture_corpus import FIXTURE_FILES, FIXTURES
 
 from cloudtrail_pack.compilation import compile_pack
@@ -41,28 +42,41 @@ def test_every_pattern_agrees_with_the_reference_on_every_record(fixture, refere
     assert mismatches == []
 
 
+#: What EventBridge cannot express (rule_facts.constructs) and the words its refusal uses for it.
+INEXPRESSIBLE = {
+    facts.REGEX: "regular expressions",
+    facts.FIELDREF: "field references",
+    facts.CORRELATION: "correlation rules",
+}
+
+
 def test_the_shipped_patterns_are_the_rules_eventbridge_can_express():
-    """The refused rules are exactly those needing a regex, a field comparison, or a correlation."""
-    refused = {r.name: _COMPILED.result(r, "eventbridge").reason for r in PACK.rules if r.id not in PATTERNS}
-    assert sorted(refused) == [
-        "aws_iam_access_removed_distinct_users",
-        "aws_iam_inline_deny_all_policy_put",
-        "aws_iam_user_access_key_removed",
-        "aws_iam_user_credentials_removed_then_deleted",
-        "aws_iam_user_deleted_mass",
-        "aws_iam_user_login_profile_removed_or_changed",
-        "aws_iam_user_mfa_deactivated",
-    ]
-    assert refused["aws_iam_inline_deny_all_policy_put"] == (
-        "regular expressions (requestParameters.policyDocument|re) have no event pattern matcher"
-    )
-    assert refused["aws_iam_user_mfa_deactivated"] == (
-        "field references (requestParameters.userName|fieldref) cannot be expressed: a "
-        "pattern compares with constants"
-    )
-    assert refused["aws_iam_user_deleted_mass"] == (
-        "correlation rules count events over time; EventBridge matches one event at a time"
-    )
+    """The refused rules are exactly those needing a regex, a field comparison, or a correlation (read off each
+    rule's detection); each refusal names one of them (a correlation may name its counted rule's)."""
+    problems = []
+    for rule in PACK.rules:
+        needs = facts.constructs(PACK, rule) & INEXPRESSIBLE.keys()
+        if rule.id in PATTERNS:
+            if needs:
+                problems.append(f"{rule.path}: a pattern was written, but the rule needs {sorted(needs)}")
+            continue
+        reason = _COMPILED.result(rule, "eventbridge").reason
+        if not needs:
+            problems.append(f"{rule.path}: refused although it needs nothing a pattern lacks: {reason}")
+        elif not any(INEXPRESSIBLE[n] in reason for n in needs):
+            problems.append(f"{rule.path}: the refusal names none of {sorted(needs)}: {reason}")
+    assert not problems, "\n".join(problems)
+    assert PATTERNS and len(PATTERNS) < len(PACK.rules)  # both kinds are in the pack
+
+
+def test_refusals_say_what_the_event_pattern_language_lacks():
+    """The three reasons in the build table's words."""
+    reasons = {_COMPILED.result(r, "eventbridge").reason for r in PACK.rules if r.id not in PATTERNS}
+    assert {
+        "regular expressions (requestParameters.policyDocument|re) have no event pattern matcher",
+        "field references (requestParameters.userName|fieldref) cannot be expressed: a pattern compares with constants",
+        "correlation rules count events over time; EventBridge matches one event at a time",
+    } <= reasons
 
 
 def test_every_fixture_attack_on_an_expressible_rule_is_matched():
