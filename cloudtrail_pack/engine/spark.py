@@ -26,7 +26,7 @@ from typing import Iterable, Iterator
 
 from ..pack import Pack, PackError
 from ..inputs import walk
-from .interface import Options
+from .interface import Options, is_uri
 from .reference import ReferenceEngine, Verdict
 from .results import REPORTED_FIELDS, Alert, Match, RuleInfo, Summary, alerts, left_out, nested, titled
 from .spark_correlation import check, fields as correlation_fields, windows
@@ -158,7 +158,7 @@ class _Inputs:
             if is_remote(str(p)):
                 inputs.read.append(str(p))
                 continue
-            for f, reason in walk([Path(p)]):
+            for f, reason in walk([p if is_uri(p) else Path(p)]):  # a local path named as Path names it
                 if reason is not None or f == "-":
                     summary.input_skipped(f, reason or "standard input is not read by the Spark engine")
                     continue
