@@ -231,16 +231,17 @@ def _scan_child(files_dir: str, rules_dir: str, rule_ids, jobs: int, started: fl
 
     from cloudtrail_pack.attack import use_local_attack_data
     from cloudtrail_pack.pack import load_pack
-    from cloudtrail_pack.scan import ScanSummary, scan
+    from cloudtrail_pack.engine.results import Match, Summary
+    from cloudtrail_pack.scan import scan
 
     use_local_attack_data()
-    summary = ScanSummary()
+    summary = Summary()
     t = started  # imports and loading the pack count, as they do for the command
     found, count = set(), 0
     for m in scan([files_dir], load_pack(Path(rules_dir)), rule_ids, jobs=jobs, summary=summary):
         count += 1  # matches are counted, not kept: the peak RSS is the scan's
-        if "eventID" in m and len(found) < 10000:
-            found.add(m["eventID"])
+        if isinstance(m, Match) and len(found) < 10000:
+            found.add(m.eventID)
     seconds = time.perf_counter() - t
     kib = 1 if sys.platform != "darwin" else 1 / 1024
     print(json.dumps({

@@ -35,10 +35,10 @@ engine, folder, jobs, master = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.a
 pack = load_pack({rules!r})
 if engine == "spark":
     from cloudtrail_pack.engine.spark import scan
-    matches = list(scan([folder], pack, master=master))
+    matches = [m.as_dict() for m in scan([folder], pack, master=master)]
 else:
     from cloudtrail_pack.scan import scan
-    matches = list(scan([folder], pack, jobs=jobs))
+    matches = [m.as_dict() for m in scan([folder], pack, jobs=jobs)]
 print(json.dumps({{"seconds": time.perf_counter() - start, "matches": matches}}))
 """
 

@@ -63,10 +63,3 @@ def walk(paths: list[Path | str]) -> Iterator[tuple[str, str | None]]:
             yield p, None
         else:
             yield from visit(p)
-
-
-def iter_paths(paths: list[Path | str]) -> Iterator[Path]:
-    """The files `walk` would read."""
-    for path, reason in walk(paths):
-        if reason is None:
-            yield Path(path)

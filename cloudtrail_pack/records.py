@@ -33,7 +33,6 @@ gzip, bytes after the gzip data that are not gzip, and a read error end the file
 
 from __future__ import annotations
 
-import io
 import re
 import sys
 from dataclasses import dataclass
@@ -43,10 +42,7 @@ from typing import BinaryIO, Iterator
 import msgspec
 
 from .decompress import Pieces
-from .inputs import iter_paths, walk  # noqa: F401  (what scan reads: records.walk, as before)
 from .json_extent import Extent, rskip_blank, skip_blank, value_end
-
-FORMATS = ("s3", "s3-gzip", "array", "jsonl", "eventbridge", "document")
 
 CHUNK = 1 << 22  # decompressed bytes read at a time
 MAX_RECORD = 64 << 20  # one record (or line) larger than this is reported and skipped
@@ -69,7 +65,7 @@ class RecordError(ValueError):
 @dataclass(frozen=True)
 class CloudTrailFile:
     path: Path
-    format: str  # one of FORMATS
+    format: str  # s3, s3-gzip, array, jsonl, eventbridge or document
     records: list[dict]
 
 
@@ -79,7 +75,6 @@ class Problem:
 
     where: str
     reason: str
-    fatal: bool = False  # nothing after it in the file was read
 
     def __str__(self) -> str:
         return f"{self.where}: {self.reason}" if self.where else self.reason
@@ -165,7 +160,7 @@ class RecordReader:
             first = first[len(BOM):]
         body = first[skip_blank(first, 0):]
         if not body:
-            yield [Problem("", self.damage or "empty: no CloudTrail events", fatal=True)]
+            yield [Problem("", self.damage or "empty: no CloudTrail events")]
             return
         if body[:1] == b"[":
             self.format = "array"
@@ -175,7 +170,7 @@ class RecordReader:
         else:
             yield from self._lines(first, chunks)
         if self.damage is not None and not self._damage_told:
-            yield [Problem("", self.damage, fatal=True)]
+            yield [Problem("", self.damage)]
 
     # ---- a top-level object: a delivery document, one document, or the first of JSON lines ----------
     def _object(self, buf: bytes, chunks: Iterator[bytes]):
@@ -246,7 +241,7 @@ class RecordReader:
                 yield from self._whole(bytes(buf[: pos + 1]))
                 return
         elif pos >= len(buf) and eof and several_lines:  # the file ends inside its one document
-            yield [Problem("", self._ended("truncated (the file ends inside its JSON document)"), fatal=True)]
+            yield [Problem("", self._ended("truncated (the file ends inside its JSON document)"))]
             return
         yield from self._lines(bytes(buf), chunks)
 
@@ -256,10 +251,10 @@ class RecordReader:
         try:
             doc = _ANY.decode(data)
         except RecursionError:
-            yield [Problem("", too_deep(value_end(data)[1]), fatal=True)]
+            yield [Problem("", too_deep(value_end(data)[1]))]
             return
         except msgspec.DecodeError as e:
-            yield [Problem("", f"invalid JSON ({e})", fatal=True)]
+            yield [Problem("", f"invalid JSON ({e})")]
             return
         yield list(self._document(doc))
 
@@ -395,7 +390,7 @@ class RecordReader:
                 if c != 0x2C:  # ','
                     out.append(pending[1])
                     yield self._counted(out)
-                    yield [Problem(f"record {number + 1}", f"invalid JSON at byte {consumed + i} of the records; {REST}", fatal=True)]
+                    yield [Problem(f"record {number + 1}", f"invalid JSON at byte {consumed + i} of the records; {REST}")]
                     return None
                 out.append(pending[1])
                 pending, i, after_comma = None, i + 1, True
@@ -408,7 +403,7 @@ class RecordReader:
             item = self._record(buf[i:end], number + 1, scanner.depth)
             if item is None:
                 yield self._counted(out)
-                yield [Problem(f"record {number + 1}", f"invalid JSON at byte {consumed + i} of the records; {REST}", fatal=True)]
+                yield [Problem(f"record {number + 1}", f"invalid JSON at byte {consumed + i} of the records; {REST}")]
                 return None
             number += 1
             pending, i, after_comma = (i, item), end, False
@@ -416,7 +411,7 @@ class RecordReader:
             if pending is not None:
                 out.append(pending[1])
             yield self._counted(out)
-            yield [Problem(f"record {number + 1}", self._ended(f"truncated (the file ends inside a record); {REST}"), fatal=True)]
+            yield [Problem(f"record {number + 1}", self._ended(f"truncated (the file ends inside a record); {REST}"))]
             return None
         if pending is not None:  # read it again with its separator
             resume, number = pending[0], number - 1
@@ -467,7 +462,7 @@ class RecordReader:
         while end is None:
             buf = next(chunks, None)
             if buf is None:
-                yield [Problem(f"record {number}", self._ended(f"{what}, and the file ends inside it"), fatal=True)]
+                yield [Problem(f"record {number}", self._ended(f"{what}, and the file ends inside it"))]
                 return None
             end = scanner.feed(buf)
         yield [Problem(f"record {number}", what)]
@@ -476,13 +471,13 @@ class RecordReader:
         while i >= len(rest):
             chunk = next(chunks, None)
             if chunk is None:
-                yield [Problem(f"record {number + 1}", self._ended(f"truncated (the file ends inside a record); {REST}"), fatal=True)]
+                yield [Problem(f"record {number + 1}", self._ended(f"truncated (the file ends inside a record); {REST}"))]
                 return None
             rest += chunk
             i = skip_blank(rest, i)
         if rest[i] in b",]":
             return b"[" + rest[i + (rest[i] == 0x2C):]
-        yield [Problem(f"record {number + 1}", f"invalid JSON after a record larger than {MAX_RECORD >> 20} MiB; {REST}", fatal=True)]
+        yield [Problem(f"record {number + 1}", f"invalid JSON after a record larger than {MAX_RECORD >> 20} MiB; {REST}")]
         return None
 
     def _record(self, raw: bytes, number: int, depth: int):
@@ -517,7 +512,7 @@ class RecordReader:
             yield self._items(raws, number, wrapped)
             number += len(raws)
             break
-        yield [Problem(f"record {number + 1}", f"invalid JSON at byte {consumed + at} of the records; {REST}", fatal=True)]
+        yield [Problem(f"record {number + 1}", f"invalid JSON at byte {consumed + at} of the records; {REST}")]
 
     def _items(self, raws: list, number: int, wrapped: bytes) -> list:
         """Each record with its head; the heads of a whole batch are checked in one call, one by one
@@ -584,7 +579,7 @@ class RecordReader:
             if out:
                 yield out
             if eof and self.damage is not None:
-                yield [Problem(f"line {lineno + 1}", self._ended(REST), fatal=True)]
+                yield [Problem(f"line {lineno + 1}", self._ended(REST))]
             if len(buf) > MAX_RECORD:  # one line larger than the limit: skip to its end
                 lineno += 1
                 yield [Problem(f"line {lineno}", f"larger than {MAX_RECORD >> 20} MiB (limit: records.MAX_RECORD)")]
@@ -597,7 +592,7 @@ class RecordReader:
                 break
         self.format = "eventbridge" if events and envelopes == events else "jsonl"
         if not events and not lineno:
-            yield [Problem("", "empty: no CloudTrail events", fatal=True)]
+            yield [Problem("", "empty: no CloudTrail events")]
 
     @staticmethod
     def _line(line: bytes, lineno: int):
@@ -671,12 +666,6 @@ def read_records(stream: BinaryIO) -> tuple[str, list[dict]]:
         raise RecordError("no CloudTrail events in the file")
     fmt = reader.format or "jsonl"
     return ("s3-gzip" if fmt == "s3" and reader.gzipped else fmt), records
-
-
-def parse_records(data: bytes) -> tuple[str, list[dict]]:
-    """(format, records) of a file's content; raises RecordError naming the line at fault."""
-    fmt, records = read_records(io.BytesIO(data))
-    return ("s3" if fmt == "s3-gzip" else fmt), records
 
 
 def read_file(path: Path | str) -> CloudTrailFile:

@@ -1,6 +1,8 @@
-"""Backtesting: run the pack over CloudTrail logs on disk and report what would have fired.
+"""Backtesting: run the pack over CloudTrail logs on disk and report what would have fired. This is the
+default engine (`LocalEngine`, the contract in `engine/interface.py`; its reports and accounting are
+`engine/results.py`'s, shared with the Spark engine).
 
-Every input is accounted for (`records.walk`: each path is scanned or reported with the reason). Each
+Every input is accounted for (`inputs.walk`: each path is scanned or reported with the reason). Each
 file is read as a stream (`records.RecordReader`: ISA-L gunzip, S3 documents cut into records by
 msgspec, each record's head checked without decoding it), so memory does not grow with a file. A record
 whose `eventName` no rule requires (`engine/prefilter.py`) is counted and never decoded; the others are
@@ -35,7 +37,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -45,14 +46,17 @@ from typing import Iterable, Iterator
 import msgspec
 
 from .engine.correlate import Reducer, Store, Uncountable, timestamp
+from .engine.interface import Options, is_uri
 from .engine.plan import ScanPlan
 from .engine.prefilter import RawTests
+from .engine.results import PROBLEMS_KEPT, Alert, Match, Summary, alerts, left_out
 from .pack import Pack
-from .records import Problem, RecordReader, decode, too_deep, walk
+from .inputs import walk
+from .records import Problem, RecordReader, decode, too_deep
 
 SPOOL_AT = 2000  # items a worker holds for one file before spooling them to disk
 SLOW_BATCH = 256  # records the reference engine evaluates at once (rules the matcher refuses)
-PROBLEMS_KEPT = 50  # problems listed per file; the rest are counted
+_FRAME = msgspec.msgpack.Decoder(tuple[list[Match], list[tuple], list[dict]])  # a spooled (matches, counted, fallback)
 
 
 @dataclass
@@ -60,7 +64,7 @@ class FileResult:
     path: str
     events: int = 0  # CloudTrail records read
     parsed: int = 0  # records decoded (some rule requires their event name)
-    matches: list[dict] = field(default_factory=list)  # reported detections, output-ready
+    matches: list[Match] = field(default_factory=list)  # reported detections
     counted: list[tuple] = field(default_factory=list)  # rows for the correlation sweeps
     fallback: list[dict] = field(default_factory=list)  # records for the reference's correlations
     spool: str | None = None  # a temporary file holding further (matches, counted, fallback) frames
@@ -90,33 +94,11 @@ class FileResult:
                 with open(self.spool, "rb") as f:
                     while header := f.read(8):
                         (n,) = struct.unpack("<Q", header)
-                        matches, counted, fallback = msgspec.msgpack.decode(f.read(n))
-                        yield matches, [tuple(r) for r in counted], fallback
+                        yield _FRAME.decode(f.read(n))
             finally:
                 os.unlink(self.spool)
                 self.spool = None
         yield self.matches, self.counted, self.fallback
-
-
-def principal(record: dict) -> str | None:
-    identity = record.get("userIdentity")
-    if not isinstance(identity, dict):
-        return None
-    return identity.get("arn") or identity.get("invokedBy") or identity.get("principalId") or identity.get("type")
-
-
-def shown(value):
-    """A record's field as a match report holds it: a JSON string, number, boolean or null as it is; an
-    object, an array or an integer outside 64 bits as its JSON text, so that every report can be written
-    (orjson refuses those, and nesting past 255 levels)."""
-    if value is None or value.__class__ in (str, bool, float):
-        return value
-    if value.__class__ is int and -(1 << 63) <= value < (1 << 64):
-        return value
-    try:
-        return msgspec.json.encode(value).decode()
-    except (RecursionError, TypeError, ValueError, OverflowError):
-        return f"({type(value).__name__} that cannot be shown)"
 
 
 class _Worker:
@@ -131,10 +113,7 @@ class _Worker:
         self.wanted = plan.event_names
         # every rule of any_name has its raw tests, or none has (plan.literals is then empty)
         self.tests = RawTests(plan.literals) if plan.literals else None
-        self.reports = {  # what a match report says about its rule, built once
-            rule_id: (rule_id, self.plan.rules[rule_id].title, self.plan.rules[rule_id].level)
-            for rule_id in plan.reported if rule_id in plan.rules
-        }
+        self.reports = {rule_id: plan.rules[rule_id] for rule_id in plan.reported if rule_id in plan.rules}
         self.reducer = Reducer(plan.sweeps)
         self.fallback_fields = (
             {f.split(".")[0] for f in plan.fallback.fields} | {"eventID", "eventTime"} if plan.fallback else None
@@ -188,16 +167,7 @@ class _Worker:
                         continue
                     if problems:
                         items = [i for i in items if i.__class__ is not Problem]
-                    if self.tests is not None:  # each record with the any-name rules its bytes allow
-                        tests, wanted = self.tests, self.wanted
-                        items = [
-                            (n, raw, head, allowed) for n, raw, head in items
-                            if (allowed := tests(bytes(raw).lower())) or head.eventName.lower() in wanted
-                        ]
-                    elif self.wanted is not None:
-                        wanted = self.wanted
-                        items = [i for i in items if i[2].eventName.lower() in wanted]
-                    self._decode(items, result, batch)
+                    self._decode(self._wanted(items), result, batch)
                     if self.engine is None or len(batch) >= SLOW_BATCH:
                         self._judge(batch, result, found)
                         batch = []
@@ -213,6 +183,20 @@ class _Worker:
         if found.matches or found.counted or found.fallback:
             yield found.matches, found.counted, found.fallback, result
         yield result
+
+    def _wanted(self, items: list) -> list:
+        """The records of a batch some rule can match (`engine/prefilter.py`), undecoded: their event name is
+        one a rule requires, or (with the any-name rules their bytes allow) their bytes pass a raw test."""
+        if self.tests is not None:
+            tests, wanted = self.tests, self.wanted
+            return [
+                (n, raw, head, allowed) for n, raw, head in items
+                if (allowed := tests(bytes(raw).lower())) or head.eventName.lower() in wanted
+            ]
+        if self.wanted is not None:
+            wanted = self.wanted
+            return [i for i in items if i[2].eventName.lower() in wanted]
+        return items
 
     def _decode(self, items, result: FileResult, batch: list) -> None:
         for number, raw, _, *allowed in items:
@@ -250,24 +234,10 @@ class _Worker:
             if not hits:
                 continue
             ordered = sorted(hits) if len(hits) > 1 else list(hits)
-            get = record.get
             for rule_id in ordered:
-                report = reports.get(rule_id)
-                if report is not None:
-                    matches_out.append({
-                        "rule_id": report[0],
-                        "rule_title": report[1],
-                        "level": report[2],
-                        "eventID": event_id,
-                        "eventTime": get("eventTime"),
-                        "eventSource": get("eventSource"),
-                        "eventName": get("eventName"),
-                        "principal": shown(principal(record)),
-                        "sourceIPAddress": shown(get("sourceIPAddress")),
-                        "errorCode": shown(get("errorCode")),
-                        "recipientAccountId": shown(get("recipientAccountId")),
-                        "file": path,
-                    })
+                rule = reports.get(rule_id)
+                if rule is not None:
+                    matches_out.append(Match.of(rule, record, path))
             if self.counting:
                 self._count(hits, ordered, record, number, result, found)
 
@@ -282,9 +252,8 @@ class _Worker:
                     raise Uncountable(f"eventTime {record['eventTime']!r} is not a time")
                 found.fallback.append({k: v for k, v in record.items() if k.split(".")[0] in self.fallback_fields})
         except Uncountable as e:
-            counting = sorted({t for rule_id in hits for t in self.counting.get(rule_id, ())})
-            result.add_problem(f"{result.unit} {number}: {e}: left out of the correlations ({'; '.join(counting)}); "
-                               "its own detections are reported")
+            counting = {t for rule_id in hits for t in self.counting.get(rule_id, ())}
+            result.add_problem(left_out(f"{result.unit} {number}", str(e), counting))
 
     def _slow(self, batch, result) -> dict[str, frozenset[str]]:
         """The reference's verdicts for the rules the matcher refuses; a record SQLite cannot take is
@@ -366,25 +335,65 @@ def _scan_in_worker(path: str) -> FileResult:
     return result
 
 
-@dataclass
-class ScanSummary:
-    files: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): input not read
-    unsupported: dict[str, str] = field(default_factory=dict)  # rule title -> why it was not evaluated
-    events: int = 0
-    parsed: int = 0
-    matches: Counter = field(default_factory=Counter)  # matches handed out
-    seconds: float = 0.0
-    bad_records: int = 0  # records or lines skipped inside files that were read
-    counted: int = 0  # events the correlations counted
-    interrupted: bool = False
-    stopped: str | None = None  # why the scan ended early ("Ctrl-C", "SIGTERM", "the output closed"...)
-    partial: int = 0  # files counted that were read only in part (the scan stopped inside them)
+class LocalEngine:
+    """The default engine: this machine, `jobs` worker processes (`engine/interface.py` is the contract)."""
 
-    def add_file(self, result: FileResult) -> None:
-        self.files += 1
-        self.events += result.events
-        self.parsed += result.parsed
+    name = "default"
+
+    def __init__(self, pack: Pack, options: Options):
+        self.pack = pack
+        self.options = options
+
+    @classmethod
+    def usage_error(cls, paths, options: Options) -> str | None:
+        uris = [p for p in paths if is_uri(p)]
+        if uris:
+            return f"{uris[0]}: the default engine reads local files; use --engine spark for URIs"
+        if options.master is not None:
+            return "--spark-master needs --engine spark"
+        return None
+
+    def scan(self, paths: Iterable[Path | str], summary: Summary) -> Iterator[Match | Alert]:
+        """Detections in file order, then correlation alerts. A path "-" is standard input. `summary` counts
+        what was read and the reports handed out (a consumer that could not write one takes it back); a
+        file the scan stopped inside counts with the records read so far."""
+        options = self.options
+        start = time.perf_counter()
+        plan = ScanPlan.build(self.pack, options.rule_ids, options.filters)
+        summary.unsupported = dict(plan.unsupported)
+        files = []
+        for path, reason in walk([Path(p) for p in paths]):  # named as Path names them ("-": standard input)
+            if reason is None:
+                files.append(path)
+            else:
+                summary.input_skipped(path, reason)
+        store = Store(plan.sweeps) if plan.sweeps else None
+        fallback: list[dict] = []
+        results = _run(files, plan, options.jobs or min(os.cpu_count() or 1, 8))
+        partial: FileResult | None = None  # the file being read in this process, until its result comes
+        try:
+            for result in results:
+                if result.__class__ is not FileResult:  # what a file read in this process found so far
+                    matches, counted, records, partial = result
+                    yield from _found(summary, store, fallback, matches, counted, records)
+                    continue
+                partial = None
+                if options.on_file:
+                    options.on_file(result)
+                if result.error:
+                    summary.file_unread(result.path, result.error)
+                    continue
+                summary.file_read(result.path, result.events, result.parsed, result.problems, result.bad)
+                for matches, counted, records in result.frames():
+                    yield from _found(summary, store, fallback, matches, counted, records)
+            yield from _correlations(plan, store, fallback, summary)
+        finally:
+            if partial is not None:
+                summary.file_partial(partial.events, partial.parsed)
+            results.close()
+            if store is not None:
+                store.close()
+            summary.seconds = time.perf_counter() - start
 
 
 def scan(
@@ -392,75 +401,27 @@ def scan(
     pack: Pack,
     rule_ids: list[str] | None = None,
     jobs: int | None = None,
-    summary: ScanSummary | None = None,
+    summary: Summary | None = None,
     on_file=None,
     filters: tuple = (),
-) -> Iterator[dict]:
-    """Yield one dict per match (detections in file order, then correlation alerts); `filters`: local
-    tuning (filters.LocalFilter), applied as the build applies them. A path "-" is standard input.
-
-    `summary` counts what was read and the matches handed out (a consumer that could not write one
-    takes it back); a file the scan stopped inside counts with the records read so far."""
-    summary = summary if summary is not None else ScanSummary()
-    start = time.perf_counter()
-    plan = ScanPlan.build(pack, rule_ids, filters)
-    summary.unsupported = dict(plan.unsupported)
-    files = []
-    for path, reason in walk(list(paths)):
-        if reason is None:
-            files.append(path)
-        else:
-            summary.skipped.append((path, reason))
-    jobs = jobs or min(os.cpu_count() or 1, 8)
-    store = Store(plan.sweeps) if plan.sweeps else None
-    fallback: list[dict] = []
-    results = _run(files, plan, jobs)
-    partial: FileResult | None = None  # the file being read in this process, until its result comes
-    try:
-        for result in results:
-            if result.__class__ is not FileResult:  # what a file read in this process found so far
-                matches, counted, records, partial = result
-                for match in matches:
-                    summary.matches[match["rule_id"]] += 1
-                    yield match
-                if store is not None and counted:
-                    summary.counted += len(counted)
-                    store.add(counted)
-                fallback.extend(records)
-                continue
-            partial = None
-            if on_file:
-                on_file(result)
-            if result.error:
-                summary.files += 1
-                summary.skipped.append((result.path, result.error))
-                continue
-            summary.add_file(result)
-            summary.bad_records += result.bad
-            for problem in result.problems:
-                summary.skipped.append((result.path, problem))
-            if result.bad > len(result.problems):
-                summary.skipped.append((result.path, f"and {result.bad - len(result.problems)} more records not read"))
-            for matches, counted, records in result.frames():
-                for match in matches:
-                    summary.matches[match["rule_id"]] += 1
-                    yield match
-                if store is not None and counted:
-                    summary.counted += len(counted)
-                    store.add(counted)
-                fallback.extend(records)
-        yield from _correlations(plan, store, fallback, summary)
-    finally:
-        if partial is not None:
-            summary.add_file(partial)
-            summary.partial += 1
-        results.close()
-        if store is not None:
-            store.close()
-        summary.seconds = time.perf_counter() - start
+) -> Iterator[Match | Alert]:
+    """The default engine's reports for these paths (`LocalEngine.scan`), its options as arguments."""
+    options = Options(rule_ids=rule_ids, filters=filters, jobs=jobs, on_file=on_file)
+    return LocalEngine(pack, options).scan(paths, summary if summary is not None else Summary())
 
 
-def _correlations(plan: ScanPlan, store: Store | None, fallback: list[dict], summary: ScanSummary) -> Iterator[dict]:
+def _found(summary: Summary, store: Store | None, fallback: list[dict], matches, counted, records) -> Iterator[Match]:
+    """A batch of what files held: its matches handed out, its counted rows stored for the sweeps."""
+    for match in matches:
+        summary.reported(match)
+        yield match
+    if store is not None and counted:
+        summary.counted += len(counted)
+        store.add(counted)
+    fallback.extend(records)
+
+
+def _correlations(plan: ScanPlan, store: Store | None, fallback: list[dict], summary: Summary) -> Iterator[Alert]:
     incidents = store.incidents() if store is not None else []
     if plan.fallback is not None and fallback:
         times = {str(r["eventID"]): r["eventTime"] for r in fallback}
@@ -468,26 +429,14 @@ def _correlations(plan: ScanPlan, store: Store | None, fallback: list[dict], sum
             verdict = plan.fallback.run(fallback)
         except _ENGINE_ERRORS as e:  # a counted record SQLite cannot take: named, the rest reported
             why = too_deep() if isinstance(e, RecursionError) else f"{type(e).__name__}: {e}"
-            summary.skipped.append(("correlations", f"the reference engine could not evaluate "
-                                    f"{', '.join(plan.rules[i].title for i in plan.fallback.plans)} ({why})"))
+            summary.input_skipped("correlations", f"the reference engine could not evaluate "
+                                  f"{', '.join(plan.rules[i].title for i in plan.fallback.plans)} ({why})")
             verdict = None
         for rule_id, group, events in verdict.incidents() if verdict else ():
             ordered = sorted(str(times.get(e, "")) for e in events)
             incidents.append((rule_id, group, events, ordered[0], ordered[-1]))
-    for rule_id, group, events, first, last in sorted(incidents, key=lambda i: (i[0], i[1], sorted(i[2]))):
-        rule = plan.rules[rule_id]
-        alert = {
-            "rule_id": rule_id,
-            "rule_title": rule.title,
-            "level": rule.level,
-            "correlation": rule.correlation,
-            "group": dict(group),
-            "events": sorted(events),
-            "event_count": len(events),
-            "first_eventTime": first,
-            "last_eventTime": last,
-        }
-        summary.matches[rule_id] += 1
+    for alert in alerts(plan.rules, incidents):
+        summary.reported(alert)
         yield alert
 
 

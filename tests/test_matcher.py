@@ -34,7 +34,8 @@ from sigma.types import (
     SpecialChars,
 )
 
-from cloudtrail_pack.engine.matcher import MatcherUnsupported, _nocase_cmp, compile_rule, glob, like, rule_sql
+from cloudtrail_pack.engine.matcher import MatcherUnsupported, compile_rule, rule_sql
+from cloudtrail_pack.engine.sqlite_values import glob, like, nocase_cmp
 from cloudtrail_pack.pack import Pack, PackRule, load_pack
 from cloudtrail_pack.engine.reference import ReferenceEngine
 from fixture_corpus import FIXTURE_FILES
@@ -459,7 +460,7 @@ def test_glob_is_sqlites_glob(value, pattern):
 @given(TEXT, TEXT)
 def test_nocase_ordering_is_sqlites(a, b):
     expected = _db.execute("SELECT (? COLLATE NOCASE > ?) - (? COLLATE NOCASE < ?)", (a, b, a, b)).fetchone()[0]
-    assert _nocase_cmp(a, b) == expected
+    assert nocase_cmp(a, b) == expected
 
 
 # --------------------------------------------------------------------------------------------------

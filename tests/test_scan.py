@@ -10,8 +10,9 @@ import pytest
 
 from cloudtrail_pack import cli
 from cloudtrail_pack.engine.prefilter import required_event_names
+from cloudtrail_pack.engine.results import Alert, Summary
 from cloudtrail_pack.pack import load_pack
-from cloudtrail_pack.scan import ScanSummary, scan
+from cloudtrail_pack.scan import scan
 from fixture_corpus import FIXTURE_FILES, FIXTURES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,8 +22,8 @@ PACK = load_pack(ROOT / "sigma")
 def detections(matches):
     out: dict[str, set[str]] = {}
     for m in matches:
-        if "correlation" not in m:
-            out.setdefault(m["eventID"], set()).add(m["rule_id"])
+        if not isinstance(m, Alert):
+            out.setdefault(m.eventID, set()).add(m.rule_id)
     return out
 
 
@@ -30,13 +31,13 @@ def detections(matches):
 def test_scan_reports_exactly_what_the_manifest_declares(fixture):
     matches = list(scan([FIXTURES / fixture.path], PACK, jobs=1))
     assert detections(matches) == {k: set(v) for k, v in fixture.expect.items() if v}
-    alerts = {(m["rule_id"], tuple(sorted((k, v.lower()) for k, v in m["group"].items())), frozenset(m["events"]))
-              for m in matches if "correlation" in m}
+    alerts = {(m.rule_id, tuple(sorted((k, v.lower()) for k, v in m.group.items())), frozenset(m.events))
+              for m in matches if isinstance(m, Alert)}
     assert alerts == {(a.rule_id, a.group, a.events) for a in fixture.alerts}
 
 
 def test_scan_of_the_whole_corpus_in_parallel_finds_every_declared_match():
-    summary = ScanSummary()
+    summary = Summary()
     matches = list(scan([FIXTURES / f.path for f in FIXTURE_FILES], PACK, jobs=2, summary=summary))
     expected = {k: set(v) for f in FIXTURE_FILES for k, v in f.expect.items() if v}
     assert detections(matches) == expected
@@ -66,7 +67,7 @@ def test_broken_files_are_reported_and_skipped(tmp_path):
     (tmp_path / "truncated.json.gz").write_bytes(gzip.compress(json.dumps({"Records": [record("GetUser", "e4")]}).encode())[:-10])
     (tmp_path / "cut.json").write_text(json.dumps({"Records": [record("GetUser", "e5")]})[:-30])
     (tmp_path / "digest.json").write_text(json.dumps({"awsAccountId": "111122223333", "digestStartTime": "x"}))
-    summary = ScanSummary()
+    summary = Summary()
     matches = list(scan([tmp_path], PACK, jobs=1, summary=summary))
     assert detections(matches) == {"e3": {"bb3c7f15-92b2-4692-b858-39e6562b8704"}}
     assert sorted(Path(p).name for p, _ in summary.skipped) == ["cut.json", "digest.json", "truncated.json.gz"]

@@ -1,9 +1,10 @@
 """`scan`: backtest the rules over CloudTrail files on disk. Matches go to stdout (JSON Lines or a
 table); the summary, skipped input and progress go to stderr.
 
-Two engines: the default one (this machine, worker processes) and `--engine spark` (Spark SQL, in local
-mode or on a cluster, for archives one machine cannot scan; `engine/spark.py`). Both write the same
-matches.
+Two engines, picked from `ENGINES`: the default one (this machine, worker processes; `scan.py`) and
+`--engine spark` (Spark SQL, in local mode or on a cluster, for archives one machine cannot scan;
+`engine/spark.py`). Both implement `engine/interface.py`'s contract, refuse the options they have no use
+for themselves, and write the same matches.
 
 Exit 0: every input was read; 2: some input was skipped (each one listed on stderr with the reason: a
 path given that does not exist or cannot be read, a file, folder or record). Each match is flushed as it
@@ -15,7 +16,6 @@ main.py); it then counts what was read and the matches written.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import threading
 from pathlib import Path
@@ -23,12 +23,30 @@ from pathlib import Path
 import click
 import orjson
 
+from ..engine.interface import Options, is_uri
+from ..engine.results import Alert, Summary
 from .exits import EXIT_USAGE, OutputError, Terminated, TextOutput, write
 from .options import filters_option, local_filters, project_pack
 
 TABLE_COLUMNS = ("level", "rule_title", "eventTime", "eventName", "principal", "errorCode", "eventID")
 MAX_JOBS = (os.cpu_count() or 1) * 2
-URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")
+
+
+def _default_engine():
+    from ..scan import LocalEngine
+
+    return LocalEngine
+
+
+def _spark_engine():
+    from ..engine.spark import SparkEngine
+
+    return SparkEngine
+
+
+#: `--engine` NAME -> the engine class (`engine/interface.py`), imported when picked: the other verbs start
+#: without loading either.
+ENGINES = {"default": _default_engine, "spark": _spark_engine}
 
 
 @click.command("scan", short_help="backtest: run every rule (correlations too) over CloudTrail files on disk")
@@ -43,7 +61,7 @@ URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")
 )
 @click.option(
     "--engine",
-    type=click.Choice(["default", "spark"]),
+    type=click.Choice(list(ENGINES)),
     default="default",
     show_default=True,
     help="spark: Spark SQL (pip install '.[spark]', Java 17+); reads s3:// and s3a:// URIs too.",
@@ -59,50 +77,38 @@ def command(project, paths: tuple[str, ...], rule_ids: tuple[str, ...], output_f
     standard input."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..records import walk
-    from ..scan import ScanSummary, scan
+    from ..inputs import walk
 
     pack = project_pack(project)
     pack.select(list(rule_ids))  # an unknown rule is an error before any file is read
     filters = local_filters(pack, filters_dir)
-    uris = [p for p in paths if is_uri(p)]
-    if engine == "default" and uris:
-        raise click.UsageError(f"{uris[0]}: the default engine reads local files; use --engine spark for URIs")
-    if engine == "spark" and "-" in paths:
-        raise click.UsageError("--engine spark reads files and URIs, not standard input")
-    if engine == "spark" and jobs is not None:
-        raise click.UsageError("--jobs sets the default engine's worker processes; Spark sizes itself (--spark-master)")
-    if engine == "default" and spark_master is not None:
-        raise click.UsageError("--spark-master needs --engine spark")
+    engine_class = ENGINES[engine]()
     err = _console(stderr=True)
-    summary = ScanSummary()
-    local = [p if p == "-" else Path(p) for p in paths if not is_uri(p)]
-    total = sum(1 for _, reason in walk(local) if reason is None)
     progress = Progress(
         TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=err, transient=True, disable=not err.is_terminal,
     )
+    task = progress.add_task("scan", total=None)
+    options = Options(rule_ids=list(rule_ids) or None, filters=filters, jobs=jobs, master=spark_master,
+                      on_file=lambda _: progress.advance(task))
+    problem = engine_class.usage_error(paths, options)
+    if problem is not None:
+        raise click.UsageError(problem)
+    progress.update(task, total=sum(1 for _, why in walk([Path(p) for p in paths if not is_uri(p)]) if why is None))
+    summary = Summary()
     rows = []
     matches = None
     with _sigterm_as_interrupt():
         try:
             with progress:
-                task = progress.add_task("scan", total=total)
-                if engine == "spark":
-                    from ..engine import spark
-
-                    matches = spark.scan([p if is_uri(p) else Path(p) for p in paths], pack,
-                                         list(rule_ids) or None, summary, filters=filters, master=spark_master)
-                else:
-                    matches = scan(local, pack, list(rule_ids) or None, jobs, summary, filters=filters,
-                                   on_file=lambda _: progress.advance(task))
+                matches = engine_class(pack, options).scan(paths, summary)
                 for match in matches:
                     if output_format == "jsonl":
-                        line = orjson.dumps(match, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+                        line = orjson.dumps(match.as_dict(), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
                         try:
                             write(line + b"\n")
                         except OutputError:
-                            summary.matches[match["rule_id"]] -= 1  # the summary counts matches written
+                            summary.matches[match.rule_id] -= 1  # the summary counts matches written
                             raise
                     else:
                         rows.append(match)
@@ -158,13 +164,8 @@ def _console(stderr: bool = False):
     return Console(file=out, width=width, markup=False, highlight=False, emoji=False)
 
 
-def is_uri(path: str) -> bool:
-    """s3://bucket/key, dbfs:/... and the like: an input only Spark reads. A scheme has two letters or more,
-    so a drive letter (C:/) is not one."""
-    return URI.match(path) is not None
-
-
-def print_table(rows: list[dict]) -> None:
+def print_table(rows: list) -> None:
+    """Detections one per line; a correlation alert as its first time, its count, its group and events."""
     from rich.table import Table
     from rich.text import Text
 
@@ -172,12 +173,12 @@ def print_table(rows: list[dict]) -> None:
     for column in TABLE_COLUMNS:
         table.add_column(column)
     for row in rows:
-        if "correlation" in row:
-            who = ", ".join(f"{k}={v}" for k, v in row["group"].items())
-            cells = [row["level"], row["rule_title"], row["first_eventTime"], f"{row['event_count']} events",
-                     who, "", ", ".join(row["events"])]
+        if isinstance(row, Alert):
+            who = ", ".join(f"{k}={v}" for k, v in row.group.items())
+            cells = [row.level, row.rule_title, row.first_eventTime, f"{row.event_count} events",
+                     who, "", ", ".join(row.events)]
         else:
-            cells = [str(row.get(c) or "") for c in TABLE_COLUMNS]
+            cells = [str(getattr(row, c) or "") for c in TABLE_COLUMNS]
         table.add_row(*(Text(str(c)) for c in cells))  # Text: a value is never read as rich markup
     _console().print(table)
 

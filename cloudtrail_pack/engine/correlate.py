@@ -42,7 +42,8 @@ from sigma.correlations import (
     SigmaRuleReference,
 )
 
-from .matcher import _fold, _make_getter
+from .columns import column_getter
+from .sqlite_values import fold
 
 _OPS = {
     "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b, "gt": lambda a, b: a > b,
@@ -152,7 +153,7 @@ def _payload_value(v, field: str):
 
 
 def _group_key(v):
-    return v.lower() if v.__class__ is str and v.isascii() else _fold(v) if v.__class__ is str else v
+    return v.lower() if v.__class__ is str and v.isascii() else fold(v) if v.__class__ is str else v
 
 
 class Reducer:
@@ -164,7 +165,7 @@ class Reducer:
         for n, sweep in enumerate(sweeps):
             for slot, rule_id in enumerate(sweep.slots):
                 self.by_rule.setdefault(rule_id, []).append((n, slot))
-        self.getters = {f: _make_getter(f) for s in sweeps for f in (*s.group_by, s.field) if f}
+        self.getters = {f: column_getter(f) for s in sweeps for f in (*s.group_by, s.field) if f}
         self.width = max((len(s.group_by) for s in sweeps), default=0)
 
     def rows(self, rule_ids, record: dict, event_id: str, event_time: str) -> list[tuple]:
@@ -258,7 +259,7 @@ def _sweep(sweep: Sweep, rows):
 
 
 def _value_key(v):
-    return ("t", _fold(v)) if v.__class__ is str else ("n", v)
+    return ("t", fold(v)) if v.__class__ is str else ("n", v)
 
 
 def _windows(sweep: Sweep, rows):

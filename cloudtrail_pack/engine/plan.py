@@ -11,21 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..pack import Pack
+from ..pack import Pack, PackRule
 from .correlate import Sweep, Unsupported
 from .matcher import MatcherUnsupported, compile_sql
 from .prefilter import required_event_names, required_literals
 from .reference import ReferenceEngine
-
-
-@dataclass(frozen=True)
-class RuleInfo:
-    """What a match report says about its rule."""
-
-    id: str
-    title: str
-    level: str
-    correlation: str | None = None  # the correlation type, for correlation rules
+from .results import RuleInfo, titled
 
 
 @dataclass
@@ -34,8 +25,6 @@ class ScanPlan:
     reported: frozenset[str]  # rules whose matches are reported (the ones asked for)
     fast: list[tuple[str, str, frozenset[str] | None]]  # (rule id, SQL, event names it requires; None: any)
     slow: ReferenceEngine | None  # detection rules the matcher refuses, evaluated by SQLite
-    correlations: ReferenceEngine | None  # every correlation rule, as the reference evaluates it
-    counted: frozenset[str]  # base rules whose matches the correlations count
     event_names: frozenset[str] | None  # lower-cased event names some rule requires; None: every record
     literals: dict[str, tuple] = field(default_factory=dict)  # rule id -> byte runs (prefilter.required_literals)
     unsupported: dict[str, str] = field(default_factory=dict)  # rule title -> why it is not evaluated
@@ -49,54 +38,20 @@ class ScanPlan:
         selected = pack.with_counted_rules(asked)
         engine = ReferenceEngine(pack, selected, filters)
         detections = [r for r in selected if not r.is_correlation and r.id not in engine.unsupported]
-        fast, slow = [], []
-        for rule in detections:
-            try:
-                compile_sql(engine.queries[rule.id])
-            except MatcherUnsupported:
-                slow.append(rule.id)
-                continue
-            # the names the rule as written requires: a filter only narrows what the rule matches
-            fast.append((rule.id, engine.queries[rule.id], required_event_names(rule.rule)))
-        # a rule that pins no event name may still need literals in the record's bytes (prefilter.py):
-        # a record is decoded if a rule wants its event name or its bytes pass some such rule's test
-        names: set[str] | None = set()
-        literals: dict[str, tuple] = {}
-        for rule in detections:
-            required = required_event_names(rule.rule)
-            if required is not None:
-                names |= required
-                continue
-            runs = required_literals(rule.rule) if rule.id not in slow else None
-            if runs is None:
-                names = None  # this rule must see every record
-                break
-            literals[rule.id] = runs
-        if names is None:
-            literals = {}
-        correlations = [r.id for r in selected if r.is_correlation and r.id not in engine.unsupported]
-        sweeps, others = [], []
-        for rule in (r for r in selected if r.id in correlations):
-            try:
-                sweeps.append(Sweep.of(rule.rule))
-            except Unsupported:
-                others.append(rule)
+        fast, slow = _by_matcher(engine, detections)
+        names, literals = _prefilter(detections, slow)
+        sweeps, others = _sweeps(r for r in selected if r.is_correlation and r.id not in engine.unsupported)
         return cls(
-            rules={
-                r.id: RuleInfo(r.id, r.title, r.level, r.rule.type.name.lower() if r.is_correlation else None)
-                for r in selected
-            },
+            rules={r.id: RuleInfo.of(r) for r in selected},
             reported=frozenset(r.id for r in asked),
             fast=fast,
             slow=engine.only(slow) if slow else None,
-            correlations=engine.only(correlations) if correlations else None,
-            counted=frozenset(str(ref.rule.id) for r in selected if r.is_correlation for ref in r.rule.rules),
             sweeps=sweeps,
             fallback=engine.only(r.id for r in others) if others else None,
             fallback_counted=frozenset(i for r in others for i in _base_rules(r.rule)),
-            event_names=frozenset(names) if names is not None else None,
+            event_names=names,
             literals=literals,
-            unsupported={pack.by_id(i).title: reason for i, reason in sorted(engine.unsupported.items())},
+            unsupported=titled(pack, engine.unsupported),
         )
 
     @property
@@ -115,6 +70,49 @@ class ScanPlan:
                 for name in names:
                     by_name.setdefault(name, []).append(entry)
         return by_name, any_name
+
+
+def _by_matcher(engine: ReferenceEngine, detections: list[PackRule]) -> tuple[list[tuple], list[str]]:
+    """(the rules the matcher compiles, as ScanPlan.fast; the ids of those it refuses)."""
+    fast, slow = [], []
+    for rule in detections:
+        try:
+            compile_sql(engine.queries[rule.id])
+        except MatcherUnsupported:
+            slow.append(rule.id)
+            continue
+        # the names the rule as written requires: a filter only narrows what the rule matches
+        fast.append((rule.id, engine.queries[rule.id], required_event_names(rule.rule)))
+    return fast, slow
+
+
+def _prefilter(detections: list[PackRule], slow: list[str]) -> tuple[frozenset[str] | None, dict[str, tuple]]:
+    """(the event names some rule requires, None if some rule must see every record; the literals a rule
+    that pins no event name needs in the record's bytes, prefilter.py). A record is decoded if a rule
+    wants its event name or its bytes pass some such rule's test."""
+    names: set[str] = set()
+    literals: dict[str, tuple] = {}
+    for rule in detections:
+        required = required_event_names(rule.rule)
+        if required is not None:
+            names |= required
+            continue
+        runs = required_literals(rule.rule) if rule.id not in slow else None
+        if runs is None:
+            return None, {}  # this rule must see every record
+        literals[rule.id] = runs
+    return frozenset(names), literals
+
+
+def _sweeps(correlations) -> tuple[list[Sweep], list[PackRule]]:
+    """(the correlations swept in one pass, the others: left to the reference engine at the end)."""
+    sweeps, others = [], []
+    for rule in correlations:
+        try:
+            sweeps.append(Sweep.of(rule.rule))
+        except Unsupported:
+            others.append(rule)
+    return sweeps, others
 
 
 def _base_rules(rule) -> list[str]:

@@ -6,8 +6,9 @@ The same rules, compiled once as the default engine compiles them (the reference
 aggregations over the base rules' matches (`spark_correlation.py`) and merged into incidents by
 `Verdict.incidents`, as the default engine merges them. One pass over the data: each file is one row,
 its events are judged in place, and only the first event of each file (its status) and the matching
-events come back to the driver. Output: the dicts `cloudtrail_pack.scan.scan` yields, in its order
-(detections in file and record order, rule ids sorted; then correlation alerts).
+events come back to the driver. Output: the reports of the default engine (`results.Match`, `Alert`), in
+its order (detections in file and record order, rule ids sorted; then correlation alerts), through the
+same contract (`interface.Engine`).
 
 Local paths or URIs Spark can list (`s3://`, `s3a://`: hadoop-aws on the cluster). The active
 SparkSession is used when there is one (spark-submit, EMR, Glue, Databricks); otherwise a local one
@@ -19,20 +20,20 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from ..pack import Pack, PackError
-from ..records import walk
-from ..scan import PROBLEMS_KEPT, ScanSummary
+from ..inputs import walk
+from .interface import Options, is_uri
 from .reference import ReferenceEngine, Verdict
-from .spark_correlation import alerts, check, fields as correlation_fields
+from .results import REPORTED_FIELDS, Alert, Match, RuleInfo, Summary, alerts, left_out, nested, titled
+from .spark_correlation import check, fields as correlation_fields, windows
 from .spark_read import field_expression, file_key, is_remote, local_key, read_files
-from .spark_sql import SparkUnsupported, column_name, compile_where
+from .spark_sql import SparkPredicate, SparkUnsupported, column_name, compile_where
 
 INSTALL_HINT = "pip install '.[spark]'; needs Java 17+"
-OUTPUT_FIELDS = ("eventID", "eventTime", "eventSource", "eventName", "sourceIPAddress", "errorCode", "recipientAccountId")
-PRINCIPAL = ("userIdentity.arn", "userIdentity.invokedBy", "userIdentity.principalId", "userIdentity.type")
 ZONE = "(?i)(z|[+-][0-9]{2}(:?[0-9]{2})?)$"
 
 
@@ -86,79 +87,147 @@ def _check_literals(spark) -> None:
                         "literals mean; run the scan with it false (Spark's default)")
 
 
-def _inputs(paths: Iterable[Path | str], summary: ScanSummary) -> tuple[list[str], dict[str, str], list[str]]:
-    """(what Spark reads, {file key: the name the output gives it}, local files in scan order); local
-    inputs that will not be read go to `summary.skipped` with the reason, as the default engine's."""
-    inputs, names, order = [], {}, []
-    for p in paths:
-        if is_remote(str(p)):
-            inputs.append(str(p))
-            continue
-        for f, reason in walk([p]):
-            if reason is not None or f == "-":
-                summary.skipped.append((f, reason or "standard input is not read by the Spark engine"))
+@dataclass
+class SparkPlan:
+    """The selected rules as the Spark engine runs them: each detection's WHERE clause as Spark SQL, the
+    correlations it can evaluate exactly, and why each other rule is not evaluated."""
+
+    rules: dict[str, RuleInfo]
+    reported: frozenset[str]  # rules whose matches are reported (the ones asked for)
+    predicates: dict[str, SparkPredicate] = field(default_factory=dict)
+    correlations: list = field(default_factory=list)  # pack rules
+    unsupported: dict[str, str] = field(default_factory=dict)  # rule id -> why
+
+    @classmethod
+    def build(cls, pack: Pack, rule_ids: list[str] | None, filters: tuple) -> "SparkPlan":
+        asked = pack.select(rule_ids)
+        selected = pack.with_counted_rules(asked)
+        engine = ReferenceEngine(pack, selected, filters)
+        plan = cls({r.id: RuleInfo.of(r) for r in selected}, frozenset(r.id for r in asked),
+                   unsupported=dict(engine.unsupported))
+        for rule in selected:
+            if rule.id not in plan.unsupported and not rule.is_correlation:
+                plan._predicate(rule, engine.queries[rule.id])
+        for rule in selected:
+            if rule.id not in plan.unsupported and rule.is_correlation:
+                plan._correlation(rule)
+        return plan
+
+    def _predicate(self, rule, sql: str) -> None:
+        try:
+            self.predicates[rule.id] = compile_where(sql)
+        except SparkUnsupported as e:
+            self.unsupported[rule.id] = f"Spark: {e}"
+
+    def _correlation(self, rule) -> None:
+        try:
+            check(rule.rule)
+            missing = [str(ref.rule.id) for ref in rule.rule.referenced_rules if str(ref.rule.id) not in self.predicates]
+            if missing:
+                raise SparkUnsupported(f"a rule it counts is not evaluated: {', '.join(missing)}")
+            self.correlations.append(rule)
+        except SparkUnsupported as e:
+            self.unsupported[rule.id] = f"Spark: {e}"
+
+    @property
+    def counted(self) -> set[str]:
+        """The rules the evaluated correlations count."""
+        return {str(ref.rule.id) for r in self.correlations for ref in r.rule.referenced_rules}
+
+    def columns(self) -> list[str]:
+        """Every field Spark reads of a record: the reports', the predicates' and the correlations'."""
+        wanted = {*REPORTED_FIELDS, *(f for p in self.predicates.values() for f in p.fields)}
+        wanted |= {f for r in self.correlations for f in correlation_fields(r.rule)}
+        return sorted(wanted)
+
+
+@dataclass
+class _Inputs:
+    """What Spark reads (local files as keys, URIs as given), the name the output gives each local file,
+    and the files in scan order (remote ones once listed)."""
+
+    read: list[str] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, paths: Iterable[Path | str], summary: Summary) -> "_Inputs":
+        """Local inputs that will not be read go to `summary` with the reason, as the default engine's."""
+        inputs = cls()
+        for p in paths:
+            if is_remote(str(p)):
+                inputs.read.append(str(p))
                 continue
-            key = local_key(Path(f))
-            inputs.append(key)
-            names[key] = f
-            order.append(key)
-    return inputs, names, order
+            for f, reason in walk([p if is_uri(p) else Path(p)]):  # a local path named as Path names it
+                if reason is not None or f == "-":
+                    summary.input_skipped(f, reason or "standard input is not read by the Spark engine")
+                    continue
+                key = local_key(Path(f))
+                inputs.read.append(key)
+                inputs.names[key] = f
+                inputs.order.append(key)
+        return inputs
+
+    def name(self, key: str) -> str:
+        return self.names.get(key, key)
+
+
+class SparkEngine:
+    """`scan --engine spark` (`interface.Engine`): the scan as Spark SQL, in local mode or on a cluster."""
+
+    name = "spark"
+
+    def __init__(self, pack: Pack, options: Options):
+        self.pack = pack
+        self.options = options
+
+    @classmethod
+    def usage_error(cls, paths, options: Options) -> str | None:
+        if "-" in paths:
+            return "--engine spark reads files and URIs, not standard input"
+        if options.jobs is not None:
+            return "--jobs sets the default engine's worker processes; Spark sizes itself (--spark-master)"
+        return None
+
+    def scan(self, paths: Iterable[Path | str], summary: Summary) -> Iterator[Match | Alert]:
+        """What the default engine reports for the same files, computed by Spark."""
+        start = time.perf_counter()
+        try:
+            plan = SparkPlan.build(self.pack, self.options.rule_ids, self.options.filters)
+            summary.unsupported = titled(self.pack, plan.unsupported)
+            inputs = _Inputs.of(paths, summary)
+            if not inputs.read:
+                return
+            spark = session(self.options.master)
+            for uri in [i for i in inputs.read if is_remote(i)]:
+                inputs.order.extend(_listed(spark, uri, summary))
+            files, found = _by_file(_matches(spark, inputs.read, plan.columns(), plan.predicates), inputs)
+            position = _account(files, inputs, summary)
+            found.sort(key=lambda f: (position[f[0]], f[1]))
+            counted: dict[str, dict] = {}  # event id -> what a correlation reads of a matched record
+            yield from _detections(plan, found, inputs, counted, summary)
+            if plan.correlations and counted:
+                yield from _correlations(spark, plan, counted, summary)
+        finally:
+            summary.seconds = time.perf_counter() - start
 
 
 def scan(
     paths: Iterable[Path | str],
     pack: Pack,
     rule_ids: list[str] | None = None,
-    summary: ScanSummary | None = None,
+    summary: Summary | None = None,
     filters: tuple = (),
     master: str | None = None,
-) -> Iterator[dict]:
-    """Yield what `cloudtrail_pack.scan.scan` yields for the same files, computed by Spark."""
-    from ..scan import principal
+) -> Iterator[Match | Alert]:
+    """The Spark engine's reports for these paths (`SparkEngine.scan`), its options as arguments."""
+    options = Options(rule_ids=rule_ids, filters=filters, master=master)
+    return SparkEngine(pack, options).scan(paths, summary if summary is not None else Summary())
 
-    summary = summary if summary is not None else ScanSummary()
-    start = time.perf_counter()
-    asked = pack.select(rule_ids)
-    selected = pack.with_counted_rules(asked)
-    engine = ReferenceEngine(pack, selected, filters)
-    unsupported = dict(engine.unsupported)
-    predicates = {}
-    for rule in selected:
-        if rule.is_correlation or rule.id in unsupported:
-            continue
-        try:
-            predicates[rule.id] = compile_where(engine.queries[rule.id])
-        except SparkUnsupported as e:
-            unsupported[rule.id] = f"Spark: {e}"
-    correlations = []
-    for rule in selected:
-        if not rule.is_correlation or rule.id in unsupported:
-            continue
-        try:
-            check(rule.rule)
-            missing = [str(ref.rule.id) for ref in rule.rule.referenced_rules if str(ref.rule.id) not in predicates]
-            if missing:
-                raise SparkUnsupported(f"a rule it counts is not evaluated: {', '.join(missing)}")
-            correlations.append(rule)
-        except SparkUnsupported as e:
-            unsupported[rule.id] = f"Spark: {e}"
-    summary.unsupported = {pack.by_id(i).title: why for i, why in sorted(unsupported.items())}
-    reported = {r.id for r in asked}
-    counted = {str(ref.rule.id) for r in correlations for ref in r.rule.referenced_rules}
 
-    inputs, names, order = _inputs(paths, summary)
-    if not inputs:
-        summary.seconds = time.perf_counter() - start
-        return
-    spark = session(master)
-    wanted = {"eventID", "eventTime", *OUTPUT_FIELDS, *PRINCIPAL}
-    wanted |= {f for p in predicates.values() for f in p.fields}
-    wanted |= {f for r in correlations for f in correlation_fields(r.rule)}
-    for uri in [i for i in inputs if is_remote(i)]:
-        order.extend(_listed(spark, uri, summary))
-    rows = _matches(spark, inputs, sorted(wanted), predicates)
-
-    # per file: status, events, problems; per match: the record's fields
+def _by_file(rows: list, inputs: _Inputs) -> tuple[dict[str, dict], list]:
+    """({file key: its status: error, events, problems}, [(file key, position, row) of each matching
+    event]); a file listed that Spark produced no row for is unreadable compressed data or empty."""
     files: dict[str, dict] = {}
     found: list = []
     for row in rows:
@@ -167,54 +236,45 @@ def scan(
             files[key] = {"error": row["error"], "events": row["events"] or 0, "problems": row["problems"] or []}
         if row["rules"]:
             found.append((key, row["pos"], row))
-    for key in order:  # listed, but Spark produced no row: unreadable compressed data or an empty file
+    for key in inputs.order:
         if key not in files:
             empty = not is_remote(key) and os.path.exists(key) and os.path.getsize(key) == 0
             files[key] = {"error": "empty: no CloudTrail events" if empty else
                           "corrupt or truncated gzip (Spark could not read it)", "events": 0, "problems": []}
-    rank = {k: i for i, k in enumerate(order)}
+    return files, found
+
+
+def _account(files: dict[str, dict], inputs: _Inputs, summary: Summary) -> dict[str, int]:
+    """Each file into the summary, in scan order; its position in that order."""
+    rank = {k: i for i, k in enumerate(inputs.order)}
     file_order = sorted(files, key=lambda k: (rank.get(k, len(rank)), k))
-    position = {k: i for i, k in enumerate(file_order)}
     for key in file_order:
-        summary.files += 1
-        status, name = files[key], names.get(key, key)
+        status = files[key]
         if status["error"]:
-            summary.skipped.append((name, status["error"]))
-            continue
-        summary.events += status["events"]
-        summary.parsed += status["events"]
-        summary.bad_records += len(status["problems"])
-        summary.skipped.extend((name, problem) for problem in status["problems"][:PROBLEMS_KEPT])
-        if len(status["problems"]) > PROBLEMS_KEPT:
-            summary.skipped.append((name, f"and {len(status['problems']) - PROBLEMS_KEPT} more records not read"))
-    records: dict[str, dict] = {}
-    found.sort(key=lambda f: (position[f[0]], f[1]))
+            summary.file_unread(inputs.name(key), status["error"])
+        else:
+            summary.file_read(inputs.name(key), status["events"], status["events"], status["problems"])
+    return {k: i for i, k in enumerate(file_order)}
+
+
+def _detections(plan: SparkPlan, found: list, inputs: _Inputs, counted: dict[str, dict], summary: Summary) -> Iterator[Match]:
+    """The reported matches in file and record order, rule ids sorted; the records the correlations count
+    into `counted`."""
+    counts = plan.counted
     for key, _, row in found:
         fields = row["fields"].asDict()
-        record = _record(fields)
+        record = nested(fields)
         for rule_id in sorted(row["rules"]):
-            if rule_id in counted:
-                records[str(fields["eventID"])] = {"fields": fields, "rules": row["rules"],
-                                                   "file": names.get(key, key), "where": row["where"]}
-            if rule_id not in reported:
-                continue
-            summary.matches[rule_id] += 1
-            rule = pack.by_id(rule_id)
-            yield {
-                "rule_id": rule_id,
-                "rule_title": rule.title,
-                "level": rule.level,
-                **{k: fields.get(k) for k in ("eventID", "eventTime", "eventSource", "eventName")},
-                "principal": principal(record),
-                **{k: fields.get(k) for k in ("sourceIPAddress", "errorCode", "recipientAccountId")},
-                "file": names.get(key, key),
-            }
-    if correlations and records:
-        yield from _correlations(spark, pack, correlations, records, summary)
-    summary.seconds = time.perf_counter() - start
+            if rule_id in counts:
+                counted[str(fields["eventID"])] = {"fields": fields, "rules": row["rules"], "file": inputs.name(key),
+                                                   "where": row["where"]}
+            if rule_id in plan.reported:
+                match = Match.of(plan.rules[rule_id], record, inputs.name(key))
+                summary.reported(match)
+                yield match
 
 
-def _listed(spark, uri: str, summary: ScanSummary) -> list[str]:
+def _listed(spark, uri: str, summary: Summary) -> list[str]:
     """The files Spark reads under a URI (Hadoop's listing, as Spark's file index: names starting with
     `_` or `.` left out), so a file Spark skips as corrupt is still reported."""
     try:
@@ -228,15 +288,9 @@ def _listed(spark, uri: str, summary: ScanSummary) -> list[str]:
                 found.append(file_key(status.getPath().toString()))
         return sorted(found)
     except Exception as e:  # Spark Connect has no JVM gateway; a listing error is the reader's to report
-        summary.skipped.append((uri, f"not listed from the driver ({type(e).__name__}): a file Spark cannot "
-                                     "decompress under it would not be reported"))
+        summary.input_skipped(uri, f"not listed from the driver ({type(e).__name__}): a file Spark cannot "
+                                   "decompress under it would not be reported")
         return []
-
-
-def _record(fields: dict) -> dict:
-    """The nested record shape `principal()` reads."""
-    identity = {k.split(".", 1)[1]: fields.get(k) for k in PRINCIPAL}
-    return {"userIdentity": identity}
 
 
 def _matches(spark, inputs: list[str], wanted: list[str], predicates: dict) -> list:
@@ -267,45 +321,37 @@ def _matches(spark, inputs: list[str], wanted: list[str], predicates: dict) -> l
     ).collect()
 
 
-def _correlations(spark, pack: Pack, correlations, records: dict[str, dict], summary: ScanSummary) -> Iterator[dict]:
+def _correlations(spark, plan: SparkPlan, counted: dict[str, dict], summary: Summary) -> Iterator[Alert]:
     from pyspark.sql import functions as F
     from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 
-    columns = sorted({f for r in correlations for f in correlation_fields(r.rule)})
+    columns = sorted({f for r in plan.correlations for f in correlation_fields(r.rule)})
     schema = StructType(
         [StructField("eid", StringType()), StructField("time", StringType()), StructField("rules", ArrayType(StringType()))]
         + [StructField(f, StringType()) for f in columns]
     )
     data = [
         (eid, r["fields"].get("eventTime"), list(r["rules"]), *[r["fields"].get(f) for f in columns])
-        for eid, r in records.items()
+        for eid, r in counted.items()
     ]
-    counted = spark.createDataFrame(data, schema)
+    frame = spark.createDataFrame(data, schema)
     # the reference's ts: SQLite julianday() of eventTime (UTC unless a zone is written), to the millisecond
     stamp = F.when(F.col("time").rlike(ZONE), F.col("time")).otherwise(F.concat(F.col("time"), F.lit("Z")))
-    counted = counted.withColumn("stamp", stamp).withColumn(
+    frame = frame.withColumn("stamp", stamp).withColumn(
         "ts", F.round(F.expr("unix_micros(try_to_timestamp(stamp))") / 1000).cast("long")
     )
-    _unplaced(counted, correlations, records, summary)
-    verdict = Verdict({}, alerts(spark, counted, [(r.id, r.rule) for r in correlations]))
-    for rule_id, group, events in sorted(verdict.incidents(), key=lambda i: (i[0], i[1], sorted(i[2]))):
-        rule = pack.by_id(rule_id)
-        times = sorted(records[e]["fields"]["eventTime"] for e in events)
-        summary.matches[rule_id] += 1
-        yield {
-            "rule_id": rule_id,
-            "rule_title": rule.title,
-            "level": rule.level,
-            "correlation": rule.rule.type.name.lower(),
-            "group": dict(group),
-            "events": sorted(events),
-            "event_count": len(events),
-            "first_eventTime": times[0],
-            "last_eventTime": times[-1],
-        }
+    _unplaced(frame, plan.correlations, counted, summary)
+    verdict = Verdict({}, windows(spark, frame, [(r.id, r.rule) for r in plan.correlations]))
+    incidents = []
+    for rule_id, group, events in verdict.incidents():
+        times = sorted(counted[e]["fields"]["eventTime"] for e in events)
+        incidents.append((rule_id, group, events, times[0], times[-1]))
+    for alert in alerts(plan.rules, incidents):
+        summary.reported(alert)
+        yield alert
 
 
-def _unplaced(counted, correlations, records: dict[str, dict], summary: ScanSummary) -> None:
+def _unplaced(counted, correlations, records: dict[str, dict], summary: Summary) -> None:
     """Each counted event whose eventTime Spark cannot read as a time, named as the default engine names
     it: left out of the correlations, its own detections reported (which strings are times is Spark's
     to_timestamp here, SQLite's julianday() there: docs/spark.md)."""
@@ -315,9 +361,7 @@ def _unplaced(counted, correlations, records: dict[str, dict], summary: ScanSumm
     for eid, record in records.items():
         if eid not in missing:
             continue
-        titles = sorted({r.title for r in correlations
-                         if {str(ref.rule.id) for ref in r.rule.referenced_rules} & set(record["rules"])})
-        summary.bad_records += 1
-        summary.skipped.append((record["file"], f"{record['where']}: eventTime {record['fields'].get('eventTime')!r} "
-                                f"is not a time: left out of the correlations ({'; '.join(titles)}); its own "
-                                "detections are reported"))
+        titles = {r.title for r in correlations
+                  if {str(ref.rule.id) for ref in r.rule.referenced_rules} & set(record["rules"])}
+        why = f"eventTime {record['fields'].get('eventTime')!r} is not a time"
+        summary.record_skipped(record["file"], left_out(record["where"], why, titles))

@@ -11,8 +11,8 @@ conjunctions of rules (the plan's own `terms`, imported here), each a window tes
 the same bounds and group merged. Here each correlation is one Spark SQL query (`window_sql`): every
 match's window is `collect_list(...) OVER (PARTITION BY group ORDER BY ts RANGE BETWEEN timespan
 PRECEDING AND CURRENT ROW)`, and the plan's tests run on that array with higher-order functions; all
-correlations go in one job. The result is `reference.Alert`s, so `Verdict.incidents` merges overlapping
-windows for both engines.
+correlations go in one job. The result is `reference.Alert`s (`windows`), so `Verdict.incidents` merges
+overlapping windows for both engines.
 
 Refused with the reason (the Spark engine reports the rule as not evaluated): value_sum/avg/median/
 percentile, correlations of correlations, field aliases, and extended conditions with `not`, which the
@@ -152,7 +152,7 @@ def window_sql(rule: SigmaCorrelationRule, rule_ids: list[str]) -> str:
     )
 
 
-def alerts(spark, counted, rules: list[tuple[str, SigmaCorrelationRule]]) -> list[Alert]:
+def windows(spark, counted, rules: list[tuple[str, SigmaCorrelationRule]]) -> list[Alert]:
     """The plans' alerts (one per qualifying window, its evidence merged across the condition's
     conjunctions) over `counted`, every correlation in one Spark job."""
     queries = [

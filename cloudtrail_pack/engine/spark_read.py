@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 from .spark_sql import column_name, spark_string
 
-# The whitespace bytes.strip() removes (records.parse_records strips lines and the document head).
+# The whitespace bytes.strip() removes (records.RecordReader strips each line of JSON lines with it).
 _WHITESPACE = " \t\n\r\x0b\x0c"
 REMOTE_SCHEMES = ("s3://", "s3a://", "s3n://", "gs://", "abfs://", "abfss://", "hdfs://", "dbfs:/", "file:/")
 

@@ -2,9 +2,10 @@
 
 Why not a backend of its own, or pySigma-backend-databricks: the reference is the definition of a match
 (`reference.py`), so the Spark engine runs *its* query, converted node by node (docs/spark.md gives the
-measurements that ruled out the Databricks backend). sqlglot parses the SQLite text (sqlite dialect);
-each node is written back as Spark SQL with what SQLite does for it, over a table where every field is
-text (Spark reads CloudTrail values as JSON text, `spark_read.py`):
+measurements that ruled out the Databricks backend). The query is parsed once, by the parser the matcher
+uses (`where.py`: SQLite's grammar and precedence); each node of that tree is written back as Spark SQL
+with what SQLite does for it, over a table where every field is text (Spark reads CloudTrail values as
+JSON text, `spark_read.py`):
 
 - every column of the reference table is `COLLATE NOCASE`, so `=` and `!=` compare ASCII-folded text
   (`translate(x, 'A..Z', 'a..z')`: SQLite's NOCASE folds ASCII only, 'É' stays 'É') unless the SQL says
@@ -16,34 +17,47 @@ text (Spark reads CloudTrail values as JSON text, `spark_read.py`):
   rewritten by `spark_regex.py`, wrapped in `coalesce(..., false)`;
 - numbers and booleans are refused: SQLite tells the number 5 from the text '5', JSON text does not.
 
-Anything else (functions, CAST, IN over columns, other collations) is refused with the node that
-caused it: a refused rule is listed in the scan summary, never run with another meaning.
+Anything else (other functions, CAST, IN, ordering comparisons, other collations) is refused with the node
+that caused it: a refused rule is listed in the scan summary, never run with another meaning.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlglot
-from sqlglot import exp
-
 from .spark_regex import RegexUnsupported, python_to_java
+from .sqlite_values import fold as fold_text
+from .where import (
+    And,
+    Call,
+    Collate,
+    Column,
+    Compare,
+    Concat,
+    Glob,
+    IsNull,
+    Like,
+    Node,
+    Not,
+    Null,
+    Number,
+    Or,
+    Regexp,
+    String,
+    Unsupported,
+    describe,
+    parse_query,
+)
 
 __all__ = ["SparkUnsupported", "SparkPredicate", "compile_where", "spark_string", "fold_text"]
 
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _LOWER = _UPPER.lower()
-_ASCII_LOWER = {c: c + 32 for c in range(65, 91)}
 LIKE_ESCAPE = "\\"
 
 
 class SparkUnsupported(ValueError):
     """A rule's SQL uses something the Spark engine cannot run with SQLite's meaning."""
-
-
-def fold_text(s: str) -> str:
-    """SQLite's NOCASE folding of a literal: ASCII letters only."""
-    return s.translate(_ASCII_LOWER)
 
 
 def fold(sql: str) -> str:
@@ -86,134 +100,115 @@ class _Translator:
 
     # -- values ------------------------------------------------------------------------------------
 
-    def value(self, node: exp.Expression) -> tuple[str, bool | None, bool]:
+    def value(self, node: Node) -> tuple[str, bool | None, bool]:
         """(Spark SQL, explicit collation: True NOCASE / False BINARY / None, is a column)."""
-        if isinstance(node, exp.Paren):
-            return self.value(node.this)
-        if isinstance(node, exp.Collate):
-            name = node.expression.name.upper()
-            if name not in _COLLATIONS:
-                raise SparkUnsupported(f"COLLATE {name}")
-            sql, _, is_col = self.value(node.this)
-            return sql, _COLLATIONS[name], is_col
-        if isinstance(node, exp.Column):
-            if node.table:
-                raise SparkUnsupported(f"qualified column {node.sql()}")
+        if isinstance(node, Collate):
+            if node.name not in _COLLATIONS:
+                raise SparkUnsupported(f"COLLATE {node.name}")
+            sql, _, is_col = self.value(node.operand)
+            return sql, _COLLATIONS[node.name], is_col
+        if isinstance(node, Column):
             self.fields.add(node.name)
             return column_name(node.name), None, True
-        if isinstance(node, exp.Literal):
-            if not node.is_string:
-                raise SparkUnsupported(
-                    f"the number {node.this}: SQLite tells the number from the text, JSON text in Spark does not"
-                )
-            return spark_string(node.this), None, False
-        if isinstance(node, exp.Null):
+        if isinstance(node, Number):
+            raise SparkUnsupported(
+                f"the number {node.text}: SQLite tells the number from the text, JSON text in Spark does not"
+            )
+        if isinstance(node, String):
+            return spark_string(node.value), None, False
+        if isinstance(node, Null):
             return "NULL", None, False
-        if isinstance(node, exp.DPipe):
-            return f"({self.text(node.this)} || {self.text(node.expression)})", None, False
-        if isinstance(node, exp.Replace):
-            args = [self.text(a) for a in (node.this, node.expression, node.args.get("replacement"))]
-            return f"replace({', '.join(args)})", None, False
-        raise SparkUnsupported(f"{node.key.upper()} ({node.sql(dialect='sqlite')})")
+        if isinstance(node, Concat):
+            return f"({self.text(node.left)} || {self.text(node.right)})", None, False
+        if isinstance(node, Call) and node.name == "REPLACE" and len(node.args) == 3:
+            return f"replace({', '.join(self.text(a) for a in node.args)})", None, False
+        raise SparkUnsupported(describe(node))
 
-    def text(self, node) -> str:
-        if node is None:
-            raise SparkUnsupported("a missing operand")
+    def text(self, node: Node) -> str:
         sql, collation, _ = self.value(node)
         if collation is not None:
             raise SparkUnsupported("COLLATE inside an expression")
         return sql
 
-    def literal(self, node) -> str | None:
-        while isinstance(node, exp.Paren):
-            node = node.this
-        if isinstance(node, exp.Literal) and node.is_string:
-            return node.this
-        return None
+    @staticmethod
+    def literal(node: Node | None) -> str | None:
+        return node.value if isinstance(node, String) else None
 
     # -- conditions --------------------------------------------------------------------------------
 
-    def cond(self, node: exp.Expression) -> str:
-        if isinstance(node, exp.Paren):
-            return self.cond(node.this)
-        if isinstance(node, exp.And):
-            return f"({self.cond(node.this)} AND {self.cond(node.expression)})"
-        if isinstance(node, exp.Or):
-            return f"({self.cond(node.this)} OR {self.cond(node.expression)})"
-        if isinstance(node, exp.Not):
-            inner = node.this
-            if isinstance(inner, exp.Is):
-                return f"({self.text(inner.this)} IS NOT NULL)" if self._is_null(inner) else self._refuse(node)
+    def cond(self, node: Node) -> str:
+        if isinstance(node, (And, Or)):
+            op = "AND" if isinstance(node, And) else "OR"
+            return f"({self.cond(node.left)} {op} {self.cond(node.right)})"
+        if isinstance(node, Not):
+            inner = node.operand
+            if isinstance(inner, IsNull) and not inner.negated:
+                return f"({self.text(inner.operand)} IS NOT NULL)"
             return f"(NOT {self.cond(inner)})"
-        if isinstance(node, exp.Coalesce):
-            rest = node.expressions
-            if len(rest) == 1 and isinstance(rest[0], exp.Literal) and rest[0].this in ("0", 0):
-                return f"coalesce({self.cond(node.this)}, false)"
-            return self._refuse(node)
-        if isinstance(node, exp.Is):
-            return f"({self.text(node.this)} IS NULL)" if self._is_null(node) else self._refuse(node)
-        if isinstance(node, (exp.EQ, exp.NEQ)):
-            return self.equality(node)
-        if isinstance(node, exp.Escape) and isinstance(node.this, exp.Like):
-            escape = self.literal(node.expression)
-            if escape is None or len(escape) != 1:
-                raise SparkUnsupported("LIKE with an ESCAPE that is not one character")
-            return self.like(node.this, escape)
-        if isinstance(node, exp.Like):
-            return self.like(node, None)
-        if isinstance(node, exp.Glob):
-            return self.glob(node)
-        if isinstance(node, exp.RegexpLike):
-            pattern = self.literal(node.expression)
-            if pattern is None:
-                raise SparkUnsupported("REGEXP with a pattern that is not a literal")
-            try:
-                java = python_to_java(pattern)
-            except RegexUnsupported as e:
-                raise SparkUnsupported(f"regular expression {pattern!r}: {e}") from e
-            return f"coalesce({self.text(node.this)} RLIKE {spark_string(java)}, false)"
-        if isinstance(node, exp.In):
-            if node.args.get("query") or not node.expressions:
-                return self._refuse(node)
-            return "(" + " OR ".join(self.equality(exp.EQ(this=node.this, expression=e)) for e in node.expressions) + ")"
-        return self._refuse(node)
+        if isinstance(node, IsNull):
+            return f"({self.text(node.operand)} IS {'NOT ' if node.negated else ''}NULL)"
+        if isinstance(node, Call) and node.name == "COALESCE":
+            return self.coalesce(node)
+        method = _CONDITIONS.get(type(node))
+        if method is None:
+            raise SparkUnsupported(describe(node))
+        return method(self, node)
 
-    @staticmethod
-    def _is_null(node: exp.Is) -> bool:
-        return isinstance(node.expression, exp.Null)
+    def coalesce(self, node: Call) -> str:
+        """COALESCE(condition, 0), as the backend wraps a NOT's operand: NULL reads as false."""
+        if len(node.args) == 2 and isinstance(node.args[1], Number) and node.args[1].text == "0":
+            return f"coalesce({self.cond(node.args[0])}, false)"
+        raise SparkUnsupported(f"{describe(node)} other than COALESCE(condition, 0)")
 
-    @staticmethod
-    def _refuse(node):
-        raise SparkUnsupported(f"{node.key.upper()} ({node.sql(dialect='sqlite')})")
-
-    def equality(self, node) -> str:
-        left, lcoll, lcol = self.value(node.this)
-        right, rcoll, rcol = self.value(node.expression)
+    def equality(self, node: Compare) -> str:
+        if node.op not in ("=", "!="):
+            raise SparkUnsupported(describe(node))
+        left, lcoll, lcol = self.value(node.left)
+        right, rcoll, rcol = self.value(node.right)
         # SQLite: the left operand's explicit collation, else the right's, else a column's (NOCASE)
         nocase = lcoll if lcoll is not None else rcoll if rcoll is not None else (lcol or rcol)
-        op = "=" if isinstance(node, exp.EQ) else "<>"
+        op = "=" if node.op == "=" else "<>"
         if nocase:
-            right_lit = self.literal(node.expression.this if isinstance(node.expression, exp.Collate) else node.expression)
+            right_lit = self.literal(node.right.operand if isinstance(node.right, Collate) else node.right)
             right = spark_string(fold_text(right_lit)) if right_lit is not None else fold(right)
-            left_lit = self.literal(node.this.this if isinstance(node.this, exp.Collate) else node.this)
+            left_lit = self.literal(node.left.operand if isinstance(node.left, Collate) else node.left)
             left = spark_string(fold_text(left_lit)) if left_lit is not None else fold(left)
         return f"({left} {op} {right})"
 
-    def like(self, node: exp.Like, escape: str | None) -> str:
-        subject = fold(self.text(node.this))
-        pattern = self.literal(node.expression)
+    def like(self, node: Like) -> str:
+        escape = None
+        if node.escape is not None:
+            escape = self.literal(node.escape)
+            if escape is None or len(escape) != 1:
+                raise SparkUnsupported("LIKE with an ESCAPE that is not one character")
+        subject = fold(self.text(node.value))
+        pattern = self.literal(node.pattern)
         if pattern is not None:
             return f"({subject} LIKE {spark_string(_like_pattern(fold_text(pattern), escape))})"
         if escape != LIKE_ESCAPE:
             raise SparkUnsupported("LIKE over a computed pattern without ESCAPE '\\'")
         # a computed pattern (|fieldref with |contains...): the backend escapes \ % _ with \ in it
-        return f"({subject} LIKE {fold(self.text(node.expression))})"
+        return f"({subject} LIKE {fold(self.text(node.pattern))})"
 
-    def glob(self, node: exp.Glob) -> str:
-        pattern = self.literal(node.expression)
+    def glob(self, node: Glob) -> str:
+        pattern = self.literal(node.pattern)
         if pattern is None:
             raise SparkUnsupported("GLOB with a pattern that is not a literal")
-        return f"({self.text(node.this)} LIKE {spark_string(_glob_pattern(pattern))})"
+        return f"({self.text(node.value)} LIKE {spark_string(_glob_pattern(pattern))})"
+
+    def regexp(self, node: Regexp) -> str:
+        pattern = self.literal(node.pattern)
+        if pattern is None:
+            raise SparkUnsupported("REGEXP with a pattern that is not a literal")
+        try:
+            java = python_to_java(pattern)
+        except RegexUnsupported as e:
+            raise SparkUnsupported(f"regular expression {pattern!r}: {e}") from e
+        return f"coalesce({self.text(node.value)} RLIKE {spark_string(java)}, false)"
+
+
+_CONDITIONS = {Compare: _Translator.equality, Like: _Translator.like, Glob: _Translator.glob,
+               Regexp: _Translator.regexp}
 
 
 def _escape_like(c: str) -> str:
@@ -263,14 +258,13 @@ def _glob_pattern(pattern: str) -> str:
 
 def compile_where(sql: str) -> SparkPredicate:
     """The WHERE clause of the reference's `SELECT * FROM cloudtrail WHERE ...` as Spark SQL."""
-    if "\x00" in sql:
-        raise SparkUnsupported("a NUL character, which sqlite3 (the reference) refuses in a query")
     try:
-        tree = sqlglot.parse_one(sql, read="sqlite")
-    except sqlglot.errors.ParseError as e:
-        raise SparkUnsupported(f"SQL sqlglot cannot parse ({e})") from e
-    where = tree.args.get("where") if isinstance(tree, exp.Select) else None
-    if where is None:
-        raise SparkUnsupported("not a SELECT ... WHERE query")
+        tree = parse_query(sql)
+    except Unsupported as e:
+        raise SparkUnsupported(str(e)) from e
     translator = _Translator()
-    return SparkPredicate(translator.cond(where.this), frozenset(translator.fields))
+    try:
+        condition = translator.cond(tree)
+    except RecursionError as e:
+        raise SparkUnsupported("the condition is too deeply nested to translate") from e
+    return SparkPredicate(condition, frozenset(translator.fields))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import re
+import shlex
 from pathlib import Path
 
 import msgspec
@@ -32,3 +34,13 @@ def write(path: Path, data: bytes, gz: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(gzip.compress(data, mtime=0) if gz else data)
     return path
+
+
+def readme_scan_examples() -> list[tuple[list[str], str]]:
+    """(arguments after `scan`, the first line it writes) of every README example whose output is a match."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    found = []
+    for command_line, first in re.findall(r"^\$ \.venv/bin/cloudtrail-pack scan (.*)\n(\{.*\})$", text, re.M):
+        args = shlex.split(command_line.split("|")[0].replace("2>/dev/null", ""))
+        found.append((args, first))
+    return found

@@ -17,9 +17,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cloudtrail_pack import records as R
+from cloudtrail_pack.engine.results import Summary
 from cloudtrail_pack.pack import load_pack
 from cloudtrail_pack.records import Problem, RecordReader, decode
-from cloudtrail_pack.scan import ScanSummary, scan
+from cloudtrail_pack.scan import scan
 
 from .helpers import jsonl, record, s3
 
@@ -108,7 +109,7 @@ def msgspec_json(value) -> bytes:
 def good_matches(folder: Path) -> set:
     good = folder / "good.json"
     good.write_bytes(s3(GOOD))
-    return {(m.get("eventID"), m["rule_id"], tuple(m.get("events", ()))) for m in scan([good], PACK, jobs=1)}
+    return {(getattr(m, "eventID", None), m.rule_id, tuple(getattr(m, "events", ()))) for m in scan([good], PACK, jobs=1)}
 
 
 @pytest.fixture(scope="module")
@@ -116,12 +117,12 @@ def expected(tmp_path_factory):
     return good_matches(tmp_path_factory.mktemp("good"))
 
 
-def scan_beside_good(folder: Path, data: bytes, jobs: int = 1) -> tuple[set, ScanSummary]:
+def scan_beside_good(folder: Path, data: bytes, jobs: int = 1) -> tuple[set, Summary]:
     (folder / "good.json").write_bytes(s3(GOOD))
     (folder / "other.json").write_bytes(data)
-    summary = ScanSummary()
+    summary = Summary()
     matches = list(scan([folder / "good.json", folder / "other.json"], PACK, jobs=jobs, summary=summary))
-    return {(m.get("eventID"), m["rule_id"], tuple(m.get("events", ()))) for m in matches}, summary
+    return {(getattr(m, "eventID", None), m.rule_id, tuple(getattr(m, "events", ()))) for m in matches}, summary
 
 
 def deep_record(depth: int) -> bytes:

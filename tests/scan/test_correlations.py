@@ -9,12 +9,13 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cloudtrail_pack.engine.correlate import Store
 from cloudtrail_pack.engine.plan import ScanPlan
 from cloudtrail_pack.engine.reference import ReferenceEngine
+from cloudtrail_pack.engine.results import Alert, Summary
+from cloudtrail_pack.inputs import walk
 from cloudtrail_pack.pack import load_pack
-from cloudtrail_pack.engine.correlate import Store
-from cloudtrail_pack.records import walk
-from cloudtrail_pack.scan import ScanSummary, _correlations, _Worker, scan
+from cloudtrail_pack.scan import _correlations, _Worker, scan
 
 from .helpers import MASS_DELETION, jsonl, record, s3, write
 
@@ -38,10 +39,10 @@ def scanned_alerts(folder: Path) -> set:
         for path, _ in walk([folder]):
             for _, counted, _ in WORKER.scan(path).frames():
                 store.add(counted)
-        alerts = list(_correlations(PLAN, store, [], ScanSummary()))
+        alerts = list(_correlations(PLAN, store, [], Summary()))
     finally:
         store.close()
-    return {(m["rule_id"], tuple(sorted(m["group"].items())), frozenset(m["events"])) for m in alerts}
+    return {(m.rule_id, tuple(sorted(m.group.items())), frozenset(m.events)) for m in alerts}
 
 
 def reference_alerts(records: list[dict]) -> set:
@@ -86,13 +87,13 @@ def test_a_long_burst_by_one_principal_is_swept_in_linear_time(tmp_path):
     records = [record(event_id=f"e{i}", time=f"2026-03-01T10:0{(i * 300 // n) // 60}:{(i * 300 // n) % 60:02d}Z",
                       requestParameters={"userName": f"user-{i}"}) for i in range(n)]
     write(tmp_path / "burst.json.gz", s3(records), gz=True)
-    summary = ScanSummary()
+    summary = Summary()
     start = time.perf_counter()
-    alerts = [m for m in scan([tmp_path], PACK, jobs=1, summary=summary) if "correlation" in m]
+    alerts = [m for m in scan([tmp_path], PACK, jobs=1, summary=summary) if isinstance(m, Alert)]
     seconds = time.perf_counter() - start
-    mass = [a for a in alerts if a["rule_id"] == MASS_DELETION]
-    assert len(mass) == 1 and mass[0]["event_count"] == n
-    assert mass[0]["first_eventTime"] == "2026-03-01T10:00:00Z" and mass[0]["last_eventTime"] == "2026-03-01T10:04:59Z"
+    mass = [a for a in alerts if a.rule_id == MASS_DELETION]
+    assert len(mass) == 1 and mass[0].event_count == n
+    assert mass[0].first_eventTime == "2026-03-01T10:00:00Z" and mass[0].last_eventTime == "2026-03-01T10:04:59Z"
     assert seconds < 60, seconds
 
 

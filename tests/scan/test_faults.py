@@ -14,7 +14,8 @@ import orjson
 import pytest
 
 from cloudtrail_pack import cli
-from cloudtrail_pack.scan import ScanSummary, scan
+from cloudtrail_pack.engine.results import Alert, Summary
+from cloudtrail_pack.scan import scan
 from fixture_corpus import FIXTURE_FILES, FIXTURES
 
 from .helpers import DELETE_USER, LEAVE_ORG, MASS_DELETION, jsonl, record, s3, write
@@ -38,10 +39,10 @@ def test_bad_records_first_lose_no_fixture_match(tmp_path):
     shutil.copytree(FIXTURES, corpus)
     (corpus / "manifest.yml").unlink()
     write(corpus / "0_broken.json", s3(BAD_RECORDS))
-    summary = ScanSummary()
+    summary = Summary()
     matches = list(scan([corpus], pack(), jobs=2, summary=summary))
     expected = {(e, r) for f in FIXTURE_FILES for e, rules in f.expect.items() for r in rules}
-    assert {(m["eventID"], m["rule_id"]) for m in matches if "correlation" not in m} == expected
+    assert {(m.eventID, m.rule_id) for m in matches if not isinstance(m, Alert)} == expected
     broken = str(corpus / "0_broken.json")
     assert [(p, r.split(":")[0]) for p, r in summary.skipped] == [(broken, f"record {i}") for i in range(1, 7)]
     assert summary.bad_records == 6
@@ -50,9 +51,9 @@ def test_bad_records_first_lose_no_fixture_match(tmp_path):
 def test_a_bad_record_inside_a_correlation_burst(tmp_path):
     burst = [record(event_id=f"e{i}", requestParameters={"userName": f"u{i}"}) for i in range(3)]
     write(tmp_path / "a.json", s3(burst[:1] + [record(event_id=7), record(event_id="x", time=["t"])] + burst[1:]))
-    summary = ScanSummary()
-    alerts = [m for m in scan([tmp_path], pack(), jobs=1, summary=summary) if "correlation" in m]
-    assert {a["rule_id"]: a["events"] for a in alerts}["d7e97f60-0265-437d-82c5-a8489994eda7"] == ["e0", "e1", "e2"]
+    summary = Summary()
+    alerts = [m for m in scan([tmp_path], pack(), jobs=1, summary=summary) if isinstance(m, Alert)]
+    assert {a.rule_id: a.events for a in alerts}["d7e97f60-0265-437d-82c5-a8489994eda7"] == ["e0", "e1", "e2"]
     assert [r for _, r in summary.skipped] == [
         "record 2: not a CloudTrail event (Expected `str`, got `int` - at `$.eventID`)",
         "record 3: not a CloudTrail event (Expected `str`, got `array` - at `$.eventTime`)",
@@ -61,7 +62,7 @@ def test_a_bad_record_inside_a_correlation_burst(tmp_path):
 
 def test_damage_in_records_the_prefilter_skips_is_reported(tmp_path):
     write(tmp_path / "a.jsonl", jsonl([record("GetUser", "e1"), record("GetUser", 2)]))
-    summary = ScanSummary()
+    summary = Summary()
     assert list(scan([tmp_path], pack(), jobs=1, summary=summary)) == []
     assert [r for _, r in summary.skipped] == ["line 2: not a CloudTrail event (Expected `str`, got `int` - at `$.eventID`)"]
 
@@ -126,9 +127,9 @@ def test_every_input_is_scanned_or_reported(tmp_path):
     os.symlink(tmp_path / "nowhere", logs / "dangling")
     os.mkfifo(logs / "fifo")
     (logs / "empty").mkdir()
-    summary = ScanSummary()
+    summary = Summary()
     matches = list(scan([logs], pack(), jobs=1, summary=summary))
-    assert [(m["eventID"], m["file"]) for m in matches] == [("e1", str(logs / "linked" / "a.jsonl"))]
+    assert [(m.eventID, m.file) for m in matches] == [("e1", str(logs / "linked" / "a.jsonl"))]
     assert [(Path(p).name, r.split(":")[0]) for p, r in summary.skipped] == [
         ("dangling", "dangling symbolic link"), ("empty", "empty folder"),
         ("fifo", "not a regular file (a FIFO, socket or device)"), ("loop", "already scanned")]
@@ -158,10 +159,10 @@ def test_a_counted_value_sqlite_cannot_hold_is_named_not_fatal(tmp_path):
     burst = [record(event_id=f"e{i}", requestParameters={"userName": f"u{i}"}) for i in range(3)]
     odd = record(event_id="odd", arn=2 ** 70)
     write(tmp_path / "a.json", s3(burst + [odd]))
-    summary = ScanSummary()
+    summary = Summary()
     matches = list(scan([tmp_path], pack(), jobs=1, summary=summary))
-    assert sorted(m["eventID"] for m in matches if "correlation" not in m) == ["e0", "e1", "e2", "odd"]
-    assert [m["events"] for m in matches if m["rule_id"] == MASS_DELETION] == [["e0", "e1", "e2"]]
+    assert sorted(m.eventID for m in matches if not isinstance(m, Alert)) == ["e0", "e1", "e2", "odd"]
+    assert [m.events for m in matches if m.rule_id == MASS_DELETION] == [["e0", "e1", "e2"]]
     assert [r for _, r in summary.skipped] == [
         f"record 4: userIdentity.arn {2 ** 70} is outside SQLite's 64-bit integers: left out of the correlations "
         "(AWS IAM Access Removed From Several Users by One Principal; AWS IAM Mass User Deletion; AWS IAM User "
@@ -202,8 +203,8 @@ def test_a_record_over_64_mib_in_a_delivery_document_is_skipped_alone(tmp_path):
                                         orjson.dumps(record(event_id="e2"))]) + b"]}"
     write(tmp_path / "a.json", data)
     del big, data
-    summary = ScanSummary()
-    assert [m["eventID"] for m in scan([tmp_path], pack(), rule_ids=[DELETE_USER], jobs=1, summary=summary)] == ["e1", "e2"]
+    summary = Summary()
+    assert [m.eventID for m in scan([tmp_path], pack(), rule_ids=[DELETE_USER], jobs=1, summary=summary)] == ["e1", "e2"]
     assert summary.skipped == [(str(tmp_path / "a.json"), "record 2: larger than 64 MiB (limit: records.MAX_RECORD)")]
 
 
@@ -213,8 +214,8 @@ def test_a_truncated_gzip_keeps_the_events_before_the_cut(tmp_path):
               for i in range(1583)]
     packed = gzip.compress(s3(events), mtime=0)
     write(tmp_path / "a.json.gz", packed[: len(packed) * 9 // 10])
-    summary = ScanSummary()
-    found = [m["eventID"] for m in scan([tmp_path], pack(), rule_ids=[DELETE_USER], jobs=1, summary=summary)]
+    summary = Summary()
+    found = [m.eventID for m in scan([tmp_path], pack(), rule_ids=[DELETE_USER], jobs=1, summary=summary)]
     assert len(found) > 1300 and found == [f"e{i}" for i in range(len(found))]
     assert summary.events == len(found)
     assert summary.skipped == [(str(tmp_path / "a.json.gz"), f"record {len(found) + 1}: corrupt or truncated gzip "

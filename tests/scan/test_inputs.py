@@ -1,4 +1,4 @@
-"""Every path given to `scan` is read or reported with the reason (records.walk)."""
+"""Every path given to `scan` is read or reported with the reason (inputs.walk)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import os
 
 import pytest
 
-from cloudtrail_pack.records import walk
-from cloudtrail_pack.scan import ScanSummary, scan
+from cloudtrail_pack.engine.results import Summary
+from cloudtrail_pack.inputs import walk
+from cloudtrail_pack.scan import scan
 
 from .helpers import DELETE_USER, jsonl, record, write
 
@@ -59,7 +60,7 @@ def test_dangling_links_fifos_and_empty_folders_are_reported(tmp_path):
 def test_a_fifo_given_directly_is_never_opened(tmp_path):
     """Opening a FIFO waits for a writer: scan must report it, not hang."""
     os.mkfifo(tmp_path / "fifo")
-    summary = ScanSummary()
+    summary = Summary()
     assert list(scan([tmp_path / "fifo"], _pack(), jobs=1, summary=summary)) == []
     assert summary.skipped == [(str(tmp_path / "fifo"), "not a regular file (a FIFO, socket or device): not read")]
 
@@ -79,9 +80,9 @@ def test_unreadable_folders_and_files_are_reported(tmp_path):
 
 def test_the_same_file_twice_is_read_once(tmp_path):
     write(tmp_path / "a.jsonl", jsonl([record()]))
-    summary = ScanSummary()
+    summary = Summary()
     matches = list(scan([tmp_path / "a.jsonl", tmp_path], _pack(), jobs=1, summary=summary))
-    assert [m["rule_id"] for m in matches] == [DELETE_USER]
+    assert [m.rule_id for m in matches] == [DELETE_USER]
     assert summary.skipped == [(str(tmp_path / "a.jsonl"), "already scanned: a second way to the same file (a symbolic link loop or a second link)")]
 
 

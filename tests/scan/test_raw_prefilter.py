@@ -154,7 +154,7 @@ def test_scan_agrees_with_the_reference_however_the_literal_is_spelled(rows):
         found: dict[str, set] = {}
         for matches, _, _ in result.frames():
             for m in matches:
-                if m["rule_id"] in OURS:
-                    found.setdefault(m["eventID"], set()).add(m["rule_id"])
+                if m.rule_id in OURS:
+                    found.setdefault(m.eventID, set()).add(m.rule_id)
     expected = {e: set(ids) & OURS for e, ids in REFERENCE.run(decoded).matches.items() if set(ids) & OURS}
     assert result.bad == 0 and found == expected

@@ -34,14 +34,14 @@ def spark():
 def spark_scan(spark, pack):
     """Scan with the Spark engine; results cached per input (a scan is seconds, not milliseconds)."""
     from cloudtrail_pack.engine.spark import scan
-    from cloudtrail_pack.scan import ScanSummary
+    from cloudtrail_pack.engine.results import Summary
 
     cache: dict = {}
 
     def run(*paths, rule_ids=None):
         key = (tuple(map(str, paths)), tuple(rule_ids or ()))
         if key not in cache:
-            summary = ScanSummary()
+            summary = Summary()
             cache[key] = (list(scan(list(paths), pack, rule_ids=rule_ids, summary=summary)), summary)
         return cache[key]
 

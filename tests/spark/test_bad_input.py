@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cloudtrail_pack.engine import spark as spark_engine
+from cloudtrail_pack.engine.results import Alert
 from cloudtrail_pack.engine.spark import INSTALL_HINT, SparkUnavailable
 
 from .conftest import needs_spark
@@ -45,14 +46,14 @@ def broken(tmp_path_factory, spark_scan):
 @needs_spark
 def test_good_events_are_found_around_broken_ones(broken):
     folder, matches, _ = broken
-    detections = [m for m in matches if "correlation" not in m]
-    assert [(m["eventID"], m["rule_id"], Path(m["file"]).name) for m in detections] == [
+    detections = [m for m in matches if not isinstance(m, Alert)]
+    assert [(m.eventID, m.rule_id, Path(m.file).name) for m in detections] == [
         ("e1", LEAVE, "good.json.gz"), ("e4", DELETE_USER, "lines.jsonl"), ("e5", DELETE_USER, "lines.jsonl"),
         ("e6", DELETE_USER, "odd name é %20.jsonl"),
     ]
-    assert detections[-1]["file"] == str(folder / "odd name é %20.jsonl")
+    assert detections[-1].file == str(folder / "odd name é %20.jsonl")
     # the three deletions read (none from the truncated or cut files) make the mass-deletion alert
-    assert [m["events"] for m in matches if "correlation" in m] == [["e4", "e5", "e6"]]
+    assert [m.events for m in matches if isinstance(m, Alert)] == [["e4", "e5", "e6"]]
 
 
 @needs_spark
@@ -67,6 +68,17 @@ def test_every_file_or_record_not_read_is_named_with_the_reason(broken):
         ("lines.jsonl", "line 3: not a CloudTrail event (no eventSource, eventName, eventTime or eventID, or a userIdentity that is not an object)"),
     }
     assert summary.files == 6 and summary.events == 4 and summary.bad_records == 2
+
+
+@needs_spark
+def test_a_file_with_more_problems_than_are_listed_counts_the_rest_as_the_default_engine_does(tmp_path, spark_scan):
+    (tmp_path / "a.jsonl").write_text("not json\n" * 60 + json.dumps(record("DeleteUser", "e1")) + "\n")
+    matches, summary = spark_scan(tmp_path)
+    assert [m.eventID for m in matches] == ["e1"]
+    assert summary.bad_records == 60 and summary.files == 1 and len(summary.skipped) == 51
+    assert summary.skipped[:2] == [(str(tmp_path / "a.jsonl"), "line 1: invalid JSON"),
+                                   (str(tmp_path / "a.jsonl"), "line 2: invalid JSON")]
+    assert summary.skipped[-1] == (str(tmp_path / "a.jsonl"), "and 10 more records not read")
 
 
 @needs_spark

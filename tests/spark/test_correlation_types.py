@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+from cloudtrail_pack.engine.results import Alert
 from cloudtrail_pack.pack import load_pack
 from cloudtrail_pack.scan import scan
 
@@ -69,7 +70,7 @@ def test_generated_bursts_raise_the_default_engines_alerts(generated, spark_scan
     pack, data = generated
     expected = list(scan([data], pack, jobs=1))
     got = spark_scan_with(pack, data)
-    assert {m["rule_id"] for m in expected if "correlation" in m} == {
+    assert {m.rule_id for m in expected if isinstance(m, Alert)} == {
         f"00000000-0000-4000-9000-00000000000{i}" for i in range(1, len(CORRELATIONS) + 1)
     }
     assert got == expected

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from cloudtrail_pack.scan import ScanSummary, scan
+from cloudtrail_pack.engine.results import Summary
+from cloudtrail_pack.scan import scan
 
 from .conftest import needs_spark
 
@@ -24,9 +25,9 @@ def test_an_event_time_that_is_not_a_time_is_named_as_the_default_engine_names_i
     (tmp_path / "a.jsonl").write_text("".join(json.dumps(record(f"e{i}", t)) + "\n" for i, t in enumerate(times)))
     (tmp_path / "b.json").write_text(json.dumps({"Records": [record("e9", "not a time")]}))
     matches, summary = spark_scan(tmp_path)
-    default = ScanSummary()
+    default = Summary()
     assert matches == list(scan([tmp_path], pack, jobs=1, summary=default))
-    assert [m["events"] for m in matches if m["rule_id"] == MASS_DELETION] == [["e0", "e2", "e3"]]
+    assert [m.events for m in matches if m.rule_id == MASS_DELETION] == [["e0", "e2", "e3"]]
     assert sorted(summary.skipped) == sorted(default.skipped) == [
         (str(tmp_path / "a.jsonl"), "line 2: eventTime 'yesterday' is not a time: left out of the correlations "
          "(AWS IAM Access Removed From Several Users by One Principal; AWS IAM Mass User Deletion; AWS IAM User "
