@@ -19,6 +19,8 @@ from pathlib import Path
 from sigma.data import mitre_attack, mitre_d3fend
 from sigma.validators.sigmahq.data import data_filename, data_taxonomy, data_windows_eventid, data_windows_provider
 
+from .errors import PackError
+
 DATA = Path(__file__).parent / "data"
 EXCERPT = DATA / "attack" / "enterprise-attack-excerpt.json"
 _SOURCES = (
@@ -89,3 +91,13 @@ def attack_refs(rule) -> list[AttackRef]:
         for tactic in fitting or [None]:
             refs.add(AttackRef(tid, techniques.get(tid, ""), tactic))
     return sorted(refs, key=lambda r: (r.technique_id, r.tactic or ""))
+
+
+def data_cache_error(e: Exception) -> PackError:
+    """pySigma keeps its ATT&CK and SigmaHQ data in SQLite caches in the temporary folder (attack.py), and
+    writes them on first use in each process: a full disk there shows up as an SQLite or OS error."""
+    return PackError(
+        Path(tempfile.gettempdir()),
+        f"cannot write pySigma's data cache here ({getattr(e, 'strerror', None) or e}); free some space, "
+        "or point TMPDIR at a folder with room",
+    )

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-import tempfile
 from pathlib import Path
 
 from sigma.plugins import InstalledSigmaPlugins
 from sigma.validation import SigmaValidator
 
-from .attack import use_local_attack_data
+from .attack import data_cache_error, use_local_attack_data
 from .pack import Pack, PackError, read_source, shown
 
 
@@ -41,11 +40,3 @@ def findings(pack: Pack, config: Path | None = None) -> list[str]:
     return sorted(lines)
 
 
-def data_cache_error(e: Exception) -> PackError:
-    """pySigma keeps its ATT&CK and SigmaHQ data in SQLite caches in the temporary folder (attack.py), and
-    writes them on first use in each process: a full disk there shows up as an SQLite or OS error."""
-    return PackError(
-        Path(tempfile.gettempdir()),
-        f"cannot write pySigma's data cache here ({getattr(e, 'strerror', None) or e}); free some space, "
-        "or point TMPDIR at a folder with room",
-    )

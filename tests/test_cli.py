@@ -264,3 +264,20 @@ def test_an_unreadable_file_named_is_skipped_and_the_rest_scanned(tmp_path):
     assert done.returncode == 2, err
     assert len(done.stdout.splitlines()) == 2
     assert f"skipped {secret}: cannot read (permission denied)" in err
+
+
+def test_scan_loads_neither_the_rule_checks_nor_the_release(tmp_path):
+    """`scan` imports what backtesting needs: the rule checks (pySigma's SigmaValidator with every SigmaHQ
+    validator class, about 0.3 s) and the release writers belong to check and build. A helper the scan path shares with them (the data cache's error) once pulled
+    the validators into every scan."""
+    (tmp_path / "empty.json").write_text('{"Records": []}')
+    probe = (
+        "import sys\n"
+        "from cloudtrail_pack import cli\n"
+        f"sys.argv = ['cloudtrail-pack', '--root', {str(ROOT)!r}, 'scan', {str(tmp_path / 'empty.json')!r}]\n"
+        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(m for m in sys.modules if m.startswith(('sigma.validation', "
+        "'cloudtrail_pack.validation', 'cloudtrail_pack.release', 'cloudtrail_pack.artifacts'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "", f"scan imported: {done.stdout.strip()}"

@@ -19,9 +19,8 @@ def project_pack(project):
     """The project's rules, loaded with pySigma pointed at the pack's offline reference data."""
     import sqlite3
 
-    from ..attack import use_local_attack_data
+    from ..attack import data_cache_error, use_local_attack_data
     from ..pack import load_pack
-    from ..validation import data_cache_error
 
     try:
         use_local_attack_data()  # pySigma caches the data in SQLite files in the temporary folder

@@ -23,10 +23,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable, Mapping
 
+from ..attack import data_cache_error
 from ..lock import logic_hash
 from ..pack import PACK_NAME, Pack, PackError, read_source, shown
 from ..targets import Target, plugin_distributions
-from ..validation import data_cache_error, findings
+from ..validation import findings
 from . import destination
 from .archive import tgz_bytes
 from .context import Cell, Release, ReleaseOptions, prepare
