@@ -14,14 +14,14 @@ import re
 import uuid
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 
 from cloudtrail_pack.artifacts.splunk import conf_stanza
 from cloudtrail_pack.targets import TARGETS, backend_for
-from evaluators.spl import RegexArgs, SplunkEvaluator, Term, parse_conf, parse_search_expr
+from evaluators.spl import RegexArgs, SplunkEvaluator, Term, _number, parse_conf, parse_search_expr
 from sigma.backends.splunk import SplunkBackend
 from sigma.pipelines.cloudtrail.splunk import FILTER_DEFINITION, SCOPE_DEFINITION, SCOPE_MACRO, splunk_cloudtrail_pipeline
 
@@ -31,6 +31,17 @@ ALPHABET = list("aBz09 _-.:/\"'\\|*?`=()[]{}<>,;!$%&#~^@+\n\r\t\x00\x7f") + list
 VALUES = st.text(st.sampled_from(ALPHABET), min_size=1, max_size=10)
 EVALUATOR = SplunkEvaluator({SCOPE_MACRO: SCOPE_DEFINITION, "hostile_filter": FILTER_DEFINITION})
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def examples(*cases):
+    """Each case as an explicit hypothesis example: run first, on every run, whatever the random draw."""
+
+    def apply(test):
+        for case in reversed(cases):
+            test = example(*case if isinstance(case, tuple) else (case,))(test)
+        return test
+
+    return apply
 
 
 def sigma_literal(value: str) -> str:
@@ -243,3 +254,52 @@ def test_regrouped_search_matches_what_the_sigma_condition_selects(condition, va
             wanted.add(f"e{n}")
     rows = EVALUATOR.run(search, records)
     assert {records[i]["eventID"] for row in rows for i in row.sources} == wanted
+
+
+# --- a plain value beside a field reference: a `| where` string ----------------------------------------------
+
+#: ASCII only: `lower()` of a letter outside ASCII is undefined in Splunk (the evaluator refuses it).
+WHERE_ALPHABET = [c for c in ALPHABET if c.isascii()]
+WHERE_VALUES = st.text(st.sampled_from(WHERE_ALPHABET), min_size=1, max_size=10)
+WHERE_EDGES = ['"', "\\", "|", "/", "*", "?", "'", "`", "\n", "\\\"", '"\\', "a*b", "a?b", "\\*", "x\\", ' OR "', "aB", "Ab|C"]
+
+
+def where_search(value: str) -> str:
+    """A rule whose plain value sits in the selection holding a field reference: the pipeline writes it into the
+    `| where` clause as an eval string."""
+    detection = {
+        "base": {"eventName": "X"},
+        "sel": {"requestParameters.userName|fieldref": "userIdentity.userName", "errorCode": sigma_literal(value)},
+        "condition": "base and sel",
+    }
+    return through_conf(compile_search(detection))
+
+
+def _refused_in_where(value: str) -> bool:
+    return any(c == "`" or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value)
+
+
+@SETTINGS
+@given(WHERE_VALUES)
+@examples(*WHERE_EDGES)
+def test_where_string_beside_a_field_reference_matches_exactly(value):
+    """Behaviour of the shipped text: the evaluator parses the `| where` string as Splunk's eval does (`\\\\` and
+    `\\"` its only escapes) and it matches the records whose value equals the rule's, ignoring case; a control
+    character or backtick, which an eval string cannot carry, is refused with the reason."""
+    if _refused_in_where(value):
+        with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="cannot carry"):
+            where_search(value)
+        return
+    search = where_search(value)
+    # the evaluator compares two number-like texts numerically (" 0" == "0"); leave such near misses out
+    values = [v for v in candidates(value) if v == value or _number(v) is None or _number(value) is None]
+    records = []
+    for i, v in enumerate(values):
+        r = record(i, "bob")
+        r["userIdentity"] = {"userName": "BOB"}
+        r["errorCode"] = v
+        records.append(r)
+    rows = EVALUATOR.run(search, records)
+    matched = {records[i]["eventID"] for row in rows for i in row.sources}
+    assert matched == {f"e{i}" for i, v in enumerate(values) if v.lower() == value.lower()}
+
