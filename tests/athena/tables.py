@@ -1,14 +1,19 @@
 """The fixtures in the two documented table shapes, in DuckDB, and the shipped Trino SQL run on them through
 sqlglot (read="trino", write="duckdb"): an engine and a transpiler we did not write.
 
-* Athena: the table is created from the shipped DDL itself (sigma.backends.athena.ddl, parsed by sqlglot's Athena
-  dialect): structs, arrays and maps as declared, partitions `account`, `region`, `timestamp` (yyyy/MM/dd from
-  eventTime, as CloudTrail's S3 keys are dated). A record is read as Hive's JSON SerDe reads it: keys matched to
+The tables come from AWS's published text, kept as test data (tests/data/aws_cloudtrail_tables/, with its source),
+never from the pack's own DDL: a column the pack names wrongly is then a query that fails or misses here.
+
+* Athena: the columns of the published `CREATE EXTERNAL TABLE cloudtrail_logs_pp` (parsed by sqlglot's Athena
+  dialect): structs, arrays and maps as declared; partitions `account`, `region`, `timestamp` (yyyy/MM/dd from
+  eventTime, as CloudTrail's S3 keys are dated), the organization trail's layout
+  (`s3://<bucket>/AWSLogs/<o-id>/<account>/CloudTrail/<region>/<yyyy>/<MM>/<dd>/`, AWS CloudTrail User Guide,
+  "Creating a trail for an organization"). A record is read as Hive's JSON SerDe reads it: keys matched to
   columns case-insensitively (Hive lower-cases column names), a JSON object or array in a STRING column as its
   JSON text (the page's "requestparameters STRING" queried with json_extract functions), booleans and numbers in
   a STRING column as their JSON text.
-* CloudTrail Lake: the table from tables.LAKE_SCHEMA; a map<string,string> holds each key's value as its JSON
-  text (a string as itself), eventtime a timestamp.
+* CloudTrail Lake: the published event data store schema; a map<string,string> holds each key's value as its
+  JSON text (a string as itself), eventtime a timestamp.
 """
 
 from __future__ import annotations
@@ -19,12 +24,15 @@ from functools import cache
 
 import duckdb
 import sqlglot
-from sigma.backends.athena.ddl import create_table
-from sigma.backends.athena.tables import LAKE_SCHEMA
+from pathlib import Path
+
 from sqlglot import exp
 
 ATHENA_TABLE = "cloudtrail_organization"
 LAKE_TABLE = "event_data_store"
+PUBLISHED = Path(__file__).resolve().parents[1] / "data" / "aws_cloudtrail_tables"
+#: The organization trail's S3 layout as partitions (see above); all STRING, as partition projection declares them.
+ORGANIZATION_PARTITIONS = ("account", "region", "timestamp")
 
 
 def _text(value) -> str | None:
@@ -59,17 +67,35 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc).replace(tzinfo=None)
 
 
-@cache
-def athena_columns() -> list[tuple[str, exp.DataType]]:
-    create = sqlglot.parse_one(create_table(ATHENA_TABLE), read="athena")
+def ddl_columns(ddl: str) -> tuple[list[tuple[str, exp.DataType]], list[tuple[str, exp.DataType]]]:
+    """(columns, partition columns) of a CREATE TABLE statement in Athena's DDL."""
+    create = sqlglot.parse_one(ddl, read="athena")
     columns = [(c.name, c.args["kind"]) for c in create.this.expressions]
     partitions = create.find(exp.PartitionedByProperty).this.expressions
-    return columns + [(c.name, c.args["kind"]) for c in partitions]
+    return columns, [(c.name, c.args["kind"]) for c in partitions]
 
 
 @cache
+def published_athena_columns() -> list[tuple[str, exp.DataType]]:
+    """The columns of AWS's published Athena table for CloudTrail logs."""
+    return ddl_columns((PUBLISHED / "athena_cloudtrail_logs_pp.sql").read_text(encoding="utf-8"))[0]
+
+
+@cache
+def published_lake_columns() -> list[tuple[str, exp.DataType]]:
+    """The columns of AWS's published event data store schema for CloudTrail events."""
+    schema = json.loads((PUBLISHED / "lake_event_schema.json").read_text(encoding="utf-8"))
+    return [(c["Name"], exp.DataType.build(c["Type"], dialect="hive")) for c in schema]
+
+
+@cache
+def athena_columns() -> list[tuple[str, exp.DataType]]:
+    string = exp.DataType.build("string", dialect="hive")
+    return published_athena_columns() + [(name, string) for name in ORGANIZATION_PARTITIONS]
+
+
 def lake_columns() -> list[tuple[str, exp.DataType]]:
-    return [(name, exp.DataType.build(kind, dialect="hive")) for name, kind in LAKE_SCHEMA]
+    return published_lake_columns()
 
 
 def _load(table: str, columns, records: list[dict], extra, db=None) -> duckdb.DuckDBPyConnection:

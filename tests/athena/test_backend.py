@@ -6,7 +6,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sigma.backends.athena import AthenaBackend, CloudTrailLakeBackend
 from sigma.collection import SigmaCollection
@@ -210,8 +210,25 @@ def sigma_literal(value: str) -> str:
     return "".join("\\" + c if c in "*?\\" else c for c in value)
 
 
+#: Known edge cases, run on every run as explicit examples: SQL's quote, LIKE's wildcards and escape, JSON path
+#: characters, control characters, case variants.
+EDGES = ["'", "''", "\\", "%", "_", "\\%", "a%b_c", '"', "|", "/", "*", "?", "\n", "\t", "$.x", "[0]", "aB", "ÉéßΣς", "日😀"]
+
+
+def edge_examples(*cases):
+    """Each case as an explicit hypothesis example: run first, on every run, whatever the random draw."""
+
+    def apply(test):
+        for case in reversed(cases):
+            test = example(case)(test)
+        return test
+
+    return apply
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(HOSTILE)
+@edge_examples(*EDGES)
 def test_hostile_values_read_back_exactly(value):
     literal = yaml_string(sigma_literal(value))
     for convert, load, run in ((athena, tables.athena_db, tables.run_athena), (lake, tables.lake_db, tables.run_lake)):
@@ -228,6 +245,7 @@ def test_hostile_values_read_back_exactly(value):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(alphabet=st.sampled_from(list("aZ'\\%_\n")), min_size=1, max_size=8))
+@edge_examples("%", "_", "a%", "a_", "\\%", "%\\", "'%'", "a\n_", "__")
 def test_like_escaping_never_lets_percent_or_underscore_match_other_text(value):
     """`x%` must not match `xy`: the text itself carries the ESCAPE, whatever sqlglot does with it."""
     literal = yaml_string(sigma_literal(value))
@@ -241,6 +259,7 @@ def test_like_escaping_never_lets_percent_or_underscore_match_other_text(value):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(alphabet=st.sampled_from(list("aZq'\"\\|/%_\n ")), min_size=1, max_size=10))
+@edge_examples("aZ", "Zq%", "q_Z", "'Z'", '"a"', "\\Z", "a|Z/", "A\nz")
 def test_case_insensitive_match_with_hostile_ascii_values(value):
     """Without |cased, the record's value in other letter case matches exactly (equality and LIKE)."""
     literal = yaml_string(sigma_literal(value))

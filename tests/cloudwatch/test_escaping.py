@@ -9,7 +9,7 @@ insensitive unless |cased) - not from the backend's code.
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from sigma.backends.cloudwatch import CloudWatchLogsInsightsBackend
 from sigma.collection import SigmaCollection
@@ -30,6 +30,27 @@ values = st.text(
     ),
     max_size=12,
 )
+
+
+#: Known edge cases, run on every run as explicit examples: each character the query text or a regex must escape,
+#: Sigma's wildcards written literally, control characters and line separators, and case variants (ASCII, and the
+#: letters whose case forms are not one to one).
+EDGES = [
+    '"', "'", "\\", "|", "/", "*", "?", "\n", "\r", "\t", "\x00", "\x1b", "\x7f", "\u2028", "`", "#", "%",
+    ".", "^", "$", "+", "(", ")", "[", "]", "{", "}", "a.b", "a|b", "a/b", "a*b", "a?b", "(x)", "[ab]", "x{2}", "\\d",
+    '\\"', '"\\', "\\/", "/*", "aB", "Ab|C", "É", "é", "ß", "İ", "ı", "Σς", "日本", "\U0001f600", "",
+]
+
+
+def examples(*cases):
+    """Each case (a dict of arguments) as an explicit hypothesis example: run first, on every run."""
+
+    def apply(test):
+        for case in reversed(cases):
+            test = example(**case)(test)
+        return test
+
+    return apply
 
 
 def sigma_escape(value: str) -> str:
@@ -102,6 +123,8 @@ MODIFIERS = {"exact": "", "contains": "|contains", "startswith": "|startswith", 
 
 @SETTINGS
 @given(value=values, kind=st.sampled_from(sorted(MODIFIERS)), cased=st.booleans())
+@examples(*[{"value": v, "kind": k, "cased": c} for v in EDGES for k in ("exact", "contains") for c in (False, True)])
+@examples(*[{"value": v, "kind": k, "cased": False} for v in ("a|b", "a.b", "aB/", "*É") for k in ("startswith", "endswith")])
 def test_string_values_round_trip_and_match_exactly_what_sigma_matches(value, kind, cased):
     assume(kind == "exact" or value)  # an empty contains/startswith is "any value": covered elsewhere
     query = compile_rule("requestParameters.name", MODIFIERS[kind] + ("|cased" if cased else ""), value)
@@ -131,6 +154,7 @@ def test_string_values_round_trip_and_match_exactly_what_sigma_matches(value, ki
 
 @SETTINGS
 @given(value=values)
+@examples(*[{"value": v} for v in EDGES])
 def test_regex_values_keep_their_meaning(value):
     """A rule regex is written between slashes with `/` escaped; it still matches what the rule's regex does."""
     import re
@@ -151,6 +175,7 @@ def test_regex_values_keep_their_meaning(value):
 
 
 @SETTINGS
+@examples(*[{"value": v} for v in EDGES if v and not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or c in "\u2028" for c in v)])
 @given(value=values.filter(lambda v: v and not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or c in "\u2028\u2029" for c in v)))
 def test_keywords_match_the_value_inside_the_event_json(value):
     """A keyword is searched in @message, the event's JSON text, where `"` and `\\` appear backslash-escaped."""
@@ -175,6 +200,7 @@ field_names = st.from_regex(r"[A-Za-z][A-Za-z0-9_$@-]{0,8}(\.[A-Za-z0-9_$@-]{1,8
 
 @SETTINGS
 @given(name=field_names)
+@examples(*[{"name": n} for n in ("a", "a-b", "a$b", "a@b", "and", "or", "not", "like", "in", "by", "a.b-c.d", "x_1.$y")])
 def test_field_names_round_trip(name):
     query = compile_rule(name, "|cased", "v")
     node = predicate(query)
@@ -186,6 +212,7 @@ def test_field_names_round_trip(name):
 
 @SETTINGS
 @given(value=values, kind=st.sampled_from(sorted(MODIFIERS)))
+@examples(*[{"value": v, "kind": k} for v in EDGES for k in ("exact", "contains")])
 def test_metric_filter_values_round_trip_or_are_refused(value, kind):
     try:
         pattern = compile_rule("requestParameters.name", MODIFIERS[kind] + "|cased", value, "metric_filter")
@@ -210,3 +237,32 @@ def test_metric_filter_values_round_trip_or_are_refused(value, kind):
     for text in candidates(value):
         record = {"requestParameters": {"name": text}}
         assert mf.matches(pattern, record) == sigma_match(kind, value, text, False), repr(text)
+
+
+# ---- the regex text with Python's own engine ------------------------------------------------------------------------
+
+
+def python_regex(pcre: str):
+    """The Logs Insights regex in Python's `re`: the same syntax for what value_regex writes (escapes, `\\A`, scoped
+    `(?-i:...)` groups, two-digit `\\x` escapes) except PCRE's end-of-subject `\\z` and wide `\\x{hhhh}`, which
+    Python spells `\\Z` and `\\uhhhh`."""
+    import re
+
+    text = re.sub(r"(?<!\\)((?:\\\\)*)\\x\{([0-9a-f]{4})\}", r"\1\\u\2", pcre)
+    return re.compile(re.sub(r"(?<!\\)((?:\\\\)*)\\z", r"\1\\Z", text))
+
+
+@pytest.mark.parametrize("kind", sorted(MODIFIERS))
+@pytest.mark.parametrize("value", [v for v in EDGES if v], ids=repr)
+def test_value_regex_text_matches_what_sigma_matches_in_pythons_engine(value, kind):
+    """An engine we did not write on the exact regex text the backend embeds: every edge value, every modifier, folded
+    and cased, against its near misses (the oracle is Sigma's definition, above)."""
+    from sigma.backends.cloudwatch.literals import value_regex
+    from sigma.types import SigmaCasedString, SigmaString
+
+    for cased in (False, True):
+        string = (SigmaCasedString if cased else SigmaString)(sigma_escape(value))
+        pattern = python_regex(value_regex(string, anchor_start=kind in ("exact", "startswith"), anchor_end=kind in ("exact", "endswith")))
+        fold = not cased and has_case(value)
+        for text in candidates(value):
+            assert (pattern.search(text) is not None) == sigma_match(kind, value, text, fold), (pattern.pattern, text)

@@ -10,6 +10,7 @@ from importlib.resources import files
 import pytest
 
 from elastic_ingest import to_ecs
+from evaluators.field_types import DATA, field_types
 from fixture_corpus import FIXTURE_FILES
 from sigma.pipelines.cloudtrail.ecs_fields import (
     ECS_FIELD_TYPES,
@@ -42,8 +43,19 @@ def test_the_integrations_fields_come_from_the_commit_the_pipeline_transcription
     }
 
 
-def test_the_type_table_is_the_excerpt():
-    assert ECS_FIELD_TYPES == {name: entry["type"] for name, entry in EXCERPT["fields"].items()}
+def test_the_type_table_is_the_integrations_own():
+    """The pack's table against the tests' own reading of the integration's field files and ECS
+    (tests/data/elastic_aws_cloudtrail_fields/, what the evaluators type fields by): same fields, same types."""
+    theirs = field_types()
+    assert sorted(set(ECS_FIELD_TYPES) ^ set(theirs)) == []
+    assert {n: (t, theirs[n]) for n, t in ECS_FIELD_TYPES.items() if t != theirs[n]} == {}
+
+
+def test_the_tests_copy_names_the_commits_the_pack_cites():
+    """Both read the same versions of the files, so a difference above is a transcription error, not a drift."""
+    readme = (DATA / "README.md").read_text(encoding="utf-8")
+    for source in EXCERPT["sources"].values():
+        assert f"`{source['path']}` | `{source['commit']}`" in readme, source
 
 
 def test_every_ecs_field_the_mapping_can_produce_has_a_type_in_the_excerpt():

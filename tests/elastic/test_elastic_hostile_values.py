@@ -66,6 +66,21 @@ def refused_for_a_documented_reason(language: str, error: Exception) -> bool:
 
 
 SETTINGS = settings(max_examples=int(__import__("os").environ.get("HOSTILE_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: Known edge cases, run on every run as explicit examples (each language's quote, escape, wildcard and operator
+#: characters, control characters, case variants).
+EDGES = ['"', "\\", "|", "/", "*", "?", "\n", "\r", "\t", ":", "(", ")", "[", "]", "{", "}", "~", "^", "!", "&&", "||",
+         "<", ">", "=", "+", "-", "'", "`", " ", "\\*", "*\\", "a*b?", '\\"', "aB", "Éé", "日😀"]
+
+
+def edge_examples(field: str | None = None):
+    """EDGES as explicit hypothesis examples (with `field` when the test takes one)."""
+
+    def apply(test):
+        for value in reversed(EDGES):
+            test = (example(value=value, field=field) if field else example(value=value))(test)
+        return test
+
+    return apply
 
 
 @SETTINGS
@@ -73,6 +88,7 @@ SETTINGS = settings(max_examples=int(__import__("os").environ.get("HOSTILE_EXAMP
 @example(value='a" OR event.action:*', field="userAgent")
 @example(value="x\\", field="userAgent")
 @example(value="line\nbreak", field="requestParameters.userName")
+@edge_examples(field="userAgent")
 def test_lucene_reads_back_the_original_value(value, field):
     try:
         query = compile_one(LuceneBackend, field, value)
@@ -86,6 +102,7 @@ def test_lucene_reads_back_the_original_value(value, field):
 @given(value=HOSTILE, field=st.sampled_from(sorted(EQL_FIELDS)))
 @example(value='a" or event.action : "x', field="userAgent")
 @example(value="tab\there", field="errorMessage")
+@edge_examples(field="userAgent")
 def test_eql_reads_back_the_original_value(value, field):
     try:
         query = compile_one(EqlBackend, field, value)
@@ -101,6 +118,7 @@ def test_eql_reads_back_the_original_value(value, field):
 @example(value='a" or event.action=="x')
 @example(value="| where true")
 @example(value="line\r\nbreak\\")
+@edge_examples()
 def test_esql_reads_back_the_original_value(value):
     try:
         query = compile_one(ESQLBackend, "userAgent", value)

@@ -27,11 +27,10 @@ from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sigma.pipelines.cloudtrail.ecs_fields import ECS_FIELD_TYPES, ecs_field_type
-
 from elastic_ingest import ecs_field_values
 
 from . import lucene_regexp
+from .field_types import field_type, field_types
 from .syntax import And, Call, Compare, Field, In, Lit, Not, Or, TokenCursor, Wildcards, and3, compare, not3, or3
 from .values import iso_datetime
 
@@ -40,9 +39,9 @@ class EsqlError(Exception):
     """A query Elasticsearch would reject (syntax, unknown or unsupported column)."""
 
 
-#: The data stream's mapped fields (the pack's excerpt of the integration's fields and ECS) and the
+#: The data stream's mapped fields (the integration's own field declarations, field_types.py) and the
 #: metadata fields the rules ask for.
-KNOWN_COLUMNS = set(ECS_FIELD_TYPES) | {"_id", "_index", "_version"}
+KNOWN_COLUMNS = set(field_types()) | {"_id", "_index", "_version"}
 
 # ---------------------------------------------------------------------------------------- lexer
 _TOKEN = re.compile(
@@ -342,7 +341,7 @@ def _column(row: Row, name: str):
         raise EsqlError(f"Unknown column [{name}]")
     if name not in KNOWN_COLUMNS:
         raise EsqlError(f"Unknown column [{name}] (not mapped by the AWS integration)")
-    if ecs_field_type(name) == "flattened":
+    if field_type(name) == "flattened":
         raise EsqlError(f"Cannot use field [{name}] with unsupported type [flattened]")
     values = ecs_field_values(row.doc, name)
     return None if not values else values[0] if len(values) == 1 else values

@@ -2,8 +2,8 @@
 ECS documents, with Elasticsearch's semantics for the field types of the AWS CloudTrail integration.
 
 Parsing is luqum's (a Python port of Lucene's classic query parser grammar). Matching follows
-Elasticsearch, per field type (types: `sigma.pipelines.cloudtrail.ecs_fields.ecs_field_type`, from the
-integration's fields.yml and ECS):
+Elasticsearch, per field type (types: `field_types.field_type`, read from the
+integration's own fields.yml files and ECS, kept as test data: not the pack's table):
 
 * keyword (and keyed sub-fields of a `flattened` field, which index every leaf as a keyword): a term or a
   quoted phrase matches the whole value exactly and case-sensitively (no normalizer, so the query text is
@@ -36,11 +36,10 @@ from datetime import datetime, timezone
 from luqum import tree
 from luqum.parser import parser
 
-from sigma.pipelines.cloudtrail.ecs_fields import ecs_field_type
-
 from elastic_ingest import ecs_field_values as field_values
 
 from . import lucene_regexp
+from .field_types import field_type
 from .syntax import Wildcards
 from .values import iso_datetime
 
@@ -102,7 +101,7 @@ def _parse_date(text: str) -> datetime | None:
 
 
 def _term_matches(field: str, term: tree.Term, doc: dict) -> bool:
-    kind = ecs_field_type(field)
+    kind = field_type(field)
     values = field_values(doc, field)
     if isinstance(term, tree.Regex):
         if kind == "flattened":

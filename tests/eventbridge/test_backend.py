@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sigma.backends.eventbridge import EventBridgeBackend
+from sigma.backends.eventbridge.envelope import SOURCES
 from sigma.backends.eventbridge.pattern import Conj, event_pattern
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaError, SigmaFeatureNotSupportedByBackendError
 
-from .conftest import rule_yaml
+from .conftest import DOCUMENTED_SOURCES, moto_matches, rule_yaml, wrap
 
 ANY_AWS = [{"prefix": "aws."}]
 VIA_CLOUDTRAIL = [{"suffix": " via CloudTrail"}]
@@ -310,3 +313,23 @@ def test_pattern_size_option_stays_within_put_rule_limit():
     assert EventBridgeBackend(max_pattern_length="4096").max_pattern_length == 4096
     with pytest.raises(SigmaConfigurationError, match="max_pattern_length must be 1 to 4096"):
         EventBridgeBackend(max_pattern_length=5000)
+
+
+@pytest.mark.parametrize("event_source", sorted(SOURCES))
+def test_every_stated_source_is_the_one_aws_documents(event_source):
+    """The pack's source table against the one written out in the tests from AWS's event reference."""
+    assert SOURCES[event_source] == DOCUMENTED_SOURCES.get(event_source), (
+        f"{event_source}: the pack says {SOURCES[event_source]!r}; add the documented pair to DOCUMENTED_SOURCES "
+        "(tests/eventbridge/conftest.py) with its page when the pack learns a new service"
+    )
+
+
+@pytest.mark.parametrize("event_source", sorted(SOURCES))
+def test_a_pinned_source_matches_the_event_aws_delivers_for_it(convert, event_source):
+    """Behaviour, not text: a rule pinning the event source matches that service's record in the envelope AWS
+    documents for it (moto's matcher), and not the same record under another service's source."""
+    text = json.dumps(convert(f"sel: {{eventSource: {event_source}, eventName: Anything}}\ncondition: sel"))
+    record = {"eventVersion": "1.11", "eventTime": "2026-11-23T10:00:00Z", "eventSource": event_source,
+              "eventName": "Anything", "eventType": "AwsApiCall", "eventID": "e1", "awsRegion": "us-east-1"}
+    assert moto_matches(text, wrap(record))
+    assert not moto_matches(text, {**wrap(record), "source": "aws.events"})

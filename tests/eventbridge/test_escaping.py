@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sigma.backends.eventbridge import EventBridgeBackend
 from sigma.collection import SigmaCollection
@@ -20,6 +20,21 @@ HOSTILE = st.text(
     max_size=12,
 )
 SETTINGS = settings(max_examples=150, deadline=None)
+#: Known edge cases, run on every run as explicit examples: JSON's escapes, Event Ruler's wildcard escapes, control
+#: characters, and case variants (the case-insensitive matcher).
+EDGES = ['"', "\\", "|", "/", "*", "?", "\n", "\r", "\t", "\x00", "\u2028", "\\*", "*\\", "a*b?", '\\"', "{}", "[]",
+         "$.x", "<>", "aB", "Éé", "ß", "İı", "日本😀"]
+
+
+def examples(*cases):
+    """Each case (a tuple of arguments) as an explicit hypothesis example: run first, on every run."""
+
+    def apply(test):
+        for case in reversed(cases):
+            test = example(*case)(test)
+        return test
+
+    return apply
 
 
 def sigma_escaped(value: str) -> str:
@@ -45,6 +60,7 @@ def event(value) -> dict:
 
 @SETTINGS
 @given(HOSTILE)
+@examples(*[(e,) for e in EDGES])
 def test_exact_value_round_trips(value):
     pattern = pattern_for("userAgent|cased", sigma_escaped(value))
     assert pattern["detail"] == {"userAgent": [value]}
@@ -55,6 +71,7 @@ def test_exact_value_round_trips(value):
 
 @SETTINGS
 @given(HOSTILE)
+@examples(*[(e,) for e in EDGES])
 def test_case_insensitive_value_round_trips(value):
     pattern = pattern_for("userAgent", sigma_escaped(value))
     (matcher,) = pattern["detail"]["userAgent"]
@@ -66,6 +83,7 @@ def test_case_insensitive_value_round_trips(value):
 
 @SETTINGS
 @given(HOSTILE, st.text(st.sampled_from("abc-./"), max_size=3), st.text(st.sampled_from("abc-./"), max_size=3))
+@examples(*[(e, "a", "/") for e in EDGES], ("*", "", ""), ("\\", "a\\", ""))
 def test_contains_value_round_trips_through_wildcard_escapes(value, before, after):
     pattern = pattern_for("userAgent|cased|contains", sigma_escaped(value))
     (matcher,) = pattern["detail"]["userAgent"]

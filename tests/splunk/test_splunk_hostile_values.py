@@ -14,14 +14,14 @@ import re
 import uuid
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 
 from cloudtrail_pack.artifacts.splunk import conf_stanza
 from cloudtrail_pack.targets import TARGETS, backend_for
-from evaluators.spl import RegexArgs, SplunkEvaluator, Term, parse_conf, parse_search_expr
+from evaluators.spl import RegexArgs, SplunkEvaluator, Term, _number, parse_conf, parse_search_expr
 from sigma.backends.splunk import SplunkBackend
 from sigma.pipelines.cloudtrail.splunk import FILTER_DEFINITION, SCOPE_DEFINITION, SCOPE_MACRO, splunk_cloudtrail_pipeline
 
@@ -29,8 +29,27 @@ FIELD = "requestParameters.userName"
 # ASCII punctuation and controls, plus non-ASCII letters whose upper and lower case map one to one.
 ALPHABET = list("aBz09 _-.:/\"'\\|*?`=()[]{}<>,;!$%&#~^@+\n\r\t\x00\x7f") + list("éÉüжЖΩω日😀\u2028\x85")
 VALUES = st.text(st.sampled_from(ALPHABET), min_size=1, max_size=10)
+#: Known edge cases, run on every run as explicit examples: each character a search string or a regex must escape
+#: (alone, and where a `*` or backtick sends the value through the exact `| regex`), control characters, case
+#: variants, and text that looks like SPL.
+EDGES = [
+    '"', "\\", "|", "/", "*", "?", "`", "\n", "\r", "\t", "\x00", "\x7f", "=", "(", ")", "'",
+    '\\"', '"\\', "a*b", "a?b", "*.", "*|", "*^$", "*(a)", "*[x]", "*{2}", "*+", "*/", "*\\", "*\n", "`|`",
+    "aB", "aB*", "Éé", "Жж*", ' OR "', ") OR (", "NOT ", "IN (", "\u2028", "\x85", "日😀",
+]
 EVALUATOR = SplunkEvaluator({SCOPE_MACRO: SCOPE_DEFINITION, "hostile_filter": FILTER_DEFINITION})
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def examples(*cases):
+    """Each case as an explicit hypothesis example: run first, on every run, whatever the random draw."""
+
+    def apply(test):
+        for case in reversed(cases):
+            test = example(*case if isinstance(case, tuple) else (case,))(test)
+        return test
+
+    return apply
 
 
 def sigma_literal(value: str) -> str:
@@ -119,6 +138,7 @@ def read_back(search: str) -> str:
 
 @SETTINGS
 @given(VALUES)
+@examples(*EDGES)
 def test_equality_reads_back_and_matches_exactly(value):
     search = through_conf(compile_search({"selection": {FIELD: sigma_literal(value)}, "condition": "selection"}))
     assert read_back(search) == value
@@ -131,6 +151,7 @@ def test_equality_reads_back_and_matches_exactly(value):
 
 @SETTINGS
 @given(VALUES)
+@examples(*EDGES)
 def test_startswith_matches_exactly_the_prefixed_values(value):
     search = through_conf(
         compile_search({"selection": {f"{FIELD}|startswith": sigma_literal(value)}, "condition": "selection"})
@@ -144,6 +165,7 @@ def test_startswith_matches_exactly_the_prefixed_values(value):
 
 @SETTINGS
 @given(VALUES, VALUES)
+@examples(*[(edge, "aB") for edge in EDGES], ('" OR "', '"'), ("\\", '\\"'), ("a|b", "a"), ("*", "x"), ("x", "`"))
 def test_value_list_matches_either_or_is_refused(first, second):
     detection = {"selection": {FIELD: [sigma_literal(first), sigma_literal(second)]}, "condition": "selection"}
     needs_regex = any(c in "*`" or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in first + second)
@@ -177,6 +199,14 @@ CONDITIONS = st.recursive(
     ),
     max_leaves=6,
 )
+#: Conditions and SPL look-alike values run on every run: every operator, nesting under NOT, and values that would
+#: change the search's grouping if they escaped their quotes.
+CONDITION_EDGES = [
+    (("or", "s0", ("and", "s1", "s2")), ['" OR "', ") OR (", "NOT ", "IN (", '\\"']),
+    (("and", ("or", "s0", "s1"), ("not", "s3")), ["a", "b OR c", '"', "\\", "x|y"]),
+    (("not", ("or", ("and", "s0", "s1"), ("not", "s2"))), ["(", ")", "NOT ", " AND ", "="]),
+    (("or", ("not", "s3"), "s0"), ["é", "Ж", '" OR "', "[x]", "{y}"]),
+]
 
 
 def sigma_condition(c) -> str:
@@ -204,6 +234,7 @@ def expression_of(search: str) -> str:
 
 @SETTINGS
 @given(CONDITIONS, st.lists(SPL_LOOKALIKES, min_size=5, max_size=5))
+@examples(*CONDITION_EDGES)
 def test_regrouped_search_is_the_backend_expression_under_either_precedence(condition, values):
     detection = {f"s{i}": {SELECTION_FIELDS[i]: sigma_literal(values[i])} for i in range(3)}
     detection["s3"] = {SELECTION_FIELDS[3]: [sigma_literal(values[3]), sigma_literal(values[4])]}
@@ -219,6 +250,7 @@ def test_regrouped_search_is_the_backend_expression_under_either_precedence(cond
 
 @SETTINGS
 @given(CONDITIONS, st.lists(SPL_LOOKALIKES, min_size=5, max_size=5))
+@examples(*CONDITION_EDGES)
 def test_regrouped_search_matches_what_the_sigma_condition_selects(condition, values):
     detection = {f"s{i}": {SELECTION_FIELDS[i]: sigma_literal(values[i])} for i in range(3)}
     detection["s3"] = {SELECTION_FIELDS[3]: [sigma_literal(values[3]), sigma_literal(values[4])]}
@@ -243,3 +275,52 @@ def test_regrouped_search_matches_what_the_sigma_condition_selects(condition, va
             wanted.add(f"e{n}")
     rows = EVALUATOR.run(search, records)
     assert {records[i]["eventID"] for row in rows for i in row.sources} == wanted
+
+
+# --- a plain value beside a field reference: a `| where` string ----------------------------------------------
+
+#: ASCII only: `lower()` of a letter outside ASCII is undefined in Splunk (the evaluator refuses it).
+WHERE_ALPHABET = [c for c in ALPHABET if c.isascii()]
+WHERE_VALUES = st.text(st.sampled_from(WHERE_ALPHABET), min_size=1, max_size=10)
+WHERE_EDGES = [e for e in EDGES if e.isascii()] + ["\\*", "x\\", "Ab|C"]
+
+
+def where_search(value: str) -> str:
+    """A rule whose plain value sits in the selection holding a field reference: the pipeline writes it into the
+    `| where` clause as an eval string."""
+    detection = {
+        "base": {"eventName": "X"},
+        "sel": {"requestParameters.userName|fieldref": "userIdentity.userName", "errorCode": sigma_literal(value)},
+        "condition": "base and sel",
+    }
+    return through_conf(compile_search(detection))
+
+
+def _refused_in_where(value: str) -> bool:
+    return any(c == "`" or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value)
+
+
+@SETTINGS
+@given(WHERE_VALUES)
+@examples(*WHERE_EDGES)
+def test_where_string_beside_a_field_reference_matches_exactly(value):
+    """Behaviour of the shipped text: the evaluator parses the `| where` string as Splunk's eval does (`\\\\` and
+    `\\"` its only escapes) and it matches the records whose value equals the rule's, ignoring case; a control
+    character or backtick, which an eval string cannot carry, is refused with the reason."""
+    if _refused_in_where(value):
+        with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="cannot carry"):
+            where_search(value)
+        return
+    search = where_search(value)
+    # the evaluator compares two number-like texts numerically (" 0" == "0"); leave such near misses out
+    values = [v for v in candidates(value) if v == value or _number(v) is None or _number(value) is None]
+    records = []
+    for i, v in enumerate(values):
+        r = record(i, "bob")
+        r["userIdentity"] = {"userName": "BOB"}
+        r["errorCode"] = v
+        records.append(r)
+    rows = EVALUATOR.run(search, records)
+    matched = {records[i]["eventID"] for row in rows for i in row.sources}
+    assert matched == {f"e{i}" for i, v in enumerate(values) if v.lower() == value.lower()}
+

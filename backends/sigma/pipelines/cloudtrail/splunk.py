@@ -311,8 +311,9 @@ def where_expression(node, rule) -> str:
         return f"isnull({field})"
     if isinstance(value, SigmaExists):
         return f"isnotnull({field})" if bool(value) else f"isnull({field})"
-    if isinstance(value, SigmaString) and not value.contains_special():
-        text = _spl_string(str(value), rule)
+    if isinstance(value, SigmaString) and all(isinstance(p, str) for p in value.s):
+        # the characters themselves: str(value) would write a literal * or ? with Sigma's escape (\\*)
+        text = _spl_string("".join(value.s), rule)
         if isinstance(value, SigmaCasedString):
             return f"(isnotnull({field}) AND {field}=={text})"
         return f"(isnotnull({field}) AND lower({field})==lower({text}))"
