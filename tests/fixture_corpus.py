@@ -91,3 +91,15 @@ def load_manifest() -> list[FixtureFile]:
 
 
 FIXTURE_FILES: list[FixtureFile] = load_manifest() if MANIFEST.exists() else []
+
+
+def declared_differences(target: str) -> dict[str, frozenset[str]]:
+    """eventID -> the rules whose verdict `target` knowingly reverses there, over the whole corpus (the manifest's
+    `differences:`), for tests that run every fixture record at once."""
+    out: dict[str, frozenset[str]] = {}
+    for f in FIXTURE_FILES:
+        for event_id, known in f.differences.items():
+            rules = frozenset().union(*(d.rules for d in known if d.target == target))
+            if rules:
+                out[event_id] = rules
+    return out
