@@ -21,6 +21,16 @@ class ExpectedAlert:
     events: frozenset[str]
 
 
+@dataclass(frozen=True)
+class KnownDifference:
+    """A target that knowingly decides a record otherwise than the reference engine for these rules, and why
+    (declared under a file's `differences:` in the manifest; the target's tests assert exactly the opposite)."""
+
+    target: str
+    rules: frozenset[str]
+    reason: str
+
+
 @dataclass
 class FixtureFile:
     path: Path  # relative to fixtures/
@@ -30,9 +40,20 @@ class FixtureFile:
     records: list[dict]
     expect: dict[str, frozenset[str]]  # eventID -> rule ids that must match
     alerts: set[ExpectedAlert] = field(default_factory=set)
+    differences: dict[str, list[KnownDifference]] = field(default_factory=dict)  # eventID -> declared differences
 
     def __str__(self) -> str:
         return str(self.path)
+
+    def expected_for(self, target: str, rule_id: str, reference: frozenset[str] | set[str]) -> frozenset[str]:
+        """The eventIDs `target` must match for `rule_id`: the reference's, each declared difference reversed."""
+        flipped = {
+            event_id
+            for event_id, known in self.differences.items()
+            for d in known
+            if d.target == target and rule_id in d.rules
+        }
+        return frozenset(set(reference) ^ flipped)
 
 
 def load_manifest() -> list[FixtureFile]:
@@ -57,9 +78,28 @@ def load_manifest() -> list[FixtureFile]:
                 records=parsed.records,
                 expect={str(k): frozenset(map(str, v or [])) for k, v in entry["expect"].items()},
                 alerts=alerts,
+                differences={
+                    str(event_id): [
+                        KnownDifference(str(target), frozenset(map(str, d["rules"])), str(d["reason"]))
+                        for target, d in by_target.items()
+                    ]
+                    for event_id, by_target in (entry.get("differences") or {}).items()
+                },
             )
         )
     return files
 
 
 FIXTURE_FILES: list[FixtureFile] = load_manifest() if MANIFEST.exists() else []
+
+
+def declared_differences(target: str) -> dict[str, frozenset[str]]:
+    """eventID -> the rules whose verdict `target` knowingly reverses there, over the whole corpus (the manifest's
+    `differences:`), for tests that run every fixture record at once."""
+    out: dict[str, frozenset[str]] = {}
+    for f in FIXTURE_FILES:
+        for event_id, known in f.differences.items():
+            rules = frozenset().union(*(d.rules for d in known if d.target == target))
+            if rules:
+                out[event_id] = rules
+    return out

@@ -216,3 +216,27 @@ def test_rules_with_a_self_service_exclusion_have_self_service_lookalikes_and_ot
                 f"and fixtures/manifest.yml"
             )
     assert not problems, "\n".join(problems)
+
+
+def test_declared_differences_name_a_target_a_rule_the_record_involves_and_a_reason(pack, reference):
+    """A `differences:` entry reverses a target's expected verdict on one record for the rules it names (tests use
+    FixtureFile.expected_for): it must name a target of the pack, a record of its file, rules of the pack that the
+    reference matches there or the manifest lists for it, and a reason."""
+    from cloudtrail_pack.registry import TARGETS
+
+    problems = []
+    for f in FIXTURE_FILES:
+        verdict = reference.run(f.records) if f.differences else None
+        for event_id, known in f.differences.items():
+            where = manifest_line(event_id)
+            if event_id not in f.expect:
+                problems.append(f"{where}: {event_id} under `differences:` is not a record of {f.path}")
+                continue
+            for d in known:
+                if d.target not in TARGETS:
+                    problems.append(f"{where}: no target {d.target!r}; the targets are {', '.join(TARGETS)}")
+                involved = verdict.matches.get(event_id, frozenset()) | f.expect[event_id]
+                problems += [f"{where}: {named(pack, r)} neither matches {event_id} nor is listed for it" for r in sorted(d.rules - involved)]
+                if not d.rules or len(d.reason.split()) < 5:
+                    problems.append(f"{where}: a difference names the rules it concerns and says why (a cited reason)")
+    assert not problems, "\n".join(problems)

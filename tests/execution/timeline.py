@@ -125,9 +125,11 @@ class Case:
     def id(self) -> str:
         return f"{self.fixture.path}-{self.scenario}"
 
-    def expected_events(self, sigma_id: str) -> frozenset[str]:
-        """The eventIDs of the file that the (base) rule must alert on."""
-        return frozenset(eid for eid, rules in self.fixture.expect.items() if sigma_id in rules)
+    def expected_events(self, sigma_id: str, target: str | None = None) -> frozenset[str]:
+        """The eventIDs of the file that the (base) rule must alert on (on `target`: with the manifest's declared
+        `differences:` of that target reversed, FixtureFile.expected_for)."""
+        declared = frozenset(eid for eid, rules in self.fixture.expect.items() if sigma_id in rules)
+        return self.fixture.expected_for(target, sigma_id, declared) if target else declared
 
     def expected_bursts(self, sigma_id: str) -> list[ExpectedAlert]:
         """The incidents of the file that the correlation rule must alert on, one alert each."""
