@@ -59,8 +59,17 @@ def spark_scan_with(spark):
     return run
 
 
+def _is_spark(item) -> bool:
+    return "tests/spark/" in item.nodeid or item.nodeid.startswith("spark/")
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
-    """Every Spark test on one xdist worker (`--dist loadgroup`): one JVM for the suite, not one per worker."""
-    for item in items:
-        if "tests/spark/" in item.nodeid or item.nodeid.startswith("spark/"):
-            item.add_marker(pytest.mark.xdist_group("spark"))
+    """Every Spark test on one xdist worker (`--dist loadgroup`): one JVM for the suite, not one per worker;
+    and first in the run, so that the worker that takes the group starts it while the other worker runs
+    the rest, instead of adding it at the end (the group is the suite's longest unit of work).
+    Tried first, before xdist's own hook reads the `xdist_group` marks into the test ids."""
+    spark = [item for item in items if _is_spark(item)]
+    for item in spark:
+        item.add_marker(pytest.mark.xdist_group("spark"))
+    items[:] = spark + [item for item in items if not _is_spark(item)]
