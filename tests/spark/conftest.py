@@ -65,11 +65,9 @@ def _is_spark(item) -> bool:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
-    """Every Spark test on one xdist worker (`--dist loadgroup`): one JVM for the suite, not one per worker;
-    and first in the run, so that the worker that takes the group starts it while the other worker runs
-    the rest, instead of adding it at the end (the group is the suite's longest unit of work).
-    Tried first, before xdist's own hook reads the `xdist_group` marks into the test ids."""
-    spark = [item for item in items if _is_spark(item)]
-    for item in spark:
-        item.add_marker(pytest.mark.xdist_group("spark"))
-    items[:] = spark + [item for item in items if not _is_spark(item)]
+    """Every Spark test on one xdist worker (`--dist loadgroup`): one JVM for the suite, not one per worker
+    (tests/conftest.py runs the group first). Tried first, before xdist's own hook reads the `xdist_group`
+    marks into the test ids."""
+    for item in items:
+        if _is_spark(item):
+            item.add_marker(pytest.mark.xdist_group("spark"))
