@@ -18,23 +18,13 @@ from sigma.cli.main import main as sigma_cli_main
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: Modules whose tests run for tens of seconds each (a build, a copy of the repository): run early, beside the
-#: Spark group, so that none of them starts last and runs alone on one worker while the other is idle.
-LONG_FIRST = ("tests/test_new_rule.py", "tests/test_build.py", "tests/test_release_destination.py", "tests/test_cli.py",
-              "tests/scan/test_any_input.py", "tests/test_matcher.py")
-
 
 def pytest_collection_modifyitems(items):
-    """The order the workers take the tests in (`make test` runs `-n auto --dist loadgroup`): the Spark group
-    (tests/spark/conftest.py, the longest unit of work, on one worker) first, then LONG_FIRST, then the rest
-    in collection order."""
-
-    def rank(item) -> int:
-        if item.get_closest_marker("xdist_group"):
-            return 0
-        return 1 if item.nodeid.split("::", 1)[0] in LONG_FIRST else 2
-
-    items.sort(key=rank)
+    """The Spark group (tests/spark/conftest.py: one worker, one JVM, the longest unit of work) first, so that
+    the worker that takes it starts it at once while the other runs the rest. (Putting the other long tests,
+    builds and repository copies, first too was measured slower: they spawn processes that compete with the
+    JVM's threads.)"""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("xdist_group") else 1)
 
 
 @pytest.fixture(scope="session")
