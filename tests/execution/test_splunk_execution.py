@@ -64,81 +64,79 @@ def dispatch_delays(saved: SavedSearch) -> tuple[timedelta, ...]:
 #: The fixture files with their cases (one per delivery scenario), in timeline.CASES order.
 FILES = sorted({str(c.fixture.path) for c in CASES})
 CASES_OF = {f: [c for c in CASES if str(c.fixture.path) == f] for f in FILES}
-_replays: dict[tuple, Replay] = {}
 
 
 def replays(shipped, rule, fixture: str) -> dict[str, tuple[Case, Replay]]:
     """{"<scenario>, start +<delay>": (case, what the saved search did)} for every scenario and delay."""
     searches, evaluator = shipped
     saved = searches[rule.slug]
-    out = {}
-    for case in CASES_OF[fixture]:
-        for delay in dispatch_delays(saved):
-            key = (rule.slug, case.id, delay)
-            if key not in _replays:
-                _replays[key] = replay(saved, evaluator, list(case.events), delay)
-            out[f"{case.scenario}, start +{delay}"] = (case, _replays[key])
-    return out
+    return {
+        f"{case.scenario}, start +{delay}": (case, replay(saved, evaluator, list(case.events), delay))
+        for case in CASES_OF[fixture]
+        for delay in dispatch_delays(saved)
+    }
 
 
 def carried(r: Replay) -> set[str]:
     return set().union(*(n.events for n in r.notables)) | set(r.folded)
 
 
-def failures(found: dict) -> dict:
-    return {scenario: what for scenario, what in found.items() if what}
+def base_rule_failures(rule, case: Case, r: Replay) -> dict[str, list]:
+    """{property: what breaks it} for a single-event rule's replay of one case (empty lists: it holds)."""
+    expected = case.expected_events(rule.id)
+    outcome = {d.event_id: d.record.get("errorCode") for d in case.events}
+    in_notables = set().union(*(n.events for n in r.notables))
+    return {
+        "an attack event reaches no analyst": sorted(expected - carried(r)),
+        # a denied attempt and a successful call are different news for the analyst (errorCode)
+        "suppression folds an event into a notable of another outcome": [
+            (e, sorted(n.events)) for e, n in r.folded.items() if {outcome[x] for x in n.events} != {outcome[e]}
+        ],
+        "a notable carries an event the rule must not alert on": sorted(carried(r) - expected),
+        # overlapping runs find an event again; suppression must keep it to one notable
+        "an event reaches the analyst twice": sorted(e for e, n in alerts_per_event(r.notables).items() if n > 1)
+        + sorted(set(r.folded) & in_notables),
+    }
 
 
+def correlation_failures(rule, case: Case, r: Replay) -> dict[str, list]:
+    bursts = case.expected_bursts(rule.id)
+    counts = [len(burst_alerts(r.notables, b)) for b in bursts]
+    return {
+        "a burst does not raise exactly one notable": [
+            f"{n} notables for burst {sorted(b.events)}" for n, b in zip(counts, bursts) if n != 1
+        ],
+        "a notable outside every expected burst": [
+            sorted(n.events) for n in r.notables if not any(burst_alerts([n], b) for b in bursts)
+        ],
+    }
+
+
+def broken(shipped, rule, fixture: str, check) -> dict[str, dict]:
+    """{property: {"<scenario>, start +<delay>": what breaks it}} over every replay of the rule on the file."""
+    found: dict[str, dict] = {}
+    for where, (case, r) in replays(shipped, rule, fixture).items():
+        for prop, what in check(rule, case, r).items():
+            if what:
+                found.setdefault(prop, {})[where] = what
+    return found
+
+
+# One test per rule and fixture file: each replay is computed once and every property is asserted on it.
 @pytest.mark.parametrize("fixture", FILES)
 @pytest.mark.parametrize("rule", BASE, ids=[r.slug for r in BASE])
-def test_every_attack_event_reaches_the_analyst(shipped, rule, fixture):
-    missed = {k: sorted(c.expected_events(rule.id) - carried(r)) for k, (c, r) in replays(shipped, rule, fixture).items()}
-    assert failures(missed) == {}
-
-
-@pytest.mark.parametrize("fixture", FILES)
-@pytest.mark.parametrize("rule", BASE, ids=[r.slug for r in BASE])
-def test_suppression_never_folds_an_event_into_a_notable_of_another_outcome(shipped, rule, fixture):
-    """A denied attempt and a successful call are different news for the analyst (errorCode)."""
-    found = {}
-    for k, (case, r) in replays(shipped, rule, fixture).items():
-        outcome = {d.event_id: d.record.get("errorCode") for d in case.events}
-        found[k] = {e: sorted(n.events) for e, n in r.folded.items() if {outcome[x] for x in n.events} != {outcome[e]}}
-    assert failures(found) == {}
-
-
-@pytest.mark.parametrize("fixture", FILES)
-@pytest.mark.parametrize("rule", BASE, ids=[r.slug for r in BASE])
-def test_no_notable_for_an_event_the_rule_must_not_alert_on(shipped, rule, fixture):
-    extra = {k: sorted(carried(r) - c.expected_events(rule.id)) for k, (c, r) in replays(shipped, rule, fixture).items()}
-    assert failures(extra) == {}
-
-
-@pytest.mark.parametrize("fixture", FILES)
-@pytest.mark.parametrize("rule", BASE, ids=[r.slug for r in BASE])
-def test_no_event_reaches_the_analyst_twice(shipped, rule, fixture):
-    """Overlapping runs find an event again; suppression must keep it to one notable."""
-    found = {}
-    for k, (_, r) in replays(shipped, rule, fixture).items():
-        twice = sorted(e for e, n in alerts_per_event(r.notables).items() if n > 1)
-        found[k] = twice + sorted(set(r.folded) & set().union(*(n.events for n in r.notables)))
-    assert failures(found) == {}
+def test_a_single_event_rule_brings_each_attack_event_to_the_analyst_once_and_nothing_else(shipped, rule, fixture):
+    assert broken(shipped, rule, fixture, base_rule_failures) == {}
 
 
 @pytest.mark.parametrize("fixture", FILES)
 @pytest.mark.parametrize("rule", CORRELATIONS, ids=[r.slug for r in CORRELATIONS])
 def test_correlation_raises_one_notable_per_burst(shipped, rule, fixture):
-    found = {}
-    for k, (case, r) in replays(shipped, rule, fixture).items():
-        bursts = case.expected_bursts(rule.id)
-        counts = [len(burst_alerts(r.notables, b)) for b in bursts]
-        strays = [sorted(n.events) for n in r.notables if not any(burst_alerts([n], b) for b in bursts)]
-        found[k] = ([f"{n} notables for burst {sorted(b.events)}" for n, b in zip(counts, bursts) if n != 1] + strays)
-    assert failures(found) == {}
+    assert broken(shipped, rule, fixture, correlation_failures) == {}
 
 
 def test_the_replay_covers_every_scenario_and_fixture():
-    """The parametrization above is over files; each test replays all of timeline.SCENARIOS."""
+    """The parametrization above is over rules and files; each test replays all of timeline.SCENARIOS."""
     assert sum(len(v) for v in CASES_OF.values()) == len(CASES) > 0
 
 

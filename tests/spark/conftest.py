@@ -59,8 +59,15 @@ def spark_scan_with(spark):
     return run
 
 
+def _is_spark(item) -> bool:
+    return "tests/spark/" in item.nodeid or item.nodeid.startswith("spark/")
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
-    """Every Spark test on one xdist worker (`--dist loadgroup`): one JVM for the suite, not one per worker."""
+    """Every Spark test on one xdist worker (`--dist loadgroup`): one JVM for the suite, not one per worker
+    (tests/conftest.py runs the group first). Tried first, before xdist's own hook reads the `xdist_group`
+    marks into the test ids."""
     for item in items:
-        if "tests/spark/" in item.nodeid or item.nodeid.startswith("spark/"):
+        if _is_spark(item):
             item.add_marker(pytest.mark.xdist_group("spark"))

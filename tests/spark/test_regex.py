@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cloudtrail_pack.engine.spark_regex import RegexUnsupported, python_to_java
@@ -44,8 +44,11 @@ def test_classes_java_reads_otherwise_are_refused(pattern):
 HOSTILE = st.text(alphabet=st.sampled_from(list("ab.*+?()[]{}|^$\\/\"'\n\té😀-")), max_size=8)
 
 
+# The explicit batch: the characters a Java pattern reads otherwise than a Python one (each example is one Spark job).
 @needs_spark
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example([(".", "a"), ("a.b", "a.b"), ("\\", "a\\b"), ("$", "$"), ("^a", "^a"), ("[", "["), ("{1}", "a{1}"),
+          ("é", "É"), ("😀", "x😀"), ("\n", "a\nb"), ('"\'', "\"'"), ("a|b", "b"), ("/", "/"), ("-", "a-b")])
 @given(st.lists(st.tuples(HOSTILE, HOSTILE), min_size=1, max_size=20))
 def test_escaped_hostile_literals_match_in_spark_as_in_python(spark, pairs):
     """re.escape(x) searched in y: Spark's RLIKE on the rewritten pattern agrees with re.search."""
