@@ -49,21 +49,21 @@ def rules_folder(tmp: Path, copies: int) -> Path:
 def time_build_compile(folder: Path):
     from cloudtrail_pack.compilation import Refusal, compile_pack
     from cloudtrail_pack.pack import load_pack
-    from cloudtrail_pack.targets import TARGETS
+    from cloudtrail_pack.registry import TARGETS
 
     out = {}
     for target in TARGETS.values():
         errors = []
         t = time.perf_counter()
         pack = load_pack(folder)  # parsing counts, as it does for sigma-cli
-        compiled = compile_pack(pack, [(target.name, "default")], on_error=lambda rule, _, e: errors.append(rule.id))
+        compiled = compile_pack(pack, [(target, "default")], on_error=lambda rule, _, e: errors.append(rule.id))
         refused = sum(isinstance(r, Refusal) for r in compiled.results.values())
         out[target.name] = (time.perf_counter() - t, refused + len(errors))
     return len(pack.rules), out
 
 
 def time_sigma_cli(folder: Path):
-    from cloudtrail_pack.targets import TARGETS
+    from cloudtrail_pack.registry import TARGETS
 
     out = {}
     for target in TARGETS.values():

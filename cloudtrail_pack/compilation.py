@@ -29,7 +29,7 @@ from sigma.pipelines.cloudtrail import pysigma_compat
 
 from .filters import LocalFilter, apply_filters
 from .pack import Pack, PackError, PackRule, shown
-from .targets import Target, backend_for, distribution, resolve
+from .targets import Target, backend_for, distribution
 
 
 @dataclass(frozen=True)
@@ -100,20 +100,19 @@ def fresh_collection(rules: list[PackRule], filters: tuple[LocalFilter, ...] = (
 
 def compile_pack(
     pack: Pack,
-    formats: Iterable[tuple[Target | str, str]],
+    formats: Iterable[tuple[Target, str]],
     rules: list[PackRule] | None = None,
     options: dict[str, dict] | None = None,
     on_error: Callable[[PackRule, str, PackError], None] | None = None,
     filters: tuple[LocalFilter, ...] = (),
 ) -> Compilation:
     """Compile `rules` (default: the pack; a correlation brings the rules it counts) for each
-    (target, output format), a Target (the registry's, passed down) or a registry target's name; results are
-    keyed by the target's name. `options[target name]` are backend options; `filters` (local tuning) are applied
+    (target, output format), the Target passed down from the registry; results are keyed by the target's name. `options[target name]` are backend options; `filters` (local tuning) are applied
     to the rules they name. A compile error raises PackError, or, with `on_error(rule, target, error)`, is
     reported there and the rule left without a result (benchmarks)."""
     compilation = Compilation()
     wanted = pack.with_counted_rules(rules if rules is not None else pack.rules)
-    for target, output_format in dict.fromkeys((resolve(t), f) for t, f in formats):
+    for target, output_format in dict.fromkeys(formats):
         _compile_target(compilation, target, output_format, wanted, (options or {}).get(target.name, {}), on_error, filters)
     if rules is not None:
         ids = {r.id for r in rules}
@@ -169,7 +168,7 @@ def _compile_target(compilation: Compilation, target: Target, output_format: str
 
 def compile_rules(
     pack: Pack,
-    target: Target | str,
+    target: Target,
     output_format: str = "default",
     rules: list[PackRule] | None = None,
     filters: tuple[LocalFilter, ...] = (),
@@ -177,7 +176,6 @@ def compile_rules(
 ) -> dict[str, list]:
     """{rule id: [query, ...]} for one target and format, in pack order; a refusal raises PackError caused by
     SigmaFeatureNotSupportedByBackendError, naming the rule's file."""
-    target = resolve(target)
     name = target.name
     wanted = rules if rules is not None else pack.rules
     compilation = compile_pack(pack, [(target, output_format)], wanted, {name: options} if options else None, filters=filters)

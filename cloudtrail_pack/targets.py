@@ -66,23 +66,3 @@ def plugin_distributions(target: Target) -> set[str]:
         if module in sys.modules:
             found.add(distribution(module))
     return found - {None}
-
-
-def __getattr__(name: str):
-    """`targets.TARGETS`, for callers written before the table moved to the registry (issue 19): a compatibility
-    re-export, not used by the pack itself. New code imports `cloudtrail_pack.registry.TARGETS`."""
-    if name == "TARGETS":
-        from .registry import TARGETS  # the one upward import, allowed by name in tests/test_architecture.py
-
-        return TARGETS
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def resolve(target: "Target | str") -> Target:
-    """A Target, or the registry's target of that name (callers that name targets, e.g. tests and scripts)."""
-    if isinstance(target, Target):
-        return target
-    table = __getattr__("TARGETS")
-    if target not in table:
-        raise PackError(target, f"no target {target!r}; the targets are {', '.join(table)}")
-    return table[target]

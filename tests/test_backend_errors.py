@@ -15,7 +15,8 @@ from sigma.collection import SigmaCollection
 
 from cloudtrail_pack.compilation import Output, Refusal, compile_pack
 from cloudtrail_pack.pack import Pack, PackRule
-from cloudtrail_pack.targets import TARGETS, Target
+from cloudtrail_pack.registry import TARGETS
+from cloudtrail_pack.targets import Target
 from evaluators import esql, lucene
 from elastic_ingest import to_ecs
 
@@ -68,7 +69,7 @@ PACK = Pack(rules=[PackRule(r, Path(f"r{i}.yml"), 0, Path(f"r{i}.yml")) for i, r
 
 @pytest.fixture(scope="module")
 def compiled():
-    return compile_pack(PACK, [(t, "default") for t in TARGETS])
+    return compile_pack(PACK, [(t, "default") for t in TARGETS.values()])
 
 
 @pytest.mark.parametrize("target", list(TARGETS))
@@ -110,9 +111,9 @@ def test_cased_is_a_case_sensitive_match_in_lucene_and_esql(compiled, target):
 def test_an_exception_a_backend_raises_is_a_refusal_naming_its_package(monkeypatch):
     """The class fix itself, with the real Lucene backend behind a pipeline that leaves |cased to it
     (pysigma-backend-elasticsearch's own ecs_windows): its NotImplementedError is the rule's refusal."""
-    monkeypatch.setitem(TARGETS, "bare_lucene", Target("bare_lucene", "lucene", "ecs_windows", "Elastic Lucene (no CloudTrail pipeline)"))
+    bare_lucene = Target("bare_lucene", "lucene", "ecs_windows", "Elastic Lucene (no CloudTrail pipeline)")
     cased = PACK.rules[list(MODIFIERS).index("cased")]
-    result = compile_pack(PACK, [("bare_lucene", "default")], rules=[cased]).result(cased, "bare_lucene")
+    result = compile_pack(PACK, [(bare_lucene, "default")], rules=[cased]).result(cased, "bare_lucene")
     assert result == Refusal(
         "Elastic Lucene (no CloudTrail pipeline): pySigma-backend-elasticsearch cannot convert this rule "
         "(NotImplementedError: Case-sensitive string matching is not supported by backend.)"

@@ -19,6 +19,7 @@ from cloudtrail_pack.compilation import compile_rules
 from cloudtrail_pack.engine.reference import ReferenceEngine
 from cloudtrail_pack.filters import load_filters
 from cloudtrail_pack.pack import PackError
+from cloudtrail_pack.registry import TARGETS
 from elastic_ingest import to_ecs
 from evaluators import esql, logs_insights, lucene
 from evaluators.spl import SplunkEvaluator
@@ -102,7 +103,7 @@ def test_every_target_applies_the_filters_as_the_reference_does(target, pack, ex
     queries = {}
     for rule in rules:
         try:
-            (queries[rule.id],) = compile_rules(pack, target, rules=[rule], filters=examples)[rule.id]
+            (queries[rule.id],) = compile_rules(pack, TARGETS[target], rules=[rule], filters=examples)[rule.id]
         except PackError:
             continue  # a target's refusal (the build table says why): nothing to compare
     docs = [to_ecs(r) for r in records] if target in ("lucene", "eql", "esql") else None
@@ -234,10 +235,10 @@ def test_loading_a_filter_refuses_exactly_the_fields_the_targets_refuse(tmp_path
         return
     assert is_cloudtrail_field(name)
     from cloudtrail_pack.compilation import compile_pack
-    from cloudtrail_pack.targets import TARGETS
+    from cloudtrail_pack.registry import TARGETS
 
     errors: list[str] = []
-    compile_pack(pack, [(t, "default") for t in TARGETS], rules=rule, filters=filters, on_error=lambda _r, _t, e: errors.append(e.message))
+    compile_pack(pack, [(t, "default") for t in TARGETS.values()], rules=rule, filters=filters, on_error=lambda _r, _t, e: errors.append(e.message))
     assert not [e for e in errors if "do not exist in CloudTrail records" in e]  # others: what a target cannot express
 
 

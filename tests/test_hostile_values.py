@@ -34,7 +34,8 @@ from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 
 from cloudtrail_pack.artifacts.splunk import conf_stanza
-from cloudtrail_pack.targets import TARGETS, backend_for
+from cloudtrail_pack.registry import TARGETS
+from cloudtrail_pack.targets import backend_for
 from elastic.elastic_eql import parse as eql_parse
 from elastic_ingest import to_ecs
 from evaluators import esql, logs_insights, lucene, lucene_regexp, spl

@@ -12,6 +12,7 @@ import pytest
 
 from cloudtrail_pack.compilation import Refusal, compile_pack
 from cloudtrail_pack.engine.reference import ReferenceEngine
+from cloudtrail_pack.registry import TARGETS
 from fixture_corpus import FIXTURE_FILES
 
 DENY_ALL_MANAGED = "2533034e-2e5d-4c36-826e-833fa03805ca"
@@ -56,7 +57,7 @@ def engine(pack):
 
 
 def result(pack, rule_id: str, target: str, output_format: str = "default"):
-    return compile_pack(pack, [(target, output_format)], [pack.by_id(rule_id)]).result(rule_id, target, output_format)
+    return compile_pack(pack, [(TARGETS[target], output_format)], [pack.by_id(rule_id)]).result(rule_id, target, output_format)
 
 
 # --- the inline deny-all policy ------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from sigma.pipelines.cloudtrail.splunk import SCOPE_DEFINITION, SCOPE_MACRO
 
 from cloudtrail_pack.compilation import compile_rules
 from cloudtrail_pack.engine.reference import ReferenceEngine
+from cloudtrail_pack.registry import TARGETS
 from elastic_ingest import to_ecs
 from evaluators import esql
 from evaluators import logs_insights as li
@@ -74,7 +75,7 @@ def compiled():
 
     pack = load_pack()
     rule = pack.by_id(MFA)
-    queries = {target: compile_rules(pack, target, rules=[rule])[MFA][0] for target in ("cloudwatch", "splunk", "eql", "esql")}
+    queries = {target: compile_rules(pack, TARGETS[target], rules=[rule])[MFA][0] for target in ("cloudwatch", "splunk", "eql", "esql")}
     return ReferenceEngine(pack).only([MFA]), queries
 
 

@@ -12,13 +12,14 @@ from fixture_corpus import FIXTURE_FILES
 
 from cloudtrail_pack.compilation import compile_pack
 from cloudtrail_pack.pack import load_pack
+from cloudtrail_pack.registry import TARGETS as REGISTRY
 
 from . import tables
 
 PACK = load_pack()
 RULES = PACK.rules
 TARGETS = ("athena", "cloudtrail_lake")
-COMPILED = compile_pack(PACK, [(t, "default") for t in TARGETS])
+COMPILED = compile_pack(PACK, [(REGISTRY[t], "default") for t in TARGETS])
 RUN = {"athena": (tables.athena_db, tables.run_athena), "cloudtrail_lake": (tables.lake_db, tables.run_lake)}
 
 

@@ -14,6 +14,7 @@ from sigma.pipelines.cloudtrail import athena_cloudtrail_pipeline
 from cloudtrail_pack.compilation import compile_pack
 from cloudtrail_pack.engine.reference import ReferenceEngine
 from cloudtrail_pack.pack import Pack, PackRule
+from cloudtrail_pack.registry import TARGETS
 
 from . import tables
 from .test_agreement import merged
@@ -155,7 +156,7 @@ def test_windows_agree_with_reference(case, target):
     text, records = CASES[case]
     pack = pack_of(text)
     correlation_rule = pack.rules[-1]
-    compiled = compile_pack(pack, [(target, "default")])
+    compiled = compile_pack(pack, [(TARGETS[target], "default")])
     (sql,) = compiled.queries(correlation_rule, target)
     load, run = (tables.athena_db, tables.run_athena) if target == "athena" else (tables.lake_db, tables.run_lake)
     rows = run(sql, load(records))

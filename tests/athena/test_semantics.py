@@ -12,6 +12,7 @@ from sigma.collection import SigmaCollection
 from cloudtrail_pack.compilation import compile_pack
 from cloudtrail_pack.engine.reference import ReferenceEngine
 from cloudtrail_pack.pack import Pack, PackRule
+from cloudtrail_pack.registry import TARGETS
 
 from . import tables
 
@@ -60,7 +61,7 @@ def rule_of(name: str, detection: dict):
 
 RULES = [rule_of(name, d) for name, d in CASES.items()]
 PACK = Pack(rules=[PackRule(r, Path(f"r{i}.yml"), 0) for i, r in enumerate(RULES)], root=Path("."), collection=SigmaCollection(RULES))
-COMPILED = compile_pack(PACK, [("athena", "default"), ("cloudtrail_lake", "default")])
+COMPILED = compile_pack(PACK, [(TARGETS["athena"], "default"), (TARGETS["cloudtrail_lake"], "default")])
 RECS = [dict(r, eventID=f"e{i}") for i, r in enumerate(RECORDS)]
 VERDICT = ReferenceEngine(PACK).run(RECS)
 DBS = {"athena": (tables.athena_db(RECS), tables.run_athena), "cloudtrail_lake": (tables.lake_db(RECS), tables.run_lake)}

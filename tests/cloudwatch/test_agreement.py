@@ -1,4 +1,4 @@
-"""Every rule of the pack, compiled with the CloudWatch backend (`compile_rules(pack, "cloudwatch")`) and run by the
+"""Every rule of the pack, compiled with the CloudWatch backend (`compile_rules(pack, TARGETS["cloudwatch"])`) and run by the
 Logs Insights evaluator, agrees with the reference engine on every fixture record.
 
 Correlations: Logs Insights counts in fixed `bin(timespan)` buckets of @timestamp, the reference engine in sliding
@@ -14,13 +14,14 @@ import pytest
 from cloudtrail_pack.pack import load_pack
 from cloudtrail_pack.engine.reference import Verdict
 from cloudtrail_pack.compilation import compile_pack
+from cloudtrail_pack.registry import TARGETS
 
 from evaluators import logs_insights as li
 from fixture_corpus import FIXTURE_FILES
 
 PACK = load_pack()
 RULES = PACK.rules
-_COMPILED = compile_pack(PACK, [("cloudwatch", "default")])
+_COMPILED = compile_pack(PACK, [(TARGETS["cloudwatch"], "default")])
 #: Every rule the target compiles; the others are refused with a reason (test_refusals_are_temporal_correlations).
 QUERIES = {r.id: _COMPILED.queries(r, "cloudwatch")[0] for r in RULES if _COMPILED.queries(r, "cloudwatch")}
 _verdicts: dict[int, Verdict] = {}

@@ -478,10 +478,11 @@ def test_requests_are_the_backends_query_definition_format(pack, real_detections
     """One builder: each shipped request is exactly what `sigma convert -f query_definition` writes with the same
     prefix and log group, plus the marked local-tuning lines the release adds to every query."""
     from cloudtrail_pack.compilation import compile_rules
+    from cloudtrail_pack.registry import TARGETS
 
     backend = compile_rules(
         pack,
-        "cloudwatch",
+        TARGETS["cloudwatch"],
         "query_definition",
         rules=[d.rule for d in real_detections],  # what the writer ships: the refused rules are listed apart
         query_definition_prefix=cw.QUERY_NAME_PREFIX,

@@ -155,8 +155,9 @@ REFUSAL_WORDS = {
 def metric_filter_outcomes(pack) -> dict[str, str | None]:
     """{rule id: its one pattern, or None} and {rule id: the refusal's reason}, as the release compiles them."""
     from cloudtrail_pack.compilation import compile_pack
+    from cloudtrail_pack.registry import TARGETS
 
-    compiled = compile_pack(pack, [("cloudwatch", "metric_filter")])
+    compiled = compile_pack(pack, [(TARGETS["cloudwatch"], "metric_filter")])
     patterns, refusals = {}, {}
     for rule in pack.rules:
         queries = compiled.queries(rule, "cloudwatch", "metric_filter")

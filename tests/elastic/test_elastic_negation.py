@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from sigma.collection import SigmaCollection
 
-from cloudtrail_pack.targets import TARGETS, backend_for
+from cloudtrail_pack.registry import TARGETS
+from cloudtrail_pack.targets import backend_for
 from elastic_ingest import to_ecs
 from evaluators import esql
 

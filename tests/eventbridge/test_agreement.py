@@ -12,11 +12,12 @@ from fixture_corpus import FIXTURE_FILES, FIXTURES
 
 from cloudtrail_pack.compilation import compile_pack
 from cloudtrail_pack.pack import load_pack
+from cloudtrail_pack.registry import TARGETS
 
 from .conftest import moto_matches, wrap
 
 PACK = load_pack()
-_COMPILED = compile_pack(PACK, [("eventbridge", "default")])
+_COMPILED = compile_pack(PACK, [(TARGETS["eventbridge"], "default")])
 PATTERNS = {r.id: _COMPILED.queries(r, "eventbridge")[0] for r in PACK.rules if _COMPILED.queries(r, "eventbridge")}
 
 

@@ -33,6 +33,7 @@ from test_matcher import drop_path, rule_items, set_path
 from cloudtrail_pack.compilation import Output, compile_pack
 from cloudtrail_pack.engine.reference import ReferenceEngine
 from cloudtrail_pack.pack import Pack, load_pack
+from cloudtrail_pack.registry import TARGETS
 
 from .conftest import moto_matches, wrap
 
@@ -120,7 +121,7 @@ def exists_fields(rule) -> set[str]:
 
 def agreement(pack: Pack) -> None:
     # rules the pipeline rejects (fields CloudTrail does not have) are left out, as refusals are
-    compiled = compile_pack(pack, [("eventbridge", "default")], on_error=lambda rule, target, error: None)
+    compiled = compile_pack(pack, [(TARGETS["eventbridge"], "default")], on_error=lambda rule, target, error: None)
     results = {r.id: compiled.results.get((r.id, "eventbridge", "default")) for r in pack.rules}
     patterns = {rid: result.queries[0] for rid, result in results.items() if isinstance(result, Output)}
     engine = ReferenceEngine(pack, [r for r in pack.rules if r.id in patterns])

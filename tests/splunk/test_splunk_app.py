@@ -206,8 +206,9 @@ def test_every_rule_is_a_disabled_scheduled_alert_with_its_attack_technique(pack
 def test_shipped_searches_are_the_compiled_searches(pack, savedsearches):
     """The compiled search, with a base rule's outcome field before its tuning macro."""
     from cloudtrail_pack.compilation import compile_rules
+    from cloudtrail_pack.registry import TARGETS
 
-    compiled = {writer.with_outcome(q[0], pack.by_id(rule_id)) for rule_id, q in compile_rules(pack, "splunk").items()}
+    compiled = {writer.with_outcome(q[0], pack.by_id(rule_id)) for rule_id, q in compile_rules(pack, TARGETS["splunk"]).items()}
     assert {s["search"] for s in savedsearches.values()} == compiled
 
 

@@ -13,7 +13,8 @@ from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.pipelines.cloudtrail.splunk import FILTER_DEFINITION, SCOPE_DEFINITION, SCOPE_MACRO
 
-from cloudtrail_pack.targets import TARGETS, backend_for
+from cloudtrail_pack.registry import TARGETS
+from cloudtrail_pack.targets import backend_for
 from evaluators.spl import SplunkEvaluator, expand_macros, parse_search_expr, split_pipeline
 from sigmahq_corpus import RULE_FILES, needs_corpus
 

@@ -20,7 +20,8 @@ from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 
 from cloudtrail_pack.artifacts.splunk import conf_stanza
-from cloudtrail_pack.targets import TARGETS, backend_for
+from cloudtrail_pack.registry import TARGETS
+from cloudtrail_pack.targets import backend_for
 from evaluators.spl import RegexArgs, SplunkEvaluator, Term, _number, parse_conf, parse_search_expr
 from sigma.backends.splunk import SplunkBackend
 from sigma.pipelines.cloudtrail.splunk import FILTER_DEFINITION, SCOPE_DEFINITION, SCOPE_MACRO, splunk_cloudtrail_pipeline

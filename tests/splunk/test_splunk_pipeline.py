@@ -15,7 +15,8 @@ from sigma.exceptions import (
 from sigma.pipelines.cloudtrail.splunk import scoped, splunk_cloudtrail_pipeline
 
 from cloudtrail_pack.compilation import compile_rules
-from cloudtrail_pack.targets import TARGETS, plugins
+from cloudtrail_pack.registry import TARGETS
+from cloudtrail_pack.targets import plugins
 
 LOGSOURCE = "logsource:\n    product: aws\n    service: cloudtrail\n"
 
@@ -423,13 +424,13 @@ def test_unknown_group_by_field_is_refused():
 
 def test_every_pack_search_has_the_macro_shape(pack):
     for rule_ in pack.rules:
-        (search,) = compile_rules(pack, "splunk", rules=[rule_])[rule_.id]
+        (search,) = compile_rules(pack, TARGETS["splunk"], rules=[rule_])[rule_.id]
         assert scoped(search), search
         assert search.endswith(f"\n| `{rule_.slug}_filter`")
 
 
 def test_pack_correlation_search(pack):
-    assert compile_rules(pack, "splunk")["d7e97f60-0265-437d-82c5-a8489994eda7"] == [
+    assert compile_rules(pack, TARGETS["splunk"])["d7e97f60-0265-437d-82c5-a8489994eda7"] == [
         '`cloudtrail_detection_pack_cloudtrail` (eventSource="iam.amazonaws.com" AND eventName="DeleteUser")\n'
         "| sort 0 _time\n"
         "| streamstats time_window=10m count as event_count by userIdentity.arn\n"
