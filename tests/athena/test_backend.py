@@ -55,7 +55,10 @@ def test_athena_query_frame():
     assert athena("sel:\n    eventName: DeleteUser\ncondition: sel") == (
         "SELECT eventtime,\n       eventid,\n       eventsource,\n       eventname\n"
         "FROM cloudtrail_organization\n"
-        'WHERE "timestamp" BETWEEN ? AND ?\n'
+        "WHERE account IN (${ACCOUNT_IDS})\n"
+        "  AND \"timestamp\" BETWEEN replace(substr('${START_TIME}', 1, 10), '-', '/')\n"
+        "    AND date_format(date_add('day', 1, from_iso8601_date(substr('${END_TIME}', 1, 10))), '%Y/%m/%d')\n"
+        "  AND eventtime >= replace('${START_TIME}', ' ', 'T') AND eventtime < replace('${END_TIME}', ' ', 'T')\n"
         "  AND (eventname = 'DeleteUser')\n"
         "ORDER BY eventtime, eventid"
     )
