@@ -128,6 +128,39 @@ def test_list_is_in():
     )
 
 
+def test_case_variants_of_one_value_are_one_literal():
+    """`invite` and `INVITE` (listed for the case-sensitive targets) once lowered are one value: not `IN ('invite',
+    'invite')`, which Athena and Lake run but which says the value twice."""
+    assert where(athena("sel:\n    userAgent:\n        - invite\n        - INVITE\ncondition: sel")) == "lower(useragent) = 'invite'"
+    assert where(lake("sel:\n    userAgent:\n        - invite\n        - INVITE\n        - join\ncondition: sel")) == (
+        "lower(useragent) IN ('invite', 'join')"
+    )
+
+
+_WORD = st.text(st.sampled_from("aAbBzZ'%_-"), min_size=1, max_size=4)
+
+
+@settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(values=st.lists(_WORD, min_size=2, max_size=6))
+@example(values=["invite", "INVITE"])
+@example(values=["a", "A", "a"])
+@example(values=["'", "'"])
+@example(values=["a_", "A_", "b"])
+def test_a_value_list_names_each_folded_value_once_and_matches_as_before(values):
+    """Whatever the list, each case-folded value appears once, and a record matches iff its value equals one of
+    them ignoring case (the list compiled alone, so a single value left is `=`)."""
+    items = "\n".join(f"        - {v!r}" for v in values)
+    sql = athena(f"sel:\n    userAgent:\n{items}\ncondition: sel")
+    condition = where(sql)
+    distinct = list(dict.fromkeys(v.lower() for v in values))
+    literals = ["'" + v.replace("'", "''") + "'" for v in distinct]
+    assert condition == (f"lower(useragent) = {literals[0]}" if len(distinct) == 1 else f"lower(useragent) IN ({', '.join(literals)})")
+    records = [{"eventVersion": "1.09", "eventID": f"e{i}", "eventTime": "2026-01-01T10:00:00Z", "eventSource": "iam.amazonaws.com",
+                "eventName": "DeleteUser", "userAgent": text} for i, text in enumerate([*values, *(v.upper() for v in values), "x"])]
+    rows = tables.run_athena(sql, reloaded(tables.athena_db, records), accounts=["111122223333"])
+    assert {r["eventid"] for r in rows} == {r["eventID"] for r in records if r["userAgent"].lower() in distinct}
+
+
 def test_null_and_fieldref():
     assert where(
         athena("sel:\n    requestParameters.userName|fieldref: userIdentity.userName\n    errorCode: null\ncondition: sel")

@@ -182,11 +182,16 @@ class TrinoCloudTrailBackend(TextQueryBackend):
         return len(kinds) == 1 and not any(needs_engine_lower(plain_text(v)) for v in values)
 
     def convert_condition_as_in_expression(self, cond, state):
+        """`field IN (...)`, each literal once: values that differ only in case (`invite`, `INVITE`, listed for the
+        targets that compare case-sensitively) fold to one; a single one left is `=`."""
         field = self.column(cond.args[0].field, cond)
         values = [arg.value for arg in cond.args]
         if isinstance(values[0], SigmaCasedString):
-            return f"{field} IN ({', '.join(sql_string(plain_text(v)) for v in values)})"
-        return f"lower({field}) IN ({', '.join(folded(plain_text(v)) for v in values)})"
+            field, literals = field, [sql_string(plain_text(v)) for v in values]
+        else:
+            field, literals = f"lower({field})", [folded(plain_text(v)) for v in values]
+        literals = list(dict.fromkeys(literals))
+        return f"{field} = {literals[0]}" if len(literals) == 1 else f"{field} IN ({', '.join(literals)})"
 
     # ---- other values --------------------------------------------------------------------------------------
     def convert_condition_field_eq_val_num(self, cond, state):
