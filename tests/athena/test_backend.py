@@ -306,3 +306,27 @@ def test_case_insensitive_match_with_hostile_ascii_values(value):
         assert {r["eventid"] for r in run(sql, db)} == {"hit"}, sql
         sql = convert(f"sel:\n    userAgent|startswith: {literal}\ncondition: sel")
         assert {r["eventid"] for r in run(sql, db)} == {"hit", "miss"}, sql
+
+
+def test_global_region_option_pins_iam_and_organizations_rules_only():
+    """IAM/Organizations rules read the Region folder CloudTrail records them in (us-east-1, or the option's for
+    another partition); a rule that allows any other event source (or none in particular) reads every Region."""
+    def convert(detection: str, **options) -> str:
+        (sql,) = AthenaBackend(athena_cloudtrail_pipeline(), **options).convert(SigmaCollection.from_yaml(rule(detection)))
+        return sql
+
+    iam = "sel:\n    eventSource: iam.amazonaws.com\n    eventName: DeleteUser\ncondition: sel"
+    assert "  AND region = 'us-east-1'\n" in convert(iam)
+    assert "  AND region = 'cn-north-1'\n" in convert(iam, global_region="cn-north-1")
+    both = "sel:\n    eventSource:\n        - iam.amazonaws.com\n        - organizations.amazonaws.com\ncondition: sel"
+    assert "region = 'us-east-1'" in convert(both)
+    for open_ended in (
+        "sel:\n    eventSource:\n        - iam.amazonaws.com\n        - sso-directory.amazonaws.com\ncondition: sel",
+        "sel:\n    eventName: DeleteUser\ncondition: sel",
+        "sel:\n    eventSource: iam.amazonaws.com\nother:\n    eventName: X\ncondition: sel or other",
+        "sel:\n    eventSource|startswith: iam\ncondition: sel",
+        "sel:\n    eventSource: iam.amazonaws.com\ncondition: not sel",
+    ):
+        assert "region =" not in convert(open_ended), open_ended
+    with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="global_region"):
+        AthenaBackend(athena_cloudtrail_pipeline(), global_region="us-east-1' OR 1=1")

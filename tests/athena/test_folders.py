@@ -15,6 +15,7 @@ import re
 import subprocess
 from datetime import datetime, timedelta, timezone
 from functools import cache
+from pathlib import Path
 from shutil import which
 
 import pytest
@@ -130,6 +131,32 @@ def test_an_account_that_joined_after_the_table_was_made_is_searched(shipped):
     assert rows == {"joined", "left-2"}
 
 
+DOC = Path(__file__).resolve().parents[2] / "docs" / "athena.md"
+
+
+def documented_listing() -> str:
+    """docs/athena.md's command turning `aws s3api list-objects-v2 ... --output text` into ${ACCOUNT_IDS}."""
+    line = next(l for l in DOC.read_text(encoding="utf-8").splitlines() if l.lstrip().startswith("| tr "))
+    return line.strip()[1:].rstrip(")").strip()
+
+
+def test_the_documented_listing_and_envsubst_search_an_account_that_joined_later(shipped):
+    """The account folders as `list-objects-v2 --delimiter / --output text` prints them (tab-separated prefixes,
+    a stray non-account folder among them), through docs/athena.md's command, then its envsubst line on the
+    shipped query: the account that joined later is searched."""
+    listing = "\t".join(f"cloudtrail/AWSLogs/o-abc123def4/{a}/" for a in (MANAGEMENT, MEMBER, LATER, "notes")) + "\n"
+    accounts = subprocess.run(["sh", "-c", documented_listing()], input=listing, capture_output=True, text=True, check=True).stdout
+    assert accounts == f"'{MANAGEMENT}','{MEMBER}','{LATER}'"
+    env = {"ACCOUNT_IDS": accounts, "START_TIME": "2026-03-01 00:00:00", "END_TIME": "2026-03-02 00:00:00"}
+    text = (shipped / "queries" / "aws_organizations_leave_organization.sql").read_text(encoding="utf-8")
+    sql = subprocess.run([ENVSUBST, "$ACCOUNT_IDS $START_TIME $END_TIME"], input=text, capture_output=True, text=True,
+                         env=env, check=True).stdout.rstrip().rstrip(";")
+    joined = event("joined", "2026-03-01T10:00:00Z", account=LATER, source="organizations.amazonaws.com", name="LeaveOrganization")
+    db = table(shipped, [joined])
+    cursor = db.execute(tables.duckdb_sql(sql))
+    assert [row[1] for row in cursor.fetchall()] == ["joined"]
+
+
 def test_the_table_names_no_account_and_every_query_names_them_at_run_time(shipped, pack):
     props = ddl_properties((shipped / athena_writer.DDL_FILE).read_text(encoding="utf-8"))
     assert props["projection.account.type"] == "injected" and "projection.account.values" not in props
@@ -170,3 +197,53 @@ _DB: dict = {}
 @pytest.fixture(scope="module")
 def shipped_sql(shipped):
     return query(shipped, "aws_iam_user_deleted")
+
+
+_SOURCES = ("iam.amazonaws.com", "organizations.amazonaws.com", "sso-directory.amazonaws.com", "ec2.amazonaws.com")
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(chosen=st.lists(st.sampled_from(_SOURCES), min_size=1, max_size=4, unique=True))
+@example(chosen=["iam.amazonaws.com"])
+@example(chosen=["iam.amazonaws.com", "organizations.amazonaws.com"])
+@example(chosen=["organizations.amazonaws.com", "sso-directory.amazonaws.com"])
+def test_a_region_pin_never_costs_an_event_where_cloudtrail_delivers_it(chosen):
+    """For any set of event sources a rule allows: every event in the folder CloudTrail delivers it to (IAM and
+    Organizations: us-east-1; the others: their own Region) is found; the query reads only us-east-1 exactly when
+    every source allowed is one CloudTrail records there, and then a file in another Region's folder is not read."""
+    from sigma.backends.athena import AthenaBackend
+    from sigma.backends.athena.regions import GLOBAL_SOURCES
+    from sigma.collection import SigmaCollection
+    from sigma.pipelines.cloudtrail import athena_cloudtrail_pipeline
+
+    items = "\n".join(f"            - {s}" for s in chosen)
+    text = f"""
+title: Test
+id: 5f1b4d62-0000-4000-8000-000000000002
+status: test
+logsource:
+    product: aws
+    service: cloudtrail
+detection:
+    sel:
+        eventName: DeleteUser
+        eventSource:
+{items}
+    condition: sel
+"""
+    (sql,) = AthenaBackend(athena_cloudtrail_pipeline()).convert(SigmaCollection.from_yaml(text))
+    records, expected, misplaced = [], set(), set()
+    for i, source in enumerate(_SOURCES):
+        for region in ("us-east-1", "eu-west-1"):
+            eid = f"{i}-{region}"
+            records.append(event(eid, "2026-01-01T10:00:00Z", source=source, region=region))
+            real = source not in GLOBAL_SOURCES or region == "us-east-1"
+            if source in chosen:
+                (expected if real else misplaced).add(eid)
+    pinned = set(chosen) <= GLOBAL_SOURCES
+    assert ("region = 'us-east-1'" in sql) == pinned
+    db = tables.athena_db(records, db=_DB.get("regions"))
+    _DB["regions"] = db
+    got = {r["eventid"] for r in tables.run_athena(sql, db, accounts=[MEMBER], start="2026-01-01 00:00:00", end="2026-01-02 00:00:00")}
+    assert expected <= got
+    assert got - expected == (set() if pinned else misplaced)

@@ -1,10 +1,12 @@
 """Which Region folder of the organization trail can hold a rule's events, so an Athena query reads only that one.
 
 CloudTrail records the calls of a global service's endpoint in one Region and delivers them to that Region's
-folder (`.../CloudTrail/<region>/...`): IAM and AWS Organizations in us-east-1 in the aws partition ("Global
-service events",
-https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-concepts.html#cloudtrail-concepts-global-service-events;
-Organizations' endpoint is us-east-1, https://docs.aws.amazon.com/general/latest/gr/ao.html). A rule whose every
+folder (`.../CloudTrail/<region>/...`): IAM in us-east-1 in the aws partition since 2021-11-22 ("events created by
+... AWS Identity and Access Management ... are recorded in the Region in which they were created, the US East (N.
+Virginia) Region",
+https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-create-and-update-a-trail-by-using-the-aws-cli-update-trail.html),
+and AWS Organizations, whose endpoint is us-east-1 (the Organizations API reference: "specify the us-east-1
+region for all ... API and CLI calls made from the commercial ... Regions"). A rule whose every
 match needs one of those event sources is pinned to that Region's partition; any other rule (IAM Identity
 Center's events are in the Region of its instance, regional services everywhere) reads every Region.
 """
