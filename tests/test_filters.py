@@ -289,6 +289,12 @@ def test_the_build_table_and_manifest_say_which_filter_cost_a_target(tmp_path, m
     assert targets["aws_iam_user_deleted"]["eventbridge"] == note.split(": ", 1)[1]
     assert targets["aws_iam_user_deleted"]["cloudwatch"] is True
     assert not targets["aws_iam_inline_deny_all_policy_put"]["eventbridge"].startswith("local filter")
+    # the mass-deletion correlation is n/a on EventBridge with or without the filter: its own reason, not the filter's
+    from cloudtrail_pack.compilation import compile_pack
+
+    mass = [r for r in the_pack().rules if r.name == "aws_iam_user_deleted_mass"]
+    untuned = compile_pack(the_pack(), [(TARGETS["eventbridge"], "default")], rules=mass).result(mass[0], "eventbridge")
+    assert targets["aws_iam_user_deleted_mass"]["eventbridge"] == untuned.reason
 
 
 def test_an_untuned_build_names_no_filter(tmp_path, capsys):

@@ -79,12 +79,19 @@ def compile_release(pack: Pack, formats: Iterable[tuple[Target, str]], filters: 
 def _name_filter_costs(pack: Pack, formats: list[tuple[Target, str]], filters: tuple[LocalFilter, ...], compiled: Compilation) -> None:
     """Each refusal of a rule that compiles for that target without the local filters says so, and which filters
     cost it (those that alone make it refused; all of them if only together), in its reason and `filters`: a
-    tuned build must not pass off a filter's cost as the rule's (e.g. EventBridge refusing a filter's regex)."""
+    tuned build must not pass off a filter's cost as the rule's (e.g. EventBridge refusing a filter's regex). A rule
+    refused without the filters too keeps the reason it has without them (a correlation's own, not the filter's
+    on a rule it counts)."""
     plain = compile_pack(pack, formats, on_error=lambda *_: None)
     rules = {r.id: r for r in pack.rules}
     by_name = {(t.name, output_format): (t, output_format) for t, output_format in formats}
     for key, result in list(compiled.results.items()):
-        if not isinstance(result, Refusal) or not isinstance(plain.results.get(key), Output):
+        if not isinstance(result, Refusal):
+            continue
+        if isinstance(plain.results.get(key), Refusal):
+            compiled.results[key] = plain.results[key]  # refused anyway: the rule's own reason, not a filter's
+            continue
+        if not isinstance(plain.results.get(key), Output):
             continue
         rule_id, target, output_format = key
         alone = [
