@@ -41,9 +41,11 @@ class Output:
 
 @dataclass(frozen=True)
 class Refusal:
-    """The target cannot express the rule as Sigma means it; the rule is left out of the target."""
+    """The target cannot express the rule as Sigma means it; the rule is left out of the target. `filters`: the
+    local filters (their file names) that cost it, when the rule compiles for the target without them."""
 
     reason: str
+    filters: tuple[str, ...] = ()
 
 
 Result = Union[Output, Refusal]

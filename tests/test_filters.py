@@ -254,3 +254,50 @@ def test_a_filter_field_a_target_cannot_express_fails_the_build_on_the_filter_fi
             "error: f/name.yml: filter 't' on rule 'AWS IAM User Deleted': Elastic Lucene: ecs_cloudtrail: field userIdentity.userName "
             "has no field in Elastic's AWS CloudTrail integration"), err
         assert err[0].endswith("; fix the filter")
+
+
+REGEX_FILTER = """title: Allow the build agent by user agent
+id: 2b9c1d7e-5a44-4f0e-9d3b-7c8e6f1a2b34
+logsource: {product: aws, service: cloudtrail}
+filter:
+  rules: [aws_iam_user_deleted]
+  agent: {userAgent|re: '^build-agent/[0-9]+'}
+  condition: not agent
+"""
+
+
+def test_the_build_table_and_manifest_say_which_filter_cost_a_target(tmp_path, monkeypatch, capsys):
+    """A filter EventBridge cannot express (a regular expression) turns 'AWS IAM User Deleted', ok there without
+    filters, into n/a: the table marks the cell n/a:filter and its note names the filter; the manifest's reason
+    for that target starts with the filter. A rule EventBridge refuses on its own stays plain n/a, its reason
+    its own, and so do the targets that express the filter."""
+    write(tmp_path / "f", "agent.yml", REGEX_FILTER)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["build", "--dist", "out", "--filters", "f"], root=ROOT) == 0
+    out = capsys.readouterr().out.splitlines()
+    header = next(line for line in out if line.startswith("rule "))
+    columns = header.split()[2:]
+    row = next(line for line in out if line.startswith("AWS IAM User Deleted "))
+    cells = dict(zip(columns, row[len("AWS IAM User Deleted"):].split()[1:]))
+    assert cells["eventbridge"] == "n/a:filter" and cells["cloudwatch"] == "ok" and cells["athena"] == "ok"
+    note = "  n/a eventbridge: local filter 'Allow the build agent by user agent' (agent.yml): regular expressions (userAgent|re) have no event pattern matcher"
+    assert note in out
+    inline = next(line for line in out if line.startswith("AWS IAM Inline Deny-All Policy Put "))
+    assert "n/a:filter" not in inline
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    targets = {r["name"]: r["targets"] for r in manifest["rules"]}
+    assert targets["aws_iam_user_deleted"]["eventbridge"] == note.split(": ", 1)[1]
+    assert targets["aws_iam_user_deleted"]["cloudwatch"] is True
+    assert not targets["aws_iam_inline_deny_all_policy_put"]["eventbridge"].startswith("local filter")
+    # the mass-deletion correlation is n/a on EventBridge with or without the filter: its own reason, not the filter's
+    from cloudtrail_pack.compilation import compile_pack
+
+    mass = [r for r in the_pack().rules if r.name == "aws_iam_user_deleted_mass"]
+    untuned = compile_pack(the_pack(), [(TARGETS["eventbridge"], "default")], rules=mass).result(mass[0], "eventbridge")
+    assert targets["aws_iam_user_deleted_mass"]["eventbridge"] == untuned.reason
+
+
+def test_an_untuned_build_names_no_filter(tmp_path, capsys):
+    assert cli.main(["check"], root=ROOT) == 0
+    out = capsys.readouterr().out
+    assert "n/a:filter" not in out and "local filter" not in out

@@ -191,7 +191,7 @@ def compared_fields(target: str, query: str) -> list[str]:
             out.append(name)
     elif target in ("athena", "cloudtrail_lake"):
         where = sqlglot.parse_one(query, read="trino").find(sqlglot.exp.Where)
-        out.extend(c.name for c in where.find_all(sqlglot.exp.Column) if c.name not in ("timestamp", "eventtime"))
+        out.extend(c.name for c in where.find_all(sqlglot.exp.Column) if c.name not in ("timestamp", "eventtime", "account", "region", "ACCOUNT_IDS"))
     elif target == "splunk":
         _tree_fields([c.node for c in SPLUNK.parse(query)], out)
         out = [f for f in out if f not in ("index", "sourcetype")]

@@ -5,6 +5,12 @@ from __future__ import annotations
 import click
 
 
+def label(cell) -> str:
+    """ok; n/a (the target cannot express the rule); n/a:filter (it can, but not with the local filters applied: the
+    note below the table names the filter)."""
+    return "ok" if cell.ok else "n/a:filter" if cell.filters else "n/a"
+
+
 def print_matrix(pack, matrix) -> None:
     """`matrix`: rule id -> target name -> Cell, the targets in the registry's order (Release.matrix)."""
     names = list(dict.fromkeys(n for r in pack.rules for n in matrix[r.id]))
@@ -13,7 +19,7 @@ def print_matrix(pack, matrix) -> None:
     column = {n: max(12, len(n) + 2) for n in names}
     click.echo((f"{'rule':<{width}}  {'level':<{level}}" + "".join(f"{n:<{column[n]}}" for n in names)).rstrip())
     for r in pack.rules:
-        cells = "".join(f"{('ok' if matrix[r.id][n].ok else 'n/a'):<{column[n]}}" for n in names)
+        cells = "".join(f"{label(matrix[r.id][n]):<{column[n]}}" for n in names)
         click.echo(f"{r.title:<{width}}  {r.level:<{level}}{cells}".rstrip())
     notes = {(n, c.reason) for r in pack.rules for n, c in matrix[r.id].items() if not c.ok}
     for n, reason in sorted(notes):

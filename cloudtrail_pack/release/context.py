@@ -30,10 +30,12 @@ class ReleaseOptions:
 
 @dataclass(frozen=True)
 class Cell:
-    """One rule on one target in the build table: compiled, or not applicable with the one reason."""
+    """One rule on one target in the build table: compiled, or not applicable with the one reason (and the local
+    filters that cost it, when the rule compiles there without them)."""
 
     ok: bool
     reason: str = ""
+    filters: tuple[str, ...] = ()
 
 
 @dataclass
@@ -57,7 +59,7 @@ class Release:
 
 
 def _cell(result: Result) -> Cell:
-    return Cell(True) if isinstance(result, Output) else Cell(False, result.reason)
+    return Cell(True) if isinstance(result, Output) else Cell(False, result.reason, result.filters)
 
 
 def compile_release(pack: Pack, formats: Iterable[tuple[Target, str]], filters: tuple[LocalFilter, ...] = ()) -> Compilation:
@@ -69,7 +71,36 @@ def compile_release(pack: Pack, formats: Iterable[tuple[Target, str]], filters: 
     if failures:
         rule, target, error = failures[0]
         raise _filter_at_fault(pack, rule, [f for f in formats if f[0].name == target], filters) or error
+    if filters:
+        _name_filter_costs(pack, formats, filters, compiled)
     return compiled
+
+
+def _name_filter_costs(pack: Pack, formats: list[tuple[Target, str]], filters: tuple[LocalFilter, ...], compiled: Compilation) -> None:
+    """Each refusal of a rule that compiles for that target without the local filters says so, and which filters
+    cost it (those that alone make it refused; all of them if only together), in its reason and `filters`: a
+    tuned build must not pass off a filter's cost as the rule's (e.g. EventBridge refusing a filter's regex). A rule
+    refused without the filters too keeps the reason it has without them (a correlation's own, not the filter's
+    on a rule it counts)."""
+    plain = compile_pack(pack, formats, on_error=lambda *_: None)
+    rules = {r.id: r for r in pack.rules}
+    by_name = {(t.name, output_format): (t, output_format) for t, output_format in formats}
+    for key, result in list(compiled.results.items()):
+        if not isinstance(result, Refusal):
+            continue
+        if isinstance(plain.results.get(key), Refusal):
+            compiled.results[key] = plain.results[key]  # refused anyway: the rule's own reason, not a filter's
+            continue
+        if not isinstance(plain.results.get(key), Output):
+            continue
+        rule_id, target, output_format = key
+        alone = [
+            f for f in filters
+            if isinstance(compile_pack(pack, [by_name[(target, output_format)]], rules=[rules[rule_id]], filters=(f,),
+                                       on_error=lambda *_: None).results.get(key), Refusal)
+        ] or list(filters)
+        named = ", ".join(f"{f.title!r} ({f.name})" for f in alone)
+        compiled.results[key] = Refusal(f"local filter {named}: {result.reason}", tuple(f.name for f in alone))
 
 
 def _filter_at_fault(pack: Pack, rule: PackRule, formats: list[tuple[Target, str]], filters: tuple[LocalFilter, ...]) -> PackError | None:

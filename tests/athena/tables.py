@@ -121,15 +121,21 @@ def _load(table: str, columns, records: list[dict], extra, db=None) -> duckdb.Du
     return db
 
 
-def athena_db(records: list[dict], db=None) -> duckdb.DuckDBPyConnection:
+def folder(record: dict) -> dict[str, str]:
+    """The partition values of the folder CloudTrail delivers `record` to when delivery is prompt: its account,
+    its Region, its event day."""
+    return {
+        "account": record.get("recipientAccountId") or "111122223333",
+        "region": record.get("awsRegion") or "us-east-1",
+        "timestamp": parse_time(record["eventTime"]).strftime("%Y/%m/%d"),
+    }
+
+
+def athena_db(records: list[dict], db=None, folders=folder) -> duckdb.DuckDBPyConnection:
+    """The Athena table holding `records`, each in the folder `folders(record)` names (a late delivery: a later day)."""
+
     def partitions(name, record):
-        if name == "timestamp":
-            return parse_time(record["eventTime"]).strftime("%Y/%m/%d")
-        if name == "account":
-            return record.get("recipientAccountId") or "111122223333"
-        if name == "region":
-            return record.get("awsRegion") or "us-east-1"
-        return None
+        return folders(record)[name] if name in ORGANIZATION_PARTITIONS else None
 
     return _load(ATHENA_TABLE, athena_columns(), records, partitions, db)
 
@@ -144,11 +150,17 @@ def duckdb_sql(trino_sql: str) -> str:
     return out
 
 
-ALL_DAYS = ("0001/01/01", "9999/12/31")
+def athena_text(sql: str, accounts, start="0001-01-01 00:00:00", end="9999-12-30 00:00:00") -> str:
+    """The query with its placeholders replaced as docs/athena.md's envsubst does: `accounts` as the quoted list."""
+    listed = ", ".join(f"'{a}'" for a in accounts)
+    return sql.replace("${ACCOUNT_IDS}", listed).replace("${START_TIME}", start).replace("${END_TIME}", end)
 
 
-def run_athena(sql: str, db, days=ALL_DAYS) -> list[dict]:
-    cursor = db.execute(duckdb_sql(sql), list(days))
+def run_athena(sql: str, db, accounts=None, **times) -> list[dict]:
+    """Run a shipped Athena query; `accounts` by default every account folder in the table (the bucket's listing)."""
+    if accounts is None:
+        accounts = sorted(a for (a,) in db.execute(f"SELECT DISTINCT account FROM {ATHENA_TABLE}").fetchall()) or ["000000000000"]
+    cursor = db.execute(duckdb_sql(athena_text(sql, accounts, **times)))
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 

@@ -3,6 +3,8 @@ used to build the test table, every shipped .sql file executed (with its time ra
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import sqlglot
 import yaml
@@ -58,7 +60,7 @@ def test_ddl_is_athena_sql_with_the_documented_source(written):
     assert "https://docs.aws.amazon.com/athena/latest/ug/create-cloudtrail-table-partition-projection.html" in text
     create = sqlglot.parse_one(text.split(";\n")[0], read="athena")
     assert create.find(sqlglot.exp.PartitionedByProperty) is not None
-    assert "'storage.location.template'='s3://${BUCKET}/AWSLogs/${ORGANIZATION_ID}/${account}/CloudTrail/${region}/${timestamp}'" in text
+    assert "'storage.location.template'='s3://${BUCKET}/${KEY_PREFIX}AWSLogs/${ORGANIZATION_ID}/${account}/CloudTrail/${region}/${timestamp}'" in text
 
 
 @pytest.mark.parametrize("target", ["athena", "cloudtrail_lake"])
@@ -77,14 +79,16 @@ def test_every_shipped_base_rule_file_runs_as_shipped(written, target, pack, ref
         assert {r["eventid"] for r in rows} == {e for e, ids in verdict.matches.items() if rule.id in ids}, rule.slug
 
 
-def test_athena_time_range_reads_only_the_days_asked_for(written):
+def test_athena_time_range_keeps_only_the_time_asked_for(written):
     path = written / "athena" / "queries" / "aws_iam_user_deleted.sql"
     records = [r for f in FIXTURE_FILES for r in f.records if r.get("eventName") == "DeleteUser" and r.get("eventSource") == "iam.amazonaws.com"]
     days = sorted({tables.parse_time(r["eventTime"]).strftime("%Y/%m/%d") for r in records})
     assert len(days) >= 2
     db = tables.athena_db(records)
     everything = {r["eventid"] for r in tables.run_athena(sql_of(path), db)}
-    first_day = {r["eventid"] for r in tables.run_athena(sql_of(path), db, days=(days[0], days[0]))}
+    start = days[0].replace("/", "-") + " 00:00:00"
+    end = (tables.parse_time(start.replace(" ", "T") + "Z") + timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
+    first_day = {r["eventid"] for r in tables.run_athena(sql_of(path), db, start=start, end=end)}
     assert first_day and first_day < everything
     assert first_day == {r["eventID"] for r in records if tables.parse_time(r["eventTime"]).strftime("%Y/%m/%d") == days[0]}
 
@@ -107,18 +111,41 @@ def test_two_writes_are_byte_identical(pack, tmp_path, tree_bytes):
 ENVSUBST = __import__("shutil").which("envsubst")
 
 
-@pytest.mark.skipif(ENVSUBST is None, reason="envsubst (GNU gettext) is not installed")
-def test_ddl_after_envsubst_keeps_the_projection_placeholders(written, tmp_path):
+def envsubst(text: str, names: str, env: dict) -> str:
     import subprocess
 
+    return subprocess.run([ENVSUBST, names], input=text, capture_output=True, text=True, env=env, check=True).stdout
+
+
+DDL_ENV = {"BUCKET": "org-trail", "ORGANIZATION_ID": "o-abc123def4", "REGIONS": "us-east-1", "START_DATE": "2025/01/01"}
+
+
+@pytest.mark.skipif(ENVSUBST is None, reason="envsubst (GNU gettext) is not installed")
+@pytest.mark.parametrize("prefix", ["", "cloudtrail/", "a/b/"])
+def test_ddl_after_envsubst_keeps_the_projection_placeholders(written, prefix):
+    """The trail's key prefix (none, one level, two) lands between the bucket and AWSLogs/, in the location and the
+    template alike: a trail writing under a prefix is read, not silently missed."""
     from sigma.backends.athena.ddl import envsubst_names
 
-    env = {"BUCKET": "org-trail", "ORGANIZATION_ID": "o-abc123def4", "ACCOUNT_IDS": "111122223333", "REGIONS": "us-east-1", "START_DATE": "2025/01/01"}
     text = (written / "athena" / athena_writer.DDL_FILE).read_text(encoding="utf-8")
-    out = subprocess.run([ENVSUBST, envsubst_names()], input=text, capture_output=True, text=True, env=env, check=True).stdout
-    assert "'storage.location.template'='s3://org-trail/AWSLogs/o-abc123def4/${account}/CloudTrail/${region}/${timestamp}'" in out
-    assert "LOCATION 's3://org-trail/AWSLogs/o-abc123def4/'" in out
+    out = envsubst(text, envsubst_names(), {**DDL_ENV, "KEY_PREFIX": prefix})
+    root = f"s3://org-trail/{prefix}AWSLogs/o-abc123def4"
+    assert f"'storage.location.template'='{root}/${{account}}/CloudTrail/${{region}}/${{timestamp}}'" in out
+    assert f"LOCATION '{root}/'" in out
+    assert "'projection.account.type'='injected'" in out and "projection.account.values" not in out
     assert sqlglot.parse_one(out.split(";\n")[0], read="athena") is not None
+
+
+@pytest.mark.skipif(ENVSUBST is None, reason="envsubst (GNU gettext) is not installed")
+def test_envsubst_leaves_the_ddl_comments_as_written(written):
+    """docs/athena.md's envsubst line replaces the parameters in the statement and nothing in its comments (they
+    once named the variables with their dollar signs, which envsubst replaced with the values)."""
+    from sigma.backends.athena.ddl import envsubst_names
+
+    text = (written / "athena" / athena_writer.DDL_FILE).read_text(encoding="utf-8")
+    out = envsubst(text, envsubst_names(), {**DDL_ENV, "KEY_PREFIX": "p/"})
+    comments = [line for line in text.splitlines() if line.lstrip().startswith("--")]
+    assert comments and comments == [line for line in out.splitlines() if line.lstrip().startswith("--")]
 
 
 @pytest.mark.skipif(ENVSUBST is None, reason="envsubst (GNU gettext) is not installed")

@@ -55,7 +55,10 @@ def test_athena_query_frame():
     assert athena("sel:\n    eventName: DeleteUser\ncondition: sel") == (
         "SELECT eventtime,\n       eventid,\n       eventsource,\n       eventname\n"
         "FROM cloudtrail_organization\n"
-        'WHERE "timestamp" BETWEEN ? AND ?\n'
+        "WHERE account IN (${ACCOUNT_IDS})\n"
+        "  AND \"timestamp\" BETWEEN replace(substr('${START_TIME}', 1, 10), '-', '/')\n"
+        "    AND date_format(date_add('day', 1, from_iso8601_date(substr('${END_TIME}', 1, 10))), '%Y/%m/%d')\n"
+        "  AND eventtime >= replace('${START_TIME}', ' ', 'T') AND eventtime < replace('${END_TIME}', ' ', 'T')\n"
         "  AND (eventname = 'DeleteUser')\n"
         "ORDER BY eventtime, eventid"
     )
@@ -123,6 +126,39 @@ def test_list_is_in():
     assert where(athena("sel:\n    eventName:\n        - DeleteUser\n        - CreateUser\ncondition: sel")) == (
         "eventname IN ('DeleteUser', 'CreateUser')"
     )
+
+
+def test_case_variants_of_one_value_are_one_literal():
+    """`invite` and `INVITE` (listed for the case-sensitive targets) once lowered are one value: not `IN ('invite',
+    'invite')`, which Athena and Lake run but which says the value twice."""
+    assert where(athena("sel:\n    userAgent:\n        - invite\n        - INVITE\ncondition: sel")) == "lower(useragent) = 'invite'"
+    assert where(lake("sel:\n    userAgent:\n        - invite\n        - INVITE\n        - join\ncondition: sel")) == (
+        "lower(useragent) IN ('invite', 'join')"
+    )
+
+
+_WORD = st.text(st.sampled_from("aAbBzZ'%_-"), min_size=1, max_size=4)
+
+
+@settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(values=st.lists(_WORD, min_size=2, max_size=6))
+@example(values=["invite", "INVITE"])
+@example(values=["a", "A", "a"])
+@example(values=["'", "'"])
+@example(values=["a_", "A_", "b"])
+def test_a_value_list_names_each_folded_value_once_and_matches_as_before(values):
+    """Whatever the list, each case-folded value appears once, and a record matches iff its value equals one of
+    them ignoring case (the list compiled alone, so a single value left is `=`)."""
+    items = "\n".join(f"        - {v!r}" for v in values)
+    sql = athena(f"sel:\n    userAgent:\n{items}\ncondition: sel")
+    condition = where(sql)
+    distinct = list(dict.fromkeys(v.lower() for v in values))
+    literals = ["'" + v.replace("'", "''") + "'" for v in distinct]
+    assert condition == (f"lower(useragent) = {literals[0]}" if len(distinct) == 1 else f"lower(useragent) IN ({', '.join(literals)})")
+    records = [{"eventVersion": "1.09", "eventID": f"e{i}", "eventTime": "2026-01-01T10:00:00Z", "eventSource": "iam.amazonaws.com",
+                "eventName": "DeleteUser", "userAgent": text} for i, text in enumerate([*values, *(v.upper() for v in values), "x"])]
+    rows = tables.run_athena(sql, reloaded(tables.athena_db, records), accounts=["111122223333"])
+    assert {r["eventid"] for r in rows} == {r["eventID"] for r in records if r["userAgent"].lower() in distinct}
 
 
 def test_null_and_fieldref():
@@ -270,3 +306,27 @@ def test_case_insensitive_match_with_hostile_ascii_values(value):
         assert {r["eventid"] for r in run(sql, db)} == {"hit"}, sql
         sql = convert(f"sel:\n    userAgent|startswith: {literal}\ncondition: sel")
         assert {r["eventid"] for r in run(sql, db)} == {"hit", "miss"}, sql
+
+
+def test_global_region_option_pins_iam_and_organizations_rules_only():
+    """IAM/Organizations rules read the Region folder CloudTrail records them in (us-east-1, or the option's for
+    another partition); a rule that allows any other event source (or none in particular) reads every Region."""
+    def convert(detection: str, **options) -> str:
+        (sql,) = AthenaBackend(athena_cloudtrail_pipeline(), **options).convert(SigmaCollection.from_yaml(rule(detection)))
+        return sql
+
+    iam = "sel:\n    eventSource: iam.amazonaws.com\n    eventName: DeleteUser\ncondition: sel"
+    assert "  AND region = 'us-east-1'\n" in convert(iam)
+    assert "  AND region = 'cn-north-1'\n" in convert(iam, global_region="cn-north-1")
+    both = "sel:\n    eventSource:\n        - iam.amazonaws.com\n        - organizations.amazonaws.com\ncondition: sel"
+    assert "region = 'us-east-1'" in convert(both)
+    for open_ended in (
+        "sel:\n    eventSource:\n        - iam.amazonaws.com\n        - sso-directory.amazonaws.com\ncondition: sel",
+        "sel:\n    eventName: DeleteUser\ncondition: sel",
+        "sel:\n    eventSource: iam.amazonaws.com\nother:\n    eventName: X\ncondition: sel or other",
+        "sel:\n    eventSource|startswith: iam\ncondition: sel",
+        "sel:\n    eventSource: iam.amazonaws.com\ncondition: not sel",
+    ):
+        assert "region =" not in convert(open_ended), open_ended
+    with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="global_region"):
+        AthenaBackend(athena_cloudtrail_pipeline(), global_region="us-east-1' OR 1=1")

@@ -61,7 +61,11 @@ def test_event_count_query():
         "WITH hits AS (\n"
         "  SELECT *\n"
         "  FROM cloudtrail_organization\n"
-        '  WHERE "timestamp" BETWEEN ? AND ?\n'
+        "  WHERE account IN (${ACCOUNT_IDS})\n"
+        "    AND region = 'us-east-1'\n"
+        "    AND \"timestamp\" BETWEEN replace(substr('${START_TIME}', 1, 10), '-', '/')\n"
+        "      AND date_format(date_add('day', 1, from_iso8601_date(substr('${END_TIME}', 1, 10))), '%Y/%m/%d')\n"
+        "    AND eventtime >= replace('${START_TIME}', ' ', 'T') AND eventtime < replace('${END_TIME}', ' ', 'T')\n"
         "),\n"
         "matches AS (\n"
         "  SELECT DISTINCT eid, ts, slot, g0, v FROM (\n"
@@ -87,10 +91,11 @@ def test_event_count_query():
     )
 
 
-def test_the_time_range_parameters_appear_once():
-    """Athena's execution parameters are positional: the two days, once, whatever the number of rules."""
+def test_the_time_range_is_read_once():
+    """One scan of the table, bounded once by the accounts, days and times, whatever the number of rules."""
     sql = convert(correlation("type: event_count\nrules: [delete_user, create_key]\ntimespan: 10m\ncondition:\n    gte: 3"))
-    assert sql.count("?") == 2
+    assert sql.count("FROM cloudtrail_organization") == 1 and sql.count("${ACCOUNT_IDS}") == 1
+    assert sql.count("${START_TIME}") == 2 and sql.count("${END_TIME}") == 2 and "?" not in sql
 
 
 def test_value_count_counts_lowered_values():

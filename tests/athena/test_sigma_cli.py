@@ -12,7 +12,7 @@ RULE = str(Path(__file__).resolve().parents[2] / "sigma" / "organizations" / "aw
 @pytest.mark.parametrize(
     "target, pipeline, where",
     [
-        ("athena", "athena_cloudtrail", "FROM cloudtrail_organization\nWHERE \"timestamp\" BETWEEN ? AND ?\n"),
+        ("athena", "athena_cloudtrail", "FROM cloudtrail_organization\nWHERE account IN (${ACCOUNT_IDS})\n  AND region = 'us-east-1'\n"),
         ("cloudtrail_lake", "cloudtrail_lake_cloudtrail", "FROM ${EVENT_DATA_STORE_ID}\n"),
     ],
 )

@@ -11,6 +11,7 @@ import copy
 import json
 import re
 from functools import cache
+from pathlib import Path
 
 import pytest
 import yaml
@@ -149,11 +150,44 @@ def test_one_query_file_per_rule_with_header_then_query(cloudwatch_dir, detectio
         assert body == d.query.rstrip("\n") + "\n"
 
 
+def test_each_correlation_query_says_it_counts_fixed_buckets(cloudwatch_dir, detections):
+    """The Logs Insights correlations bin @timestamp into fixed buckets (stats ... bin(timespan)); the file header
+    says so with the rule's own timespan, so nobody reads the query as Sigma's sliding window. Base rules say
+    nothing of a window."""
+    correlations = 0
+    for d in detections:
+        text = (cloudwatch_dir / "queries" / f"{d.rule.slug}.logsinsights").read_text(encoding="utf-8")
+        header, _, body = text.partition("\n\n")
+        window = [line for line in header.splitlines() if line.startswith("# window: ")]
+        if not d.rule.is_correlation:
+            assert window == [], d.rule.slug
+            continue
+        correlations += 1
+        span = d.rule.rule.timespan.spec
+        assert f"bin({span})" in body, d.rule.slug
+        (line,) = window
+        assert f"fixed {span} bucket" in line and f"not Sigma's sliding {span} window" in line, line
+    assert correlations >= 1
+
+
+def test_the_deploy_guide_shows_the_real_query_file(real_detections):
+    """docs/cloudwatch-deploy.md says its example is real build output: it is, byte for byte, for this version
+    (it once showed 0.2.0's header)."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "cloudwatch-deploy.md").read_text(encoding="utf-8")
+    name = "aws_iam_user_deleted.logsinsights"
+    after = doc.split(f"`queries/{name}` (real build output)", 1)[1]
+    shown = after.split("```\n", 2)[1]
+    (d,) = [d for d in real_detections if d.rule.slug == "aws_iam_user_deleted"]
+    from cloudtrail_pack.pack import pack_version
+
+    assert shown == cw.query_file_text(d, pack_version())
+
+
 def test_descriptions_are_whole_rule_descriptions(real_detections):
     """A YAML block description spans lines; the artifacts use all of it, not its first line."""
     removed = next(d for d in real_detections if d.rule.slug == "aws_organizations_account_removed")
     assert removed.description == (
-        "Detects the management account (or a delegated administrator) removing a member account from the AWS "
+        "Detects the management account (the only account AWS lets make this call) removing a member account from the AWS "
         "Organization, successful or not (check errorCode). The removed account is no longer bound by the "
         "organization's service control policies and central security services (T1666 Modify Cloud Resource "
         "Hierarchy); an attacker in the management account can free an account this way."

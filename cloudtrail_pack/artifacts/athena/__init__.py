@@ -3,7 +3,7 @@ an `AWS::Athena::NamedQuery` per rule.
 
 Files written into `out` (the release passes dist/athena/), each from a template in templates/:
 
-    queries/<rule>.sql                          the rule's query: two execution parameters, the first and last day
+    queries/<rule>.sql                          the rule's query: ${ACCOUNT_IDS}, ${START_TIME}, ${END_TIME} to fill in
     ddl/cloudtrail_organization.sql             CREATE EXTERNAL TABLE (AWS's documented columns, organization layout)
     cloudformation/athena-named-queries.cfn.yaml  one saved query per rule (Database and WorkGroup parameters)
 
@@ -30,11 +30,18 @@ NEEDS = ((TARGET, "default"),)
 TEMPLATE_FILE = "cloudformation/athena-named-queries.cfn.yaml"
 DDL_FILE = f"ddl/{TABLE}.sql"
 NAME_MAX, DESCRIPTION_MAX, QUERY_MAX = 128, 1024, 262144
+#: Whole sentences up to this many characters (NamedQuery allows DESCRIPTION_MAX): the rule's full description is in
+#: its .sql file, and 17 full ones would push the template over CloudFormation's 51,200-byte inline limit.
+DESCRIPTION_SHOWN = 512
 
 TIME_RANGE = (
-    "parameters: 1. first day, 2. last day, 'yyyy/MM/dd' (the table's timestamp partition), e.g. "
-    "aws athena start-query-execution --execution-parameters \"'2026/01/01'\" \"'2026/12/31'\""
+    "replace ${ACCOUNT_IDS} (the accounts to search, quoted and comma-separated: every account folder of the "
+    "bucket, docs/athena.md), ${START_TIME} and ${END_TIME} ('yyyy-MM-dd HH:mm:ss', UTC; the range includes the "
+    "start and excludes the end; the day folders read run to the day after the end, as CloudTrail files an event "
+    "under the day it delivers it)"
 )
+#: The NamedQuery's description says it in short: 17 long descriptions would push the template over the inline limit.
+FILL_IN = "fill in ${ACCOUNT_IDS}, ${START_TIME}, ${END_TIME} (docs/athena.md)"
 
 
 def template(release: Release, detections: list[tuple[PackRule, str]]) -> dict:
@@ -44,11 +51,11 @@ def template(release: Release, detections: list[tuple[PackRule, str]]) -> dict:
         if len(query) > QUERY_MAX:
             raise PackError(shown(rule.source), f"Athena: the query has {len(query)} characters, over NamedQuery's {QUERY_MAX}")
         name = f"{rule.title} ({PACK_NAME})"
-        text = f"{rule.level}; Sigma rule {rule.id}; {TIME_RANGE}. " + " ".join(sentences(rule.rule.description or ""))
+        text = f"{rule.level}; Sigma rule {rule.id}; {FILL_IN}. " + " ".join(sentences(rule.rule.description or ""))
         queries.append({
             "logical_id": camel(rule.slug) + "NamedQuery",
             "name": name if len(name) <= NAME_MAX else rule.title[:NAME_MAX],
-            "description": whole_sentences(text, DESCRIPTION_MAX),
+            "description": whole_sentences(text, DESCRIPTION_SHOWN),
             "query": query,
         })
     refused = [(r, result.reason) for r in release.pack.rules if isinstance(result := release.result(r, TARGET), Refusal)]

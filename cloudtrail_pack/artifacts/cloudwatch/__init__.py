@@ -149,6 +149,19 @@ class Detection:
     def attack(self) -> str:
         return ", ".join(ref.label() for ref in attack_refs(self.rule))
 
+    @property
+    def window(self) -> str:
+        """For a correlation, how its query counts (the backend's stats ... bin()): said in the file's header, since
+        the query alone reads like Sigma's sliding window and is not one."""
+        if not self.rule.is_correlation:
+            return ""
+        span = self.rule.rule.timespan.spec
+        return (
+            f"counts per fixed {span} bucket of @timestamp (bin({span}); @timestamp is when CloudTrail delivered the "
+            f"event), not Sigma's sliding {span} window: events within {span} of each other that fall on both sides of "
+            "a bucket boundary are not counted together, so such a burst is not reported (docs/cloudwatch-backend.md)"
+        )
+
     def outcome_patterns(self) -> list[tuple[str, str, str]]:
         """(suffix, what it says, filter pattern) of each alarm: none without a filter pattern."""
         if self.filter_pattern is None:

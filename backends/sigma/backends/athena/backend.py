@@ -5,9 +5,11 @@ https://docs.aws.amazon.com/athena/latest/ug/engine-versions-reference-0003.html
 "Trino-compatible" SELECT statements, https://docs.aws.amazon.com/awscloudtrail/latest/userguide/query-limitations.html).
 They differ in the table (tables.py) and in the time range each query carries:
 
-* Athena (`-t athena`): `FROM <table> WHERE "timestamp" BETWEEN ? AND ?`, two execution parameters on the
-  table's projected date partition (`yyyy/MM/dd`), so a query reads only the days asked for
-  (https://docs.aws.amazon.com/athena/latest/ug/querying-with-prepared-statements.html).
+* Athena (`-t athena`): `FROM <table> WHERE account IN (${ACCOUNT_IDS})`, the Region folder where the rule's
+  events all live in one (regions.py), the day folders from the first day to the day after the last (a folder is
+  the day CloudTrail delivered the file), and `eventtime` between `${START_TIME}` and `${END_TIME}`: substituted
+  before the query runs, as Lake's are (docs/athena.md); Athena's positional execution parameters cannot repeat a
+  value or carry a list of accounts.
 * CloudTrail Lake (`-t cloudtrail_lake`): `FROM ${EVENT_DATA_STORE_ID} WHERE eventtime >= TIMESTAMP '${START_TIME}'
   AND eventtime < TIMESTAMP '${END_TIME}'`: StartQuery takes the SQL text alone (QueryParameters serve only the
   dashboards' QueryAlias), so the three names are substituted before the query is sent (docs/athena.md).
@@ -25,6 +27,7 @@ Semantics, each as Sigma means it and as the reference engine (pySigma's SQLite 
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 from sigma.conditions import (
@@ -65,7 +68,10 @@ from .literals import (
     plain_text,
     sql_string,
 )
+from .regions import GLOBAL_REGION, pinned_region
 from .tables import ATHENA, LAKE, NoColumn, Table, column
+
+REGION_NAME = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]")
 
 _FLAGS = {
     SigmaRegularExpressionFlag.IGNORECASE: "i",
@@ -116,8 +122,8 @@ class TrinoCloudTrailBackend(TextQueryBackend):
         super().__init__(processing_pipeline, collect_errors, **backend_options)
 
     # ---- the target's specifics ------------------------------------------------------------------------
-    def source_sql(self) -> str:
-        """`FROM ... WHERE <time range>` of every query."""
+    def source_sql(self, rules=()) -> str:
+        """`FROM ... WHERE <time range>` of every query over the events of `rules` (the rule, or a correlation's)."""
         raise NotImplementedError
 
     def time_seconds(self) -> str:
@@ -176,11 +182,16 @@ class TrinoCloudTrailBackend(TextQueryBackend):
         return len(kinds) == 1 and not any(needs_engine_lower(plain_text(v)) for v in values)
 
     def convert_condition_as_in_expression(self, cond, state):
+        """`field IN (...)`, each literal once: values that differ only in case (`invite`, `INVITE`, listed for the
+        targets that compare case-sensitively) fold to one; a single one left is `=`."""
         field = self.column(cond.args[0].field, cond)
         values = [arg.value for arg in cond.args]
         if isinstance(values[0], SigmaCasedString):
-            return f"{field} IN ({', '.join(sql_string(plain_text(v)) for v in values)})"
-        return f"lower({field}) IN ({', '.join(folded(plain_text(v)) for v in values)})"
+            field, literals = field, [sql_string(plain_text(v)) for v in values]
+        else:
+            field, literals = f"lower({field})", [folded(plain_text(v)) for v in values]
+        literals = list(dict.fromkeys(literals))
+        return f"{field} = {literals[0]}" if len(literals) == 1 else f"{field} IN ({', '.join(literals)})"
 
     # ---- other values --------------------------------------------------------------------------------------
     def convert_condition_field_eq_val_num(self, cond, state):
@@ -250,7 +261,7 @@ class TrinoCloudTrailBackend(TextQueryBackend):
     def full_query(self, rule: SigmaRule, condition: str) -> str:
         return (
             f"SELECT {self.select_list(rule)}\n"
-            f"{self.source_sql()}\n"
+            f"{self.source_sql([rule])}\n"
             f"  AND ({condition})\n"
             f"ORDER BY {self.table.time_column}, eventid"
         )
@@ -287,15 +298,32 @@ class AthenaBackend(TrinoCloudTrailBackend):
     table: ClassVar[Table] = ATHENA
     #: The table the shipped DDL creates (ddl.py); backend option `table` names another.
     default_table: ClassVar[str] = "cloudtrail_organization"
+    ACCOUNTS, START, END = "${ACCOUNT_IDS}", "${START_TIME}", "${END_TIME}"
 
-    def __init__(self, processing_pipeline=None, collect_errors: bool = False, table: str | None = None, **options):
+    def __init__(self, processing_pipeline=None, collect_errors: bool = False, table: str | None = None,
+                 global_region: str | None = None, **options):
         super().__init__(processing_pipeline, collect_errors, **options)
         self.table_name = table or self.default_table
         if not correlations.IDENTIFIER.fullmatch(self.table_name):
             raise SigmaFeatureNotSupportedByBackendError(f"table name {self.table_name!r}: use letters, digits, _ and one optional database. prefix")
+        self.global_region = global_region or GLOBAL_REGION
+        if not REGION_NAME.fullmatch(self.global_region):
+            raise SigmaFeatureNotSupportedByBackendError(f"global_region {self.global_region!r}: a Region name such as us-east-1")
 
-    def source_sql(self) -> str:
-        return f'FROM {self.table_name}\nWHERE "timestamp" BETWEEN ? AND ?'
+    def source_sql(self, rules=()) -> str:
+        """The accounts named at run time (`account` is an injected partition: ddl.py), the Region folder when the
+        rules' events are all in one (regions.py), the day folders from the first day to the day after the last
+        (a folder is the delivery day: an event late in the last day is in the next day's folder), and the event
+        time itself (`eventtime` is ISO 8601 text, so strings compare as times: docs/athena.md)."""
+        region = pinned_region(rules, self.global_region)
+        return (
+            f"FROM {self.table_name}\n"
+            f"WHERE account IN ({self.ACCOUNTS})\n"
+            + (f"  AND region = {sql_string(region)}\n" if region else "")
+            + f"  AND \"timestamp\" BETWEEN replace(substr('{self.START}', 1, 10), '-', '/')\n"
+            f"    AND date_format(date_add('day', 1, from_iso8601_date(substr('{self.END}', 1, 10))), '%Y/%m/%d')\n"
+            f"  AND eventtime >= replace('{self.START}', ' ', 'T') AND eventtime < replace('{self.END}', ' ', 'T')"
+        )
 
 
 class CloudTrailLakeBackend(TrinoCloudTrailBackend):
@@ -307,7 +335,7 @@ class CloudTrailLakeBackend(TrinoCloudTrailBackend):
     EVENT_DATA_STORE = "${EVENT_DATA_STORE_ID}"
     START, END = "${START_TIME}", "${END_TIME}"
 
-    def source_sql(self) -> str:
+    def source_sql(self, rules=()) -> str:
         return (
             f"FROM {self.EVENT_DATA_STORE}\n"
             f"WHERE eventtime >= TIMESTAMP '{self.START}' AND eventtime < TIMESTAMP '{self.END}'"

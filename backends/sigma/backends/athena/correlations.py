@@ -225,7 +225,7 @@ def query(backend, rule: SigmaCorrelationRule) -> str:
     guard = " AND ".join(["eid IS NOT NULL", "ts IS NOT NULL", *(f"{x} IS NOT NULL" for x in g)])
     gcols = "".join(f", {x}" for x in g)
     ctes = [
-        f"hits AS (\n  SELECT *\n  {backend.source_sql().replace(chr(10), chr(10) + '  ')}\n)",
+        f"hits AS (\n  SELECT *\n  {backend.source_sql([ref.rule for ref in rule.rules]).replace(chr(10), chr(10) + '  ')}\n)",
         f"matches AS (\n  SELECT DISTINCT eid, ts, slot{gcols}, v FROM (\n"
         + "\n    UNION ALL\n".join(selects)
         + f"\n  ) AS hit\n  WHERE {guard}\n)",

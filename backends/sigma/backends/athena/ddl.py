@@ -6,10 +6,16 @@ Columns: exactly those of AWS's "Create the table for CloudTrail logs in Athena 
 format and column types as there). Partitions: that page projects one account and Region
 (`.../AWSLogs/<account>/CloudTrail/<region>/<yyyy/MM/dd>`); an organization trail writes under the organization
 id, `s3://<bucket>/AWSLogs/<o-xxxxxxxxxx>/<account>/CloudTrail/<region>/<yyyy>/<MM>/<dd>/`
-(https://docs.aws.amazon.com/awscloudtrail/latest/userguide/creating-trail-organization.html), so `account` and
-`region` are projected too, as `enum`s of the accounts and Regions to search
-(https://docs.aws.amazon.com/athena/latest/ug/partition-projection-supported-types.html). Every query the backend
-writes filters `timestamp`, so Athena reads only the days asked for.
+(https://docs.aws.amazon.com/awscloudtrail/latest/userguide/creating-trail-organization.html), under the trail's
+S3 key prefix when it has one (`s3://<bucket>/<prefix>/AWSLogs/...`), so `account` and `region` are projected too.
+
+`account` is `injected`: its values come from each query's `account IN (...)`, not from the table
+(https://docs.aws.amazon.com/athena/latest/ug/partition-projection-dynamic-id-partitioning.html), so an account
+created or invited after the table is searched as soon as a query names it, with no table edit and no crawler
+(an `enum` searches only the accounts listed when the table was made: what the T1666 rules are about would be
+missed). The queries name them with `${ACCOUNT_IDS}`, filled in at run time from the bucket's own account
+folders (docs/athena.md). `region` stays an `enum` (a fixed, short list) and `timestamp` a date: every query
+filters both, so Athena reads only the Regions and days it needs.
 """
 
 from __future__ import annotations
@@ -20,8 +26,8 @@ TABLE = "cloudtrail_organization"
 #: Placeholders of the DDL, replaced before it is run: name -> what to put there.
 PARAMETERS: dict[str, str] = {
     "BUCKET": "the organization trail's S3 bucket (name only)",
+    "KEY_PREFIX": "the trail's S3 key prefix followed by /, e.g. cloudtrail/ (empty when the trail has none)",
     "ORGANIZATION_ID": "the organization id in the trail's prefix, o-xxxxxxxxxx",
-    "ACCOUNT_IDS": "comma-separated 12-digit account ids to search (the partition enum)",
     "REGIONS": "comma-separated Regions to search, e.g. us-east-1,eu-west-1 (IAM and Organizations events are in us-east-1)",
     "START_DATE": "first day with logs, yyyy/MM/dd (partition projection range start)",
 }
@@ -104,16 +110,24 @@ def envsubst_names() -> str:
     return " ".join("$" + name for name in PARAMETERS)
 
 
+def location(prefix: str = "${KEY_PREFIX}") -> str:
+    """The S3 folder of the organization's logs: bucket, the trail's key prefix (empty, or ending in /), AWSLogs."""
+    return "s3://${BUCKET}/" + prefix + "AWSLogs/${ORGANIZATION_ID}"
+
+
 def create_table(table: str = TABLE) -> str:
-    """The CREATE EXTERNAL TABLE statement, `${NAME}` placeholders (PARAMETERS) left for the user."""
-    location = "s3://${BUCKET}/AWSLogs/${ORGANIZATION_ID}"
+    """The CREATE EXTERNAL TABLE statement, `${NAME}` placeholders (PARAMETERS) left for the user. The comment names
+    the parameters without a dollar sign, so envsubst (docs/athena.md) leaves it as written."""
+    where = location()
     return f"""\
 -- CloudTrail organization trail table for Amazon Athena, with partition projection.
 -- Columns: AWS, "Create the table for CloudTrail logs in Athena using partition projection",
 --   https://docs.aws.amazon.com/athena/latest/ug/create-cloudtrail-table-partition-projection.html
--- Layout: s3://<bucket>/AWSLogs/<organization id>/<account>/CloudTrail/<region>/<yyyy>/<MM>/<dd>/ (organization trail).
--- Before running, replace {', '.join(PARAMETERS)} (below), and only those: ${{account}}, ${{region}} and
--- ${{timestamp}} are the projection's own. E.g. envsubst '{envsubst_names()}' (docs/athena.md).
+-- Layout: s3://<bucket>/<key prefix>/AWSLogs/<organization id>/<account>/CloudTrail/<region>/<yyyy>/<MM>/<dd>/
+--   (organization trail; no <key prefix>/ when the trail has none).
+-- account is injected: each query names the accounts to read, so an account that joins later needs no table edit.
+-- Before running, replace the parameters listed at the end, and only those: account, region and timestamp in the
+-- location template are the projection's own. docs/athena.md shows envsubst doing it.
 CREATE EXTERNAL TABLE {table} (
 {COLUMNS}
 )
@@ -123,11 +137,10 @@ PARTITIONED BY (
 ROW FORMAT SERDE 'org.apache.hive.hcatalog.data.JsonSerDe'
 STORED AS INPUTFORMAT 'com.amazon.emr.cloudtrail.CloudTrailInputFormat'
 OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
-LOCATION '{location}/'
+LOCATION '{where}/'
 TBLPROPERTIES (
   'projection.enabled'='true',
-  'projection.account.type'='enum',
-  'projection.account.values'='${{ACCOUNT_IDS}}',
+  'projection.account.type'='injected',
   'projection.region.type'='enum',
   'projection.region.values'='${{REGIONS}}',
   'projection.timestamp.type'='date',
@@ -135,6 +148,6 @@ TBLPROPERTIES (
   'projection.timestamp.range'='${{START_DATE}},NOW',
   'projection.timestamp.interval'='1',
   'projection.timestamp.interval.unit'='DAYS',
-  'storage.location.template'='{location}/${{account}}/CloudTrail/${{region}}/${{timestamp}}'
+  'storage.location.template'='{where}/${{account}}/CloudTrail/${{region}}/${{timestamp}}'
 )
 """

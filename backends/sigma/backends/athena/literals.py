@@ -1,7 +1,8 @@
 """Sigma values as Trino SQL text (Athena engine version 3 and CloudTrail Lake both run Trino's SQL).
 
 * String literals: `'...'` with `'` doubled; Trino gives no other character a meaning inside one (no backslash
-  escapes: https://trino.io/docs/current/language/types.html#varchar), so a newline or a backslash is itself.
+  escapes: https://trino.io/docs/current/language/types.html#varchar), so a newline or a backslash is itself. The
+  shell does: a `$NAME` inside a literal is split from its name (sql_string), so envsubst cannot fill it in.
 * Case: Sigma compares strings case-insensitively unless `|cased`. The field is lowered with `lower()` and the
   value is written lowered. Python's `str.lower()` and Trino's `lower()` agree on ASCII; for a value with any
   other cased letter the literal is wrapped in `lower(...)`, so that the engine folds both sides the same way.
@@ -11,6 +12,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.types import Placeholder, SigmaString, SpecialChars
 
@@ -18,9 +21,19 @@ ESCAPE = "\\"
 _LIKE_SPECIAL = {"%", "_", ESCAPE}
 
 
+#: A `$` that envsubst could read as the start of a variable (`$NAME`, `${NAME}`): the queries are filled in with
+#: envsubst (docs/athena.md), and a rule value holding `$ACCOUNT_IDS` would receive the quoted account list.
+SHELL_VARIABLE = re.compile(r"\$(?=[{A-Za-z_])")
+
+
 def sql_string(text: str) -> str:
-    """`text` as a Trino string literal."""
-    return "'" + text.replace("'", "''") + "'"
+    """`text` as a Trino string literal. A `$` that starts a shell variable ends one literal and the name starts
+    the next (`('a$' || '{START_TIME}')`), so that envsubst, which fills in the query's placeholders, finds no
+    variable inside a rule's value: the value reaches the engine as written, whatever the environment holds."""
+    cuts = [0, *(m.end() for m in SHELL_VARIABLE.finditer(text)), len(text)]
+    parts = [text[a:b] for a, b in zip(cuts, cuts[1:])]
+    quoted = ["'" + part.replace("'", "''") + "'" for part in parts]
+    return quoted[0] if len(quoted) == 1 else "(" + " || ".join(quoted) + ")"
 
 
 def needs_engine_lower(text: str) -> bool:

@@ -29,6 +29,8 @@ from sigma.pipelines.cloudtrail.schema import (
     OPEN_OBJECTS,
 )
 
+from .literals import SHELL_VARIABLE, sql_string
+
 
 def _struct_fields(*names: str) -> dict[str, str]:
     """CloudTrail dotted names -> the same path in lower case (Trino identifiers are case-insensitive)."""
@@ -133,6 +135,11 @@ class NoColumn(ValueError):
 
 def column(table: Table, name: str) -> str:
     """The SQL expression holding CloudTrail field `name` as the record's text, or NoColumn with the reason."""
+    if SHELL_VARIABLE.search(name):
+        raise NoColumn(
+            f"{name}: a `$` followed by a name would be read as a variable by envsubst, which fills in the query "
+            "(docs/athena.md), and a field name cannot be split around it as a value can"
+        )
     if name in table.columns:
         return table.columns[name]
     if name in table.not_text:
@@ -150,10 +157,10 @@ def column(table: Table, name: str) -> str:
                 "index arrays, so what this query matches could not be checked"
             )
         if obj in table.json_text:
-            return f"json_extract_scalar({table.json_text[obj]}, '{json_path(keys)}')"
+            return f"json_extract_scalar({table.json_text[obj]}, {sql_string(json_path(keys))})"
         if obj in table.maps:
-            head = f"element_at({table.maps[obj]}, '{keys[0]}')"
-            return head if len(keys) == 1 else f"json_extract_scalar({head}, '{json_path(keys[1:])}')"
+            head = f"element_at({table.maps[obj]}, {sql_string(keys[0])})"
+            return head if len(keys) == 1 else f"json_extract_scalar({head}, {sql_string(json_path(keys[1:]))})"
         break
     if name in CLOUDTRAIL_FIELDS or any(name.startswith(p) for p in OPEN_OBJECTS):
         raise NoColumn(f"{name} has no column in the {table.name} table as AWS documents it ({table.source})")
