@@ -12,7 +12,7 @@ import shutil
 import hcl2
 import pytest
 import yaml
-from cloudwatch.test_alarm_bounds import init, needs_mirror, needs_terraform, terraform
+from cloudwatch.test_alarm_bounds import MAJORS, init, needs_mirror, needs_terraform, terraform
 from cloudwatch.test_artifacts import cfn_lint, input_shape, model_problems
 from fixture_corpus import FIXTURE_FILES
 from moto.events.utils import EventTemplateParser
@@ -213,7 +213,9 @@ def test_terraform_fmt(module_dir):
 
 @needs_terraform
 @needs_mirror
-def test_terraform_validate(module_dir):
-    init(module_dir)
+@pytest.mark.parametrize("major", MAJORS or [5], ids=lambda m: f"aws{m}")
+def test_terraform_validate(module_dir, major):
+    """Against each hashicorp/aws major the offline mirror holds (the modules accept 5.x and 6.x)."""
+    init(module_dir, major)
     result = terraform(["validate"], module_dir)
     assert result.returncode == 0, result.stdout + result.stderr
