@@ -91,7 +91,7 @@ def regex_problem(regex: str) -> str | None:
     """Why `regex` might mean something else in JavaScript than in Python, or None (see the module docstring)."""
     if any(ord(c) > 126 or (ord(c) < 32 and c not in "\t\n\r") for c in regex):
         return "it holds non-ASCII or control characters"
-    i, n, in_class, negated_class_end = 0, len(regex), False, -1
+    i, n, in_class, class_start, negated_class_end = 0, len(regex), False, 0, None
     while i < n:
         c = regex[i]
         if c == "\\":
@@ -104,10 +104,10 @@ def regex_problem(regex: str) -> str | None:
                 return "an unescaped [ inside a class"
             if c == "]":
                 in_class = False
-                negated_class_end = i if regex[class_start + 1 : class_start + 2] == "^" else -1
+                negated_class_end = i if regex[class_start + 1 : class_start + 2] == "^" else None
             i += 1
             continue
-        if negated_class_end == i - 1 and c not in "*+":
+        if negated_class_end is not None and negated_class_end == i - 1 and c not in "*+":
             return "a negated class not repeated by * or + (JavaScript matches UTF-16 units, Python characters)"
         if c == "[":
             if regex[i + 1 : i + 2] == "]" or regex[i + 1 : i + 3] == "^]":
