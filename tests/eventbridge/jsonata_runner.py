@@ -1,5 +1,7 @@
-"""The reference JSONata implementation (npm `jsonata`, installed by `make` from tests/node/package-lock.json) run
-by Node over events, as a Step Functions JSONata state evaluates an expression ($states.input is the event)."""
+"""The reference JSONata implementation (npm `jsonata` 2.0.6, the version Step Functions implements: "Step Functions
+implements JSONata based on the 2.0.6 specification", https://docs.aws.amazon.com/step-functions/latest/dg/transforming-data.html;
+installed by `make` from tests/node/package-lock.json) run by Node over events, as a Step Functions JSONata state
+evaluates an expression ($states.input is the event)."""
 
 from __future__ import annotations
 

@@ -5,13 +5,12 @@ condition decides on the CloudTrail record exactly as the Sigma rule does (the b
 Why a state machine behind every rule, not only behind the four a pattern cannot express (a field compared with
 another, a regular expression): the alert text. An input transformer pastes input-path values into its template
 unescaped, so a value holding `"` breaks a JSON string template; JSONata builds the text from the event's values,
-whatever they hold. One path for every rule, no code to run: QueryLanguage "JSONata", Choice `Condition`, the
-optimized SNS integration `arn:<partition>:states:::sns:publish` with `Arguments`
-(https://docs.aws.amazon.com/step-functions/latest/dg/transforming-data.html,
-https://docs.aws.amazon.com/step-functions/latest/dg/state-choice.html,
-https://docs.aws.amazon.com/step-functions/latest/dg/connect-sns.html). EventBridge starts an Express workflow
-asynchronously through a role allowed `states:StartExecution`
-(https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-identity-based.html).
+whatever they hold. One path for every rule, no code to run: QueryLanguage "JSONata" (JSONata 2.0.6, every
+built-in function but $eval: https://docs.aws.amazon.com/step-functions/latest/dg/transforming-data.html), a Choice
+rule's `Condition` ("a JSONata expression that evaluates to true/false",
+https://docs.aws.amazon.com/step-functions/latest/dg/state-choice.html), the optimized SNS integration
+`arn:<partition>:states:::sns:publish` with `Arguments` (https://docs.aws.amazon.com/step-functions/latest/dg/connect-sns.html).
+EventBridge starts the Express workflow through a role allowed `states:StartExecution` on it.
 
 The console link names the console of the event's partition by its Region (cn-*: console.amazonaws.cn;
 us-gov-*: console.amazonaws-us-gov.com; else console.aws.amazon.com).
