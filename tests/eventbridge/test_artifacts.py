@@ -11,6 +11,7 @@ import re
 import shutil
 
 import hcl2
+from pathlib import Path
 import pytest
 import yaml
 from cloudwatch.test_alarm_bounds import MAJORS, init, needs_mirror, needs_terraform, terraform
@@ -23,6 +24,8 @@ from release_helpers import release_for
 
 from .conftest import wrap
 from .jsonata_runner import evaluate, needs_jsonata
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +71,22 @@ def test_writing_twice_is_byte_identical(release, tmp_path, out, tree_bytes):
 
 def test_template_passes_cfn_lint(out):
     assert [str(m) for m in cfn_lint((out / eb.TEMPLATE_FILE).read_text(encoding="utf-8"))] == []
+
+
+def test_template_fits_the_s3_template_quota_and_the_docs_say_how_to_deploy_it(out):
+    """CloudFormation reads a template of up to 1 MB from S3 (51,200 bytes inline): the docs deploy it from S3."""
+    size = len((out / eb.TEMPLATE_FILE).read_bytes())
+    assert 51_200 < size <= 1_000_000
+    assert "--template-url" in (ROOT / "docs" / "eventbridge-deploy.md").read_text(encoding="utf-8")
+
+
+def test_cfn_lint_checks_the_state_machine_definitions(doc):
+    """cfn-lint validates the Amazon States Language (its schema knows JSONata's Condition and Arguments): a
+    misspelt field in one state machine is found."""
+    broken = json.loads(json.dumps(doc))
+    machine = next(v for v in broken["Resources"].values() if v["Type"] == "AWS::StepFunctions::StateMachine")
+    machine["Properties"]["Definition"]["States"]["MatchesTheRule"]["Choices"][0]["Conditon"] = "{% true %}"
+    assert any(m.rule.id.startswith("E") for m in cfn_lint(json.dumps(broken)))
 
 
 def test_cfn_lint_is_really_checking(doc):
