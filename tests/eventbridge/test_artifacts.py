@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 
 import hcl2
-from pathlib import Path
 import pytest
 import yaml
 from cloudwatch.test_alarm_bounds import MAJORS, init, needs_mirror, needs_terraform, terraform
