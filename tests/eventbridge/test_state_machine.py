@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -24,6 +25,7 @@ from .conftest import moto_matches, wrap
 from .jsonata_runner import evaluate, needs_jsonata
 
 pytestmark = needs_jsonata
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +203,32 @@ def test_regexes_both_read_the_same_way_are_kept_and_parse_in_jsonata(regex):
     literal = regex_literal(regex)
     (row,) = evaluate([f"$contains('a/b', {literal})"], [{}])
     assert isinstance(row[0], bool)
+
+
+# ---- local filters ----------------------------------------------------------------------------------------------
+
+
+def test_local_filters_keep_every_rule_deployed_and_exact(pack, tmp_path):
+    """With the example filters (`build --filters filters/examples`), no event pattern can exclude a service's
+    calls exactly (`not endswith '.amazonaws.com'` compares case-insensitively; anything-but has suffix or
+    equals-ignore-case, not both), so every pattern widens and the Choice applies the filter: every base rule is
+    still deployed, and pattern and Choice together decide as the reference engine with the same filters, on the
+    fixtures and on the filtered fields in other letter cases."""
+    from cloudtrail_pack.filters import load_filters
+    from cloudtrail_pack.release.context import ReleaseOptions
+
+    filters = load_filters(ROOT / "filters" / "examples", pack)
+    release = release_for(pack, eb, options=ReleaseOptions(filters=filters))
+    detections, refused = eb.collect(release)
+    assert len(detections) == len([r for r in pack.rules if r.rule.__class__.__name__ == "SigmaRule"])
+    assert not [d.rule.slug for d in detections if d.exact]  # every rule carries a filter here
+    shipped = {d.rule.id: (d.pattern.text(), d.condition) for d in detections}
+    records = [r for f in FIXTURE_FILES for r in f.records]
+    variants = []
+    for r in records[:200]:
+        for index, invoked_by in enumerate(["cloudformation.amazonaws.com", "CloudFormation.AmazonAWS.COM", "AWS Internal", "x.amazonaws.com.evil"]):
+            identity = dict(r.get("userIdentity") or {}, invokedBy=invoked_by)
+            variants.append(dict(copy.deepcopy(r), eventID=f"{r['eventID']}-i{index}", userIdentity=identity))
+    filtered = ReferenceEngine(pack, filters=filters)
+    assert mismatches(shipped, filtered, records + variants) == []
+    assert sum(any(row) for row in decide(shipped, [wrap(r) for r in variants]).values()) > 0

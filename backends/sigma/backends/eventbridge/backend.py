@@ -100,7 +100,7 @@ class EventBridgeBackend(TextQueryBackend):
     def finalize_query_state_machine(self, rule, query, index: int, state: ConversionState) -> str:
         if isinstance(query, str):
             return query
-        prefilter = pattern.event_pattern(query.prefilter, self.max_pattern_length)
+        prefilter = pattern.widened_event_pattern(query.prefilter, self.max_pattern_length)
         if not prefilter.pattern["detail"]:
             raise pattern.refuse("the rule names no field a pattern can prefilter on: every CloudTrail event would start the state machine", rule)
         return json.dumps({"EventPattern": prefilter.pattern, "Condition": query.condition}, ensure_ascii=False, separators=(",", ":"))

@@ -475,6 +475,25 @@ def event_pattern(conj: Conj, max_length: int = EVENT_PATTERN_MAX_LENGTH) -> Eve
     return result
 
 
+def widened_event_pattern(conj: Conj, max_length: int = EVENT_PATTERN_MAX_LENGTH) -> EventPattern:
+    """The whole pattern of a relaxed conversion (`convert(..., relax=True)`), within EventBridge's limits: while a
+    branch names a field twice, or the pattern is over a limit, one ANDed part is dropped (a negation, then an OR
+    group, then a field), each drop widening the pattern, so that it still lets through every matching event."""
+    conj = Conj(dict(conj.fields), dict(conj.negs), list(conj.ors))
+    while True:
+        try:
+            return event_pattern(conj, max_length)
+        except EventPatternError:
+            if conj.negs:
+                conj.negs.pop(next(reversed(conj.negs)))
+            elif conj.ors:
+                conj.ors.pop()
+            elif conj.fields:
+                conj.fields.pop(next(reversed(conj.fields)))
+            else:
+                raise
+
+
 def dumps(pattern: dict) -> str:
     """The pattern as PutRule receives it: compact JSON, keys in the order written."""
     return json.dumps(pattern, ensure_ascii=False, separators=(",", ":"))
