@@ -191,7 +191,8 @@ def test_the_shipped_regex_is_in_the_common_dialect(pack):
 
 @pytest.mark.parametrize(
     "regex",
-    [".", "a$", r"\d", r"\w", r"\s", r"\bx", "(?i)x", "(?=x)", "(?P<n>x)", "x{2}", "[^a]", "[^a]?", "é", "[a[b]", "[]", "a]"],
+    [".", "a$", r"\d", r"\w", r"\s", r"\bx", "(?i)x", "(?=x)", "(?P<n>x)", "x{2}", "[^a]", "[^a]?", "é", "[a[b]", "[]", "a]",
+     r"[\d]", "[^]", "[abc", "(?<=a)b"],
 )
 def test_regexes_read_differently_by_javascript_and_python_are_refused(regex):
     assert regex_problem(regex) is not None
@@ -232,3 +233,34 @@ def test_local_filters_keep_every_rule_deployed_and_exact(pack, tmp_path):
     filtered = ReferenceEngine(pack, filters=filters)
     assert mismatches(shipped, filtered, records + variants) == []
     assert sum(any(row) for row in decide(shipped, [wrap(r) for r in variants]).values()) > 0
+
+
+_REGEX_PIECES = st.sampled_from(
+    ["a", "b", "A", '"', " ", "\\*", "\\{", "\\}", "\\[", "\\]", "\\\\", "/", "\\/", "\\t", "\\n", "-", ":", ",",
+     "[ab]", "[^a]*", "[^{}]+", "[\\t ]", "[^\\]]*", "(?:", "(", ")", "|", "*", "+", "?", "*?", "^"]
+)
+_SUBJECTS = st.text(alphabet=st.sampled_from('aAb" *{}[]\\/\t\n\r:,-😀é\u2028'), max_size=12)
+
+
+@settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(regexes=st.lists(st.lists(_REGEX_PIECES, min_size=1, max_size=8).map("".join), min_size=1, max_size=12),
+       subjects=st.lists(_SUBJECTS, min_size=1, max_size=12))
+@example(regexes=["[^a]*b", "a/b", "\\{[^{}]*\\}"], subjects=["😀b", "a/b", "{x}", "{\n}"])
+def test_an_accepted_regex_matches_in_jsonata_as_in_python(regexes, subjects):
+    """The dialect check's promise, for every regex it accepts: the JSONata literal the pack writes finds a match
+    in exactly the strings where Python's `re.search` (the reference engine's REGEXP) does."""
+    import re
+
+    kept = []
+    for regex in regexes:
+        try:
+            re.compile(regex)
+        except re.error:
+            continue
+        if regex_problem(regex) is None:
+            kept.append(regex)
+    if not kept:
+        return
+    rows = evaluate([f"$contains($states.input.s, {regex_literal(r)})" for r in kept], [{"s": s} for s in subjects])
+    for regex, row in zip(kept, rows):
+        assert row == [re.search(regex, s) is not None for s in subjects], regex

@@ -87,63 +87,76 @@ def literal(text: str) -> str:
 # ---- regular expressions ------------------------------------------------------------------------------------
 
 
+#: A regex as tokens: an escape (group 1), a class (negation mark, content: groups 2 and 3), or one character.
+_REGEX_TOKEN = re.compile(r"\\(.)|\[(\^?)((?:\\.|[^\]\\])*)\]|(.)", re.S)
+_UNITS = "a negated class not repeated by * or + (JavaScript matches UTF-16 units, Python characters)"
+
+
 def regex_problem(regex: str) -> str | None:
     """Why `regex` might mean something else in JavaScript than in Python, or None (see the module docstring)."""
     if any(ord(c) > 126 or (ord(c) < 32 and c not in "\t\n\r") for c in regex):
         return "it holds non-ASCII or control characters"
-    i, n, in_class, class_start, negated_class_end = 0, len(regex), False, 0, None
-    while i < n:
-        c = regex[i]
-        if c == "\\":
-            if i + 1 >= n or regex[i + 1] not in _SAFE_ESCAPES:
-                return f"the escape \\{regex[i + 1:i + 2]} is read differently by JavaScript and Python (or not at all)"
-            i += 2
-            continue
-        if in_class:
-            if c == "[":
-                return "an unescaped [ inside a class"
-            if c == "]":
-                in_class = False
-                negated_class_end = i if regex[class_start + 1 : class_start + 2] == "^" else None
-            i += 1
-            continue
-        if negated_class_end is not None and negated_class_end == i - 1 and c not in "*+":
-            return "a negated class not repeated by * or + (JavaScript matches UTF-16 units, Python characters)"
-        if c == "[":
-            if regex[i + 1 : i + 2] == "]" or regex[i + 1 : i + 3] == "^]":
-                return "an empty class"
-            in_class, class_start = True, i
-        elif c in ".$":
-            return f"'{c}' matches differently (line terminators) in JavaScript and Python"
-        elif c in "{}]":
-            return f"an unescaped {c} (counted repetition, or a literal the two dialects read differently)"
-        elif c == "(" and regex[i + 1 : i + 2] == "?" and regex[i + 2 : i + 3] != ":":
-            return "a group other than ( and (?: (lookaround, named groups and inline flags differ)"
-        i += 1
-    if in_class:
-        return "an unterminated class"
-    if negated_class_end == n - 1:
-        return "a negated class not repeated by * or + (JavaScript matches UTF-16 units, Python characters)"
+    tokens = list(_REGEX_TOKEN.finditer(regex))
+    for index, token in enumerate(tokens):
+        following = tokens[index + 1].group(4) if index + 1 < len(tokens) else None
+        problem = _token_problem(token, following, regex[token.end() : token.end() + 2])
+        if problem:
+            return problem
+    return None
+
+
+def _token_problem(token: re.Match, following: str | None, after: str) -> str | None:
+    escaped, negated, content, char = token.groups()
+    if escaped is not None:
+        return None if escaped in _SAFE_ESCAPES else f"the escape \\{escaped} is read differently by JavaScript and Python"
+    if content is not None:
+        if not content:
+            return "an empty class"
+        if re.search(r"(?<!\\)(?:\\\\)*\[", content):
+            return "an unescaped [ inside a class"
+        inner = [e for e in re.findall(r"\\(.)", content) if e not in _SAFE_ESCAPES]
+        if inner:
+            return f"the escape \\{inner[0]} is read differently by JavaScript and Python"
+        return _UNITS if negated and (following is None or following not in "*+") else None
+    if char in ".$":
+        return f"'{char}' matches differently (line terminators) in JavaScript and Python"
+    if char in "{}[]":
+        return f"an unescaped {char} (counted repetition, an unterminated class, or a literal the dialects read differently)"
+    if char == "(" and after[:1] == "?" and after != "?:":
+        return "a group other than ( and (?: (lookaround, named groups and inline flags differ)"
     return None
 
 
 def regex_literal(regex: str) -> str:
-    """A JSONata regex literal (`/.../`) for `regex` (already checked), `/` escaped; refused where JSONata's lexer,
-    which ends a regex at the first unescaped `/` outside brackets it counts naively, would end it elsewhere."""
-    body = regex.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
-    body = re.sub(r"(?<!\\)((?:\\\\)*)/", r"\1\\/", body)
+    """A JSONata regex literal (`/.../`) for `regex` (already checked). JSONata's lexer ends a regex at the first
+    unescaped `/` outside brackets, which it counts unless a backslash precedes them; so every escaped backslash
+    is written `\\x5c`, brackets and `/` inside a class are escaped, `/` is escaped, and line breaks and tabs are
+    written as escapes: the same regex, which the lexer then reads to its real end (checked)."""
+    body = "".join(_literal_token(t) for t in _REGEX_TOKEN.finditer(regex))
     depth = 0
     for i, c in enumerate(body):
-        escaped = i > 0 and body[i - 1] == "\\"
-        if c in "([{" and not escaped:
-            depth += 1
-        elif c in ")]}" and not escaped:
-            depth -= 1
-        if depth < 0:
-            raise refuse(f"JSONata's lexer would misread the regular expression {regex!r} (an escaped backslash before a bracket)")
-    if depth != 0:
-        raise refuse(f"JSONata's lexer would misread the regular expression {regex!r} (an escaped backslash before a bracket)")
-    return f"/{body}/"
+        if c in "([{)]}" and not (i > 0 and body[i - 1] == "\\"):
+            depth += 1 if c in "([{" else -1
+        if depth < 0 or (c == "/" and depth == 0 and body[i - 1 : i] != "\\"):
+            break
+    else:
+        if depth == 0:
+            return f"/{body}/"
+    raise refuse(f"JSONata's lexer would misread the regular expression {regex!r}")
+
+
+_CONTROL = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _literal_token(token: re.Match) -> str:
+    escaped, negated, content, char = token.groups()
+    if escaped is not None:
+        return "\\x5c" if escaped == "\\" else "\\" + _CONTROL.get(escaped, escaped).lstrip("\\")
+    if content is not None:
+        parts = re.findall(r"\\.|.", content, re.S)
+        inner = "".join(_literal_token(_REGEX_TOKEN.match(p)) if len(p) == 2 else ("\\" + p if p in "()[]{}/" else _CONTROL.get(p, p)) for p in parts)
+        return f"[{negated}{inner}]"
+    return "\\/" if char == "/" else _CONTROL.get(char, char)
 
 
 # ---- from Sigma ---------------------------------------------------------------------------------------------
