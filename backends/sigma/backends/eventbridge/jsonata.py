@@ -23,13 +23,13 @@ that meaning:
   way is accepted (`regex_problem`): ASCII, escapes of punctuation and \\t \\n \\r, classes, groups, `(?:`,
   alternation, `*`, `+`, `?` (and their lazy forms), `^`; a negated class only under `*` or `+` (surrogate
   pairs), no `.`, `$`, `\\d\\w\\s\\b`, counted repetition or flags. The regex runs on strings and booleans.
-* Values from the rule are JSON string literals with every non-ASCII character and `$` escaped (`literal`), and
-  `/` is escaped in regular expressions; JSONata's lexer finds a regex's end by counting brackets, which
-  `regex_literal` checks it will do right.
+* Values from the rule are JSON string literals with every non-ASCII character and `$` escaped (`literal`); a
+  regular expression is rewritten so that JSONata's lexer, which ends it at the first unescaped `/` outside the
+  brackets it counts, finds its real end (`regex_literal`).
 
-Known differences from the reference, none of them reachable by CloudTrail's own records: a value that is a
-JSON object or array where the rule compares a leaf (the reference compares its JSON text) never matches; numbers
-beyond 2^53 compare as JavaScript doubles.
+Known differences from the reference, in neither of which the fields the pack's rules read occur: a value that is
+a JSON object or array where the rule compares a leaf (the reference compares its JSON text) never matches;
+numbers beyond 2^53 compare as JavaScript doubles.
 """
 
 from __future__ import annotations
