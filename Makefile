@@ -8,6 +8,10 @@ BIN    := $(VENV)/bin
 DEPS   := $(shell $(PYTHON) tools/install_key.py pyproject.toml)
 STAMP  := $(VENV)/.installed-$(DEPS)
 
+# The reference JSONata implementation for the state machine tests (tests/eventbridge/test_state_machine.py),
+# installed from the lock file the project owns, never at test time; without npm those tests skip with the reason.
+NODE_DEPS := tests/node/node_modules/.package-lock.json
+
 .PHONY: dist test check lock bench clean
 
 # The editable install puts the repository root on sys.path (cloudtrail_pack). sigma-cli finds plugins only
@@ -25,7 +29,10 @@ $(STAMP):
 dist: $(STAMP)
 	$(BIN)/python build.py build
 
-test: $(STAMP)
+$(NODE_DEPS): tests/node/package-lock.json
+	if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/node --no-audit --no-fund --ignore-scripts; fi
+
+test: $(STAMP) $(NODE_DEPS)
 	$(PYTHON) tools/offline.py $(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 check: $(STAMP)
@@ -39,4 +46,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/scan_bench.py
 
 clean:
-	rm -rf $(VENV) dist
+	rm -rf $(VENV) dist tests/node/node_modules

@@ -203,8 +203,8 @@ def test_release_does_not_depend_on_the_checkout_location(dist):
 
 
 def test_a_build_converts_each_rule_once_per_target_and_format(tmp_path, monkeypatch):
-    """One conversion per rule, target and output format: the rules x 5 targets, plus the CloudWatch metric
-    filter format; the writers, the build table and the manifest all read those results. A correlation is not
+    """One conversion per rule, target and output format: the rules x the targets, plus the CloudWatch metric
+    filter format and the EventBridge state machine format; the writers, the build table and the manifest all read those results. A correlation is not
     converted where a rule it counts is refused (compilation records that refusal instead)."""
     from cloudtrail_pack.compilation import Refusal, compile_pack
     from cloudtrail_pack.pack import load_pack
@@ -228,7 +228,7 @@ def test_a_build_converts_each_rule_once_per_target_and_format(tmp_path, monkeyp
             monkeypatch.setattr(backend_class, name, counting)
     pack = load_pack(ROOT / "sigma")
     build(pack, tmp_path / "dist", log=lambda _: None, targets=TARGETS, writers=WRITERS)
-    assert len(release_formats) == len(TARGETS) + 1  # + CloudWatch metric filters
+    assert len(release_formats) == len(TARGETS) + 2  # + CloudWatch metric filters, EventBridge state machines
     assert len(calls) == len(pack.rules) * len(release_formats) - len(skipped)
     converted = {(rule_id, target) for rule_id, target, f in compiled.results if (rule_id, target, f) not in skipped}
     assert len(set(calls)) == len(converted)  # the metric filter format reuses the CloudWatch backend
@@ -303,8 +303,8 @@ def test_concurrent_builds_never_leave_dist_missing_or_half_written(dist, tmp_pa
 REFUSED = {
     "dollar-in-title": ("organizations/aws_organizations_leave_organization.yml",
                         "title: AWS Account Left the Organization", "title: AWS Account Left the Organization $Home"),
-    "angle-brackets-in-title": ("organizations/aws_organizations_leave_organization.yml",
-                                "title: AWS Account Left the Organization", "title: AWS Account Left the Organization <Root>"),
+    "jsonata-delimiters-in-title": ("organizations/aws_organizations_leave_organization.yml",
+                                    "title: AWS Account Left the Organization", "title: AWS Account Left the Organization {% Root %}"),
     "no-changelog-section": ("../pyproject.toml", 'version = "', 'version = "9.9.'),
     "unmapped-field": ("organizations/aws_organizations_leave_organization.yml",
                        "eventName: LeaveOrganization", "eventName: LeaveOrganization\n        src_country: RU"),

@@ -6,7 +6,8 @@ validations.
 Terraform runs offline: the binary from PATH, hashicorp/aws from a provider mirror (`$TF_PLUGIN_DIR`, else
 /opt/tf-plugins) via `terraform init -plugin-dir`, with no CLI configuration but `disable_checkpoint`, and every
 HTTP(S) request sent to a closed local port, so an attempt to download anything fails the test instead of reaching
-the network. Without terraform or a mirror holding hashicorp/aws 5.x the Terraform tests are skipped with the reason.
+the network. Without terraform or a mirror holding hashicorp/aws 5.x or 6.x the Terraform tests are skipped with the
+reason; `validate` runs once per provider major the mirror holds (`MAJORS`, pinned by an override file).
 """
 
 from __future__ import annotations
@@ -29,18 +30,26 @@ PROVIDER = Path("registry.terraform.io/hashicorp/aws")
 
 
 def plugin_dir() -> Path | None:
-    """The offline provider mirror: $TF_PLUGIN_DIR first, then /opt/tf-plugins; it must hold hashicorp/aws 5.x
-    (the module's constraint is >= 5.0, < 6.0)."""
+    """The offline provider mirror: $TF_PLUGIN_DIR first, then /opt/tf-plugins; it must hold hashicorp/aws 5.x or
+    6.x (the modules' constraint is >= 5.0, < 7.0)."""
     for candidate in (os.environ.get("TF_PLUGIN_DIR"), "/opt/tf-plugins"):
-        if candidate and any((Path(candidate) / PROVIDER).glob("5.*/*/terraform-provider-aws_*")):
+        if candidate and provider_majors(Path(candidate)):
             return Path(candidate)
     return None
 
 
+def provider_majors(mirror: Path | None) -> list[int]:
+    """The hashicorp/aws majors (5, 6) the mirror holds a provider binary of."""
+    if mirror is None:
+        return []
+    return [m for m in (5, 6) if any((mirror / PROVIDER).glob(f"{m}.*/*/terraform-provider-aws_*"))]
+
+
 PLUGINS = plugin_dir()
+MAJORS = provider_majors(PLUGINS)
 needs_terraform = pytest.mark.skipif(TERRAFORM is None, reason="terraform is not on PATH")
 needs_mirror = pytest.mark.skipif(
-    PLUGINS is None, reason="no offline mirror of hashicorp/aws 5.x ($TF_PLUGIN_DIR or /opt/tf-plugins)"
+    PLUGINS is None, reason="no offline mirror of hashicorp/aws 5.x or 6.x ($TF_PLUGIN_DIR or /opt/tf-plugins)"
 )
 
 
@@ -63,7 +72,19 @@ def terraform(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([TERRAFORM, *args, "-no-color"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
-def init(module: Path) -> None:
+def init(module: Path, major: int | None = None) -> None:
+    """`terraform init` from the mirror; with `major`, an override file (merged over versions.tf, Terraform's
+    override files) pins the provider to that major, so each major the mirror holds is validated in turn."""
+    override = module / "versions_override.tf"
+    if major is not None or override.exists():
+        shutil.rmtree(module / ".terraform", ignore_errors=True)
+        (module / ".terraform.lock.hcl").unlink(missing_ok=True)
+        override.unlink(missing_ok=True)
+    if major is not None:
+        override.write_text(
+            f'terraform {{\n  required_providers {{\n    aws = {{\n      source  = "hashicorp/aws"\n      version = "~> {major}.0"\n    }}\n  }}\n}}\n',
+            encoding="utf-8",
+        )
     result = terraform(["init", "-backend=false", "-input=false", f"-plugin-dir={PLUGINS}"], module)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -145,7 +166,7 @@ def test_terraform_module_pins_terraform_and_the_aws_provider(module_dir):
     unquote = lambda v: v.strip('"')  # noqa: E731 - python-hcl2 8 keeps the quotes of string values
     assert unquote(block["required_version"]) == ">= 1.9.0"
     (providers,) = block["required_providers"]
-    assert {k: unquote(v) for k, v in providers["aws"].items()} == {"source": "hashicorp/aws", "version": ">= 5.0, < 6.0"}
+    assert {k: unquote(v) for k, v in providers["aws"].items()} == {"source": "hashicorp/aws", "version": ">= 5.0, < 7.0"}
 
 
 @needs_terraform
@@ -168,8 +189,9 @@ def test_terraform_cannot_download_here(module_dir, tmp_path):
 
 @needs_terraform
 @needs_mirror
-def test_terraform_validate_offline(module_dir):
-    init(module_dir)
+@pytest.mark.parametrize("major", MAJORS or [5], ids=lambda m: f"aws{m}")
+def test_terraform_validate_offline(module_dir, major):
+    init(module_dir, major)
     result = terraform(["validate"], module_dir)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Success! The configuration is valid." in result.stdout

@@ -1,11 +1,15 @@
-"""EventBridge release artifacts: one event pattern per rule, and the rules that alert on them as a CloudFormation
-template and a Terraform module.
+"""EventBridge release artifacts: every base rule of the pack in real time in AWS, as an EventBridge rule that
+starts a Step Functions Express state machine which decides exactly and alerts (state_machine.py), written as a
+CloudFormation template and a Terraform module.
 
-Each pattern is the EventBridge backend's output, compiled once by the release (`NEEDS`); a rule the backend refuses
-is not deployed and is listed with the reason in the template's Metadata. Files written into `out` (the release
-passes dist/eventbridge/), the text formats from templates/:
+Each rule's pattern is the EventBridge backend's output, compiled once by the release (`NEEDS`): the exact pattern
+(`default` format) where one expresses the rule, else the `state_machine` format's prefilter, which lets through at
+least every matching event; the state machine's JSONata Choice is exact either way. A rule both refuse (a
+correlation) is not deployed and is listed with the reason in the template's Metadata. Files written into `out`
+(the release passes dist/eventbridge/), the text formats from templates/:
 
     patterns/<rule>.json                           the event pattern as PutRule receives it
+    state-machines/<rule>.asl.json                 the state machine (topic and integration ARNs as placeholders)
     cloudformation/cloudtrail-detections-eventbridge.cfn.yaml
     terraform/{versions.tf,main.tf,variables.tf,outputs.tf,detections.json}
 
@@ -13,20 +17,23 @@ What is deployed, per rule: an `AWS::Events::Rule` on the default event bus with
 receives every event the rule can match (read-only management events only where needed,
 `sigma.backends.eventbridge.envelope.rule_state`), and targets:
 
-* the SNS topic, through an input transformer writing a readable alert: rule title, level and version; who
-  (userIdentity.arn and type), from where (sourceIPAddress, userAgent), on whom (the rule's `fields` under
-  requestParameters and responseElements), the outcome (errorCode, errorMessage: CloudTrail writes them only for
-  a failed call), account, Region, event time and id, and a link to the event in the CloudTrail console. The
-  topic policy lets `events.amazonaws.com` publish for rules of this account only (`aws:SourceAccount`).
+* the rule's state machine (Express), started through a role allowed `states:StartExecution` on the stack's state
+  machines, with EventBridge's retry policy and a dead-letter queue (SQS); an alarm on the rule's
+  `FailedInvocations` and one on the state machine's `ExecutionsFailed` notify the topic. The state machine
+  publishes the alert to the SNS topic: rule title, level and version; who (userIdentity.arn and type), from where
+  (sourceIPAddress, userAgent), on whom (the rule's `fields` under requestParameters and responseElements), the
+  outcome (errorCode, errorMessage for a failed call), account, Region, event time and id, and a link to the event
+  in the CloudTrail console of the event's partition. The topic is encrypted with a KMS key if one is given.
 * optionally, the matched event unchanged to a central event bus in another account (parameter
   CentralEventBusArn; condition ForwardToCentralBus), through a role EventBridge assumes with `events:PutEvents`
-  on that bus (required for a bus in another Region, and when the bus policy trusts the organization).
+  on that bus (required for a bus in another Region, and when the bus policy trusts the organization). For a rule
+  deployed with a prefilter, the central bus receives what the prefilter lets through.
 
 Where the events arrive (docs/eventbridge-deploy.md explains it for the deployer): CloudTrail events of IAM and
 AWS Organizations reach EventBridge in us-east-1 only, so their rules are created only where the Region is the
 `GlobalServiceRegion` parameter (default us-east-1); the others in every Region the stack is deployed to.
 LeaveOrganization and AcceptHandshake are recorded in the member account, so the stack belongs in every account:
-a StackSet across the organization.
+a StackSet across the organization. ARNs name the partition (AWS::Partition, data.aws_partition).
 
 All output is deterministic: no timestamps, fixed key order, `\\n` line endings.
 """
@@ -34,54 +41,32 @@ All output is deterministic: no timestamps, fixed key order, `\\n` line endings.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from sigma.backends.cloudwatch.limits import TEMPLATE_DESCRIPTION_MAX_LENGTH
 from sigma.backends.eventbridge import envelope
-from sigma.backends.eventbridge.limits import (
-    INPUT_PATHS_MAX,
-    INPUT_TEMPLATE_MAX_LENGTH,
-    RULE_DESCRIPTION_MAX_LENGTH,
-    RULE_NAME_MAX_LENGTH,
-)
+from sigma.backends.eventbridge.limits import RULE_DESCRIPTION_MAX_LENGTH, RULE_NAME_MAX_LENGTH
 from sigma.backends.eventbridge.pattern import EventPattern
 
 from ...compilation import Refusal
 from ...pack import PACK_NAME, PackError, PackRule, shown
 from ...release.context import Release
 from ..common import distinct_slugs, dump_yaml, json_text, logical_names, put, render, render_yaml, sentences, whole_sentences
+from . import state_machine
 
 TARGET = "eventbridge"
 FORMAT = "default"
-NEEDS = ((TARGET, FORMAT),)
+STATE_MACHINE_FORMAT = "state_machine"
+NEEDS = ((TARGET, FORMAT), (TARGET, STATE_MACHINE_FORMAT))
 TEMPLATE_FILE = "cloudformation/cloudtrail-detections-eventbridge.cfn.yaml"
 NAME_PREFIX = "cloudtrail-detections"  # Terraform rule names: <prefix>-<Rule>, within PutRule's 64 characters
 CENTRAL_BUS_PATTERN = r"^$|^arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/[A-Za-z0-9._/-]+$"
+KMS_KEY_PATTERN = r"^$|^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[A-Za-z0-9/_-]+$"
 
-#: InputPathsMap of every alert (keys: CloudFormation's pattern `[a-zA-Z0-9]+`), JSON paths into the event.
-INPUT_PATHS = {
-    "who": "$.detail.userIdentity.arn",
-    "whoType": "$.detail.userIdentity.type",
-    "sourceIp": "$.detail.sourceIPAddress",
-    "userAgent": "$.detail.userAgent",
-    "errorCode": "$.detail.errorCode",
-    "errorMessage": "$.detail.errorMessage",
-    "account": "$.account",
-    "region": "$.region",
-    "eventSource": "$.detail.eventSource",
-    "eventName": "$.detail.eventName",
-    "eventTime": "$.detail.eventTime",
-    "eventId": "$.detail.eventID",
-    "awsRegion": "$.detail.awsRegion",
-}
 #: The fields of a rule that say on whom it acted (`Detection.target_fields`).
 TARGET_FIELD_PREFIXES = ("requestParameters.", "responseElements.")
 MAX_TARGET_FIELDS = 8
-#: The event in the CloudTrail console (event history; the form the console itself links to).
-CONSOLE_LINK = "https://<awsRegion>.console.aws.amazon.com/cloudtrailv2/home?region=<awsRegion>#/events/<eventId>"
-
 
 @dataclass(frozen=True)
 class Detection:
@@ -89,8 +74,10 @@ class Detection:
 
     rule: PackRule
     version: int
-    pattern: EventPattern
+    pattern: EventPattern  # deployed: exact, or a prefilter (`exact` False) the state machine's condition narrows
     name: str  # CamelCase, from the rule's name (common.logical_names)
+    condition: str  # the JSONata of the state machine's Choice (without `{% %}`)
+    exact: bool = True
 
     @property
     def global_service_only(self) -> bool:
@@ -117,50 +104,40 @@ class Detection:
         more = whole_sentences(" ".join(sentences(self.rule.rule.description or "")), RULE_DESCRIPTION_MAX_LENGTH - len(head) - 3)
         return f"{head} | {more}" if more else head
 
-    def input_transformer(self) -> dict:
-        """The SNS target's InputTransformer: the readable alert (a JSON string template, EventBridge's form for
-        text)."""
-        paths = dict(INPUT_PATHS)
-        on = []
-        for index, field in enumerate(self.target_fields, 1):
-            paths[f"on{index}"] = "$.detail." + field
-            on.append(f"{field} <on{index}>")
-        lines = [
-            f"{self.rule.title} ({self.rule.level}, rule version {self.version})",
-            "Who: <who> (<whoType>)",
-            "From: <sourceIp>, <userAgent>",
-            "On: " + ("; ".join(on) if on else "see the event"),
-            "Outcome (errorCode, errorMessage; none: the call succeeded): <errorCode> <errorMessage>",
-            "Account: <account>, Region: <region>",
-            "Event: <eventSource> <eventName> at <eventTime>, id <eventId>",
-            f"Console: {CONSOLE_LINK}",
-            f"Sigma rule {self.rule.id}",
-        ]
-        for text in (self.rule.title, *self.target_fields):
-            if re.search(r"[<>]", text):
-                raise PackError(shown(self.rule.source), f"EventBridge: {text!r} holds < or >, which an input template reads as a placeholder")
-        template = json.dumps("\n".join(lines), ensure_ascii=False)
-        if len(paths) > INPUT_PATHS_MAX or len(template) > INPUT_TEMPLATE_MAX_LENGTH:
-            raise PackError(shown(self.rule.source), "EventBridge: the input transformer is over PutTargets' limits")
-        return {"InputPathsMap": paths, "InputTemplate": template}
+    def definition(self, topic_arn, publish_arn) -> dict:
+        """The state machine (state_machine.py), its ARNs as the caller writes them."""
+        comment = f"{self.rule.title} (Sigma id {self.rule.id}): decides on the CloudTrail event as the rule does, then alerts"
+        text = state_machine.message(self.rule.title, self.rule.level, self.version, self.rule.id, self.target_fields)
+        subject = state_machine.subject(self.rule.title, self.rule.level)
+        return state_machine.definition(comment, self.condition, text, subject, topic_arn, publish_arn)
 
 
 def collect(release: Release) -> tuple[list[Detection], list[tuple[PackRule, str]]]:
-    """(every rule with a pattern, every rule refused with its reason), in pack order."""
+    """(every rule deployed, every rule refused with its reason), in pack order."""
     compiled, refused = [], []
     for rule in release.pack.rules:
-        result = release.result(rule, TARGET, FORMAT)
-        if isinstance(result, Refusal):
-            refused.append((rule, result.reason))
+        exact = release.result(rule, TARGET, FORMAT)
+        routed = release.result(rule, TARGET, STATE_MACHINE_FORMAT)
+        if isinstance(routed, Refusal):
+            reason = exact.reason if isinstance(exact, Refusal) else routed.reason
+            refused.append((rule, reason if reason == routed.reason else f"{reason}; state machine: {routed.reason}"))
             continue
-        if len(result.queries) != 1:
-            raise PackError(shown(rule.source), f"EventBridge: expected one event pattern, got {len(result.queries)}")
-        compiled.append((rule, EventPattern.parse(result.queries[0])))
-    names = logical_names([r for r, _ in compiled])
-    detections = [Detection(r, release.rule_versions[r.id], p, names[r.id]) for r, p in compiled]
+        for result in (exact, routed):
+            if not isinstance(result, Refusal) and len(result.queries) != 1:
+                raise PackError(shown(rule.source), f"EventBridge: expected one event pattern, got {len(result.queries)}")
+        document = json.loads(routed.queries[0])
+        if isinstance(exact, Refusal):
+            compiled.append((rule, EventPattern(document["EventPattern"]), document["Condition"], False))
+        else:
+            compiled.append((rule, EventPattern.parse(exact.queries[0]), document["Condition"], True))
+    names = logical_names([c[0] for c in compiled])
+    detections = [Detection(r, release.rule_versions[r.id], p, names[r.id], c, e) for r, p, c, e in compiled]
     for d in detections:
         if len(f"{NAME_PREFIX}-{d.name}") > RULE_NAME_MAX_LENGTH:
             raise PackError(shown(d.rule.source), f"EventBridge: rule name {NAME_PREFIX}-{d.name} is over {RULE_NAME_MAX_LENGTH} characters")
+        for text in (d.rule.title, *d.target_fields):
+            if "{%" in text or "%}" in text:
+                raise PackError(shown(d.rule.source), f"EventBridge: {text!r} holds {{% or %}}, which Step Functions reads as a JSONata expression")
     return detections, refused
 
 
@@ -174,6 +151,8 @@ PARAMETER_DESCRIPTIONS = {
     "its resource policy must allow events:PutEvents from this account or organization. Empty: no forwarding",
     "GlobalServiceRegion": "The Region where CloudTrail events of IAM and AWS Organizations reach EventBridge (us-east-1; "
     "us-gov-west-1 in AWS GovCloud (US), cn-north-1 in China). Rules on those events are created only there",
+    "AlertTopicKmsKeyArn": "ARN of a KMS key (customer managed) to encrypt the alert topic with; its key policy must let "
+    "cloudwatch.amazonaws.com use it (the alarms publish to the topic). Empty: the topic is not encrypted",
 }
 
 
@@ -181,8 +160,8 @@ def template(detections: list[Detection], refused: list[tuple[PackRule, str]], v
     """The CloudFormation template (templates/cloudformation.yaml.j2), as a document."""
     description = (
         f"{PACK_NAME} {version}: EventBridge rules on CloudTrail events for {len(detections)} Sigma rules, each "
-        "notifying an SNS topic with a readable alert and, optionally, forwarding the matched events to a central "
-        "event bus. Deploy it to every account of the organization (LeaveOrganization and AcceptHandshake are "
+        "starting a Step Functions Express state machine that decides exactly as the rule does and notifies an SNS "
+        "topic with a readable alert and, optionally, forwarding the matched events to a central event bus. Deploy it to every account of the organization (LeaveOrganization and AcceptHandshake are "
         "recorded in the member account) and every Region, e.g. as a StackSet. IAM and Organizations events reach "
         "EventBridge in us-east-1 only: rules on them are created only in GlobalServiceRegion, the others in every "
         "Region. AWS API Call via CloudTrail events need a CloudTrail trail logging management events."
@@ -192,6 +171,7 @@ def template(detections: list[Detection], refused: list[tuple[PackRule, str]], v
         description=whole_sentences(description, TEMPLATE_DESCRIPTION_MAX_LENGTH), pack=PACK_NAME, version=version,
         detections=detections, refused=refused, descriptions=PARAMETER_DESCRIPTIONS,
         central_bus_pattern=CENTRAL_BUS_PATTERN, global_service_region=envelope.GLOBAL_SERVICE_REGION,
+        kms_key_pattern=KMS_KEY_PATTERN, retry_policy=state_machine.RETRY_POLICY,
     )
 
 
@@ -203,13 +183,13 @@ def terraform_variables() -> str:
     return render(
         __name__, "variables.tf.j2", descriptions=PARAMETER_DESCRIPTIONS, central_bus_pattern=CENTRAL_BUS_PATTERN,
         global_service_region=envelope.GLOBAL_SERVICE_REGION, name_prefix=NAME_PREFIX, rule_name_max=RULE_NAME_MAX_LENGTH,
+        kms_key_pattern=KMS_KEY_PATTERN,
     )
 
 
 def terraform_detections(detections: list[Detection], version: str) -> dict:
     out = {}
     for d in detections:
-        transformer = d.input_transformer()
         out[d.name] = {
             "rule_id": d.rule.id,
             "title": d.rule.title,
@@ -219,8 +199,9 @@ def terraform_detections(detections: list[Detection], version: str) -> dict:
             "event_pattern": d.pattern.text(),
             "state": d.pattern.state,
             "global_service_only": d.global_service_only,
-            "input_paths": transformer["InputPathsMap"],
-            "input_template": transformer["InputTemplate"],
+            "exact_pattern": d.exact,
+            # the ARNs are set by main.tf (the topic's, and the SNS integration's in the provider's partition)
+            "definition": d.definition(None, None),
         }
     return out
 

@@ -8,6 +8,8 @@ pipeline (`-p eventbridge_cloudtrail`), which knows CloudTrail's fields, contain
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from sigma.conditions import ConditionAND, ConditionItem, ConditionNOT, ConditionOR
@@ -18,8 +20,16 @@ from sigma.exceptions import SigmaConfigurationError
 from sigma.pipelines.cloudtrail import pysigma_compat
 from sigma.rule import SigmaRule
 
-from . import pattern
+from . import jsonata, pattern
 from .limits import EVENT_PATTERN_API_MAX_LENGTH, EVENT_PATTERN_MAX_LENGTH
+
+
+@dataclass(frozen=True)
+class StateMachineQuery:
+    """A converted condition for the `state_machine` format: the widened pattern and the exact JSONata."""
+
+    prefilter: pattern.Conj
+    condition: str
 
 
 class EventBridgeBackend(TextQueryBackend):
@@ -29,6 +39,7 @@ class EventBridgeBackend(TextQueryBackend):
     identifier: ClassVar[str] = "eventbridge"  # sigma-cli -t eventbridge
     formats: ClassVar[dict[str, str]] = {
         "default": "EventBridge event pattern (compact JSON, PutRule's EventPattern) over CloudTrail events",
+        "state_machine": "JSON: a prefilter EventPattern and the JSONata Condition of a Step Functions Choice state",
     }
     requires_pipeline: ClassVar[bool] = True
     precedence: ClassVar[tuple[type[ConditionItem], type[ConditionItem], type[ConditionItem]]] = (
@@ -56,6 +67,7 @@ class EventBridgeBackend(TextQueryBackend):
             )
 
     def convert_rule(self, rule: SigmaRule, output_format: str | None = None, callback=None) -> list[Any]:
+        self._state_machine = output_format == "state_machine"  # convert_condition is not told the format
         queries = super().convert_rule(rule, output_format, callback)
         if queries and pysigma_compat.leaves_unfinished(self, rule):
             # A rule a correlation counts keeps its bare conversion (pySigma leaves it unfinalized); output on
@@ -63,7 +75,9 @@ class EventBridgeBackend(TextQueryBackend):
             queries = pysigma_compat.finished_queries(self, rule, output_format or self.default_format)
         return queries
 
-    def convert_condition(self, cond, state: ConversionState) -> pattern.Conj:
+    def convert_condition(self, cond, state: ConversionState) -> pattern.Conj | StateMachineQuery:
+        if getattr(self, "_state_machine", False):
+            return StateMachineQuery(pattern.convert(cond, relax=True), jsonata.condition(cond))
         return pattern.convert(cond)
 
     def finish_query(self, rule, query, state: ConversionState):
@@ -81,6 +95,17 @@ class EventBridgeBackend(TextQueryBackend):
         return self.compiled(query).text()
 
     def finalize_output_default(self, queries: list[str]) -> list[str]:
+        return queries
+
+    def finalize_query_state_machine(self, rule, query, index: int, state: ConversionState) -> str:
+        if isinstance(query, str):
+            return query
+        prefilter = pattern.widened_event_pattern(query.prefilter, self.max_pattern_length)
+        if not prefilter.pattern["detail"]:
+            raise pattern.refuse("the rule names no field a pattern can prefilter on: every CloudTrail event would start the state machine", rule)
+        return json.dumps({"EventPattern": prefilter.pattern, "Condition": query.condition}, ensure_ascii=False, separators=(",", ":"))
+
+    def finalize_output_state_machine(self, queries: list[str]) -> list[str]:
         return queries
 
     def convert_correlation_rule(self, rule: SigmaCorrelationRule, output_format=None, method=None, callback=None):

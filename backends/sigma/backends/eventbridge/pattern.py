@@ -189,23 +189,45 @@ def _merge_negs(a: Neg, b: Neg, path: Path, cond: Any) -> Neg:
 # ---- from Sigma ----------------------------------------------------------------------------------------------
 
 
-def convert(cond: Any, negated: bool = False) -> Conj:
-    """The pattern (of `detail`) for a parsed Sigma condition, negations pushed down to the comparisons."""
+def convert(cond: Any, negated: bool = False, relax: bool = False) -> Conj:
+    """The pattern (of `detail`) for a parsed Sigma condition, negations pushed down to the comparisons.
+
+    `relax`: a pattern that lets through at least every matching event (the prefilter of a state machine that
+    decides exactly, `jsonata.py`): what a pattern cannot express becomes "anything" (the empty AND). Negations
+    being pushed down to the comparisons first, every AND and OR above them is monotone, so widening any part
+    widens the whole."""
+    if not relax:
+        return _convert(cond, negated, False)
+    try:
+        return _convert(cond, negated, True)
+    except EventPatternError:
+        return Conj()
+
+
+def _convert(cond: Any, negated: bool, relax: bool) -> Conj:
     if isinstance(cond, ConditionNOT):
-        return convert(cond.args[0], not negated)
+        return convert(cond.args[0], not negated, relax)
     if isinstance(cond, (ConditionAND, ConditionOR)):
-        parts = [convert(arg, negated) for arg in cond.args]
-        return conj_and(parts, cond) if isinstance(cond, ConditionAND) != negated else conj_or(parts)
+        parts = [convert(arg, negated, relax) for arg in cond.args]
+        if isinstance(cond, ConditionAND) != negated:
+            return conj_and(parts, cond)
+        if relax and any(_anything(p) for p in parts):
+            return Conj()
+        return conj_or(parts)
     if isinstance(cond, ConditionFieldEqualsValueExpression):
         if isinstance(cond.value, SigmaExpansion):
             alternatives = [ConditionFieldEqualsValueExpression(cond.field, v) for v in cond.value.values]
             for a in alternatives:
                 a.parent = cond
-            return convert(ConditionOR(alternatives, cond.source), negated)
+            return convert(ConditionOR(alternatives, cond.source), negated, relax)
         return leaf(field_path(cond.field, cond), cond.value, negated, cond)
     if isinstance(cond, ConditionValueExpression):
         raise refuse(f"keywords ({str(cond.value)!r}) cannot be expressed: a pattern matches named fields only", cond)
     raise refuse(f"condition element {type(cond).__name__} cannot be expressed", cond)
+
+
+def _anything(conj: Conj) -> bool:
+    return not conj.fields and not conj.negs and not conj.ors
 
 
 def field_path(name: str, cond: Any = None) -> Path:
@@ -451,6 +473,25 @@ def event_pattern(conj: Conj, max_length: int = EVENT_PATTERN_MAX_LENGTH) -> Eve
     if length > max_length:
         raise refuse(f"the pattern is {length} characters; EventBridge accepts at most {max_length} (event pattern size)")
     return result
+
+
+def widened_event_pattern(conj: Conj, max_length: int = EVENT_PATTERN_MAX_LENGTH) -> EventPattern:
+    """The whole pattern of a relaxed conversion (`convert(..., relax=True)`), within EventBridge's limits: while a
+    branch names a field twice, or the pattern is over a limit, one ANDed part is dropped (a negation, then an OR
+    group, then a field), each drop widening the pattern, so that it still lets through every matching event."""
+    conj = Conj(dict(conj.fields), dict(conj.negs), list(conj.ors))
+    while True:
+        try:
+            return event_pattern(conj, max_length)
+        except EventPatternError:
+            if conj.negs:
+                conj.negs.pop(next(reversed(conj.negs)))
+            elif conj.ors:
+                conj.ors.pop()
+            elif conj.fields:
+                conj.fields.pop(next(reversed(conj.fields)))
+            else:
+                raise
 
 
 def dumps(pattern: dict) -> str:
