@@ -24,6 +24,9 @@ class Target:
     backend: str  # sigma-cli backend id (-t)
     pipeline: str  # sigma-cli pipeline id (-p)
     title: str
+    #: the output format the build table shows: what the target's artifacts deploy (EventBridge deploys a
+    #: state machine behind each pattern, so a rule no pattern expresses alone still fires in real time)
+    table_format: str = "default"
     backend_options: dict = field(default_factory=dict, hash=False, compare=False)
 
 

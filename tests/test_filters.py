@@ -261,15 +261,16 @@ id: 2b9c1d7e-5a44-4f0e-9d3b-7c8e6f1a2b34
 logsource: {product: aws, service: cloudtrail}
 filter:
   rules: [aws_iam_user_deleted]
-  agent: {userAgent|re: '^build-agent/[0-9]+'}
+  agent: {userAgent: 'build-agent/?*'}
   condition: not agent
 """
 
 
 def test_the_build_table_and_manifest_say_which_filter_cost_a_target(tmp_path, monkeypatch, capsys):
-    """A filter EventBridge cannot express (a regular expression) turns 'AWS IAM User Deleted', ok there without
+    """A filter EventBridge cannot express (Sigma's `?` wildcard: neither a pattern nor the state machine's Choice has
+    an exact form) turns 'AWS IAM User Deleted', ok there without
     filters, into n/a: the table marks the cell n/a:filter and its note names the filter; the manifest's reason
-    for that target starts with the filter. A rule EventBridge refuses on its own stays plain n/a, its reason
+    for that target starts with the filter. A rule EventBridge refuses on its own (a correlation) stays plain n/a, its reason
     its own, and so do the targets that express the filter."""
     write(tmp_path / "f", "agent.yml", REGEX_FILTER)
     monkeypatch.chdir(tmp_path)
@@ -280,7 +281,7 @@ def test_the_build_table_and_manifest_say_which_filter_cost_a_target(tmp_path, m
     row = next(line for line in out if line.startswith("AWS IAM User Deleted "))
     cells = dict(zip(columns, row[len("AWS IAM User Deleted"):].split()[1:]))
     assert cells["eventbridge"] == "n/a:filter" and cells["cloudwatch"] == "ok" and cells["athena"] == "ok"
-    note = "  n/a eventbridge: local filter 'Allow the build agent by user agent' (agent.yml): regular expressions (userAgent|re) have no event pattern matcher"
+    note = "  n/a eventbridge: local filter 'Allow the build agent by user agent' (agent.yml): userAgent: the single-character wildcard '?' has no exact state machine form"
     assert note in out
     inline = next(line for line in out if line.startswith("AWS IAM Inline Deny-All Policy Put "))
     assert "n/a:filter" not in inline
@@ -288,13 +289,14 @@ def test_the_build_table_and_manifest_say_which_filter_cost_a_target(tmp_path, m
     targets = {r["name"]: r["targets"] for r in manifest["rules"]}
     assert targets["aws_iam_user_deleted"]["eventbridge"] == note.split(": ", 1)[1]
     assert targets["aws_iam_user_deleted"]["cloudwatch"] is True
-    assert not targets["aws_iam_inline_deny_all_policy_put"]["eventbridge"].startswith("local filter")
+    assert targets["aws_iam_inline_deny_all_policy_put"]["eventbridge"] is True  # a rule the filter does not name
     # the mass-deletion correlation is n/a on EventBridge with or without the filter: its own reason, not the filter's
     from cloudtrail_pack.compilation import compile_pack
 
     mass = [r for r in the_pack().rules if r.name == "aws_iam_user_deleted_mass"]
-    untuned = compile_pack(the_pack(), [(TARGETS["eventbridge"], "default")], rules=mass).result(mass[0], "eventbridge")
-    assert targets["aws_iam_user_deleted_mass"]["eventbridge"] == untuned.reason
+    eventbridge = TARGETS["eventbridge"]
+    untuned = compile_pack(the_pack(), [(eventbridge, eventbridge.table_format)], rules=mass)
+    assert targets["aws_iam_user_deleted_mass"]["eventbridge"] == untuned.result(mass[0], "eventbridge", eventbridge.table_format).reason
 
 
 def test_an_untuned_build_names_no_filter(tmp_path, capsys):

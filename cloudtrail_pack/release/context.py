@@ -54,8 +54,8 @@ class Release:
         return self.compiled.queries(rule, target, output_format)
 
     def matrix(self) -> dict[str, dict[str, Cell]]:
-        """rule id -> target -> Cell, from the default output format of every target."""
-        return {r.id: {t: _cell(self.result(r, t)) for t in self.targets} for r in self.pack.rules}
+        """rule id -> target -> Cell, from each target's table format (what its artifacts deploy)."""
+        return {r.id: {t: _cell(self.result(r, t, target.table_format)) for t, target in self.targets.items()} for r in self.pack.rules}
 
 
 def _cell(result: Result) -> Cell:

@@ -37,9 +37,9 @@ class Writer(Protocol):
 
 
 def formats(targets: Mapping[str, Target], writers: Mapping[str, Writer]) -> list[tuple[Target, str]]:
-    """Every (target, output format) a release compiles: each target's default format (the build table), then
+    """Every (target, output format) a release compiles: each target's table format (the build table), then
     what each writer NEEDS, in that order, each once. PackError if a writer needs a target the table lacks."""
-    out = [(target, "default") for target in targets.values()]
+    out = [(target, target.table_format) for target in targets.values()]
     for name, writer in writers.items():
         for target_name, output_format in writer.NEEDS:
             if target_name not in targets:

@@ -141,6 +141,16 @@ def test_every_base_rule_is_deployed(doc, collected, pack):
     }
 
 
+def test_the_build_table_shows_what_is_deployed(release, collected):
+    """The build table's eventbridge column says ok exactly for the rules deployed (pattern and state machine), n/a
+    only for the rest (correlations): it showed the exact pattern alone, n/a for four deployed rules."""
+    detections, _ = collected
+    deployed = {d.rule.id for d in detections}
+    column = {rule_id: cells["eventbridge"] for rule_id, cells in release.matrix().items()}
+    assert {rule_id for rule_id, cell in column.items() if cell.ok} == deployed
+    assert all(cell.reason for rule_id, cell in column.items() if rule_id not in deployed)
+
+
 def test_state_machines_are_express_jsonata_choice_then_sns_publish(doc, collected):
     for d in collected[0]:
         props = machines_of(doc)[f"{d.name}StateMachine"]["Properties"]
