@@ -100,10 +100,10 @@ def test_ordered_temporal_keeps_the_earliest_first_step_per_group():
         f'    [search {SCOPE} (eventSource="iam.amazonaws.com" AND eventName="DeleteLoginProfile") '
         "| eval sigma_step=1, sigma_step1_time=_time]\n"
         f'    [search {SCOPE} (eventSource="iam.amazonaws.com" AND eventName="DeleteUser") | eval sigma_step=2]\n'
-        "| sort 0 _time\n"
+        "| sort 0 _time, sigma_step\n"
         "| eval sigma_group1=lower('userIdentity.arn'), sigma_group2=lower('requestParameters.userName')\n"
         "| streamstats time_window=10m min(sigma_step1_time) as sigma_step1_first by sigma_group1 sigma_group2\n"
-        "| where sigma_step==2 AND sigma_step1_first < _time\n"
+        "| where sigma_step==2 AND sigma_step1_first <= _time\n"
         "| `sequence_filter`"
     )
 
@@ -174,12 +174,19 @@ def test_ordered_search_reports_the_deletion_after_a_credential_removal():
     assert run(convert(correlation(ORDERED)), records) == ["del"]
 
 
-def test_ordered_search_ignores_the_reversed_order_and_the_same_second():
-    records = [
-        event("del-1", "10:00", "DeleteUser", "oscar"), event("key-1", "10:30", "DeleteAccessKey", "oscar"),
-        event("pwd-2", "20:00", "DeleteLoginProfile", "rosa"), event("del-2", "20:00", "DeleteUser", "rosa"),
-    ]
+def test_ordered_search_ignores_the_reversed_order():
+    records = [event("del-1", "10:00", "DeleteUser", "oscar"), event("key-1", "10:30", "DeleteAccessKey", "oscar")]
     assert run(convert(correlation(ORDERED)), records) == []
+
+
+@pytest.mark.parametrize("order", ["removal first", "deletion first"])
+def test_ordered_search_reports_both_steps_in_the_same_second(order):
+    """eventTime has whole seconds: a script removes the password and deletes the user within one (issue 20). The
+    events reach streamstats in either order (multisearch, then a sort on _time alone kept them as they came)."""
+    records = [event("pwd", "20:00", "DeleteLoginProfile", "rosa"), event("del", "20:00", "DeleteUser", "rosa")]
+    if order == "deletion first":
+        records.reverse()
+    assert run(convert(correlation(ORDERED)), records) == ["del"]
 
 
 def test_ordered_search_ignores_another_principal_and_a_step_outside_the_window():

@@ -551,9 +551,12 @@ def ordered_steps(rule: SigmaCorrelationRule) -> list[list[int]]:
 
 
 def ordered_search(rule: SigmaCorrelationRule, steps: list[list[int]]) -> str:
-    """An event of step 2 with an event of step 1 of the same group strictly before it, at most the timespan
-    earlier: the multisearch tags each event with its step (step 1 also with its time), then, oldest first,
-    streamstats keeps per group the earliest step-1 time within the timespan up to each event."""
+    """An event of step 2 with an event of step 1 of the same group before it or in the same second, at most the
+    timespan earlier: the multisearch tags each event with its step (step 1 also with its time), then, oldest first
+    and step 1 first within a second, streamstats keeps per group the earliest step-1 time within the timespan up to
+    each event. CloudTrail's eventTime has whole seconds: a script removes the credentials and deletes the user
+    within one, and IAM refuses DeleteUser while the user still has them (DeleteConflict), so the same second is
+    in order."""
     searches = _referenced_searches(rule)
     window = _timespan(rule)
     tags = [
@@ -562,12 +565,12 @@ def ordered_search(rule: SigmaCorrelationRule, steps: list[list[int]]) -> str:
     ]
     group_by = [_spl_field(f, rule, "group-by field") for f in (rule.group_by or [])]
     keys = [(f"sigma_group{i + 1}", f) for i, f in enumerate(group_by)]
-    lines = [_multisearch(rule, searches, tags), "| sort 0 _time"]
+    lines = [_multisearch(rule, searches, tags), "| sort 0 _time, sigma_step"]
     if keys:
         lines.append(_lowered(rule, keys))
     by = f" by {' '.join(k for k, _ in keys)}" if keys else ""
     lines.append(f"| streamstats time_window={window} min(sigma_step1_time) as sigma_step1_first{by}")
-    lines.append("| where sigma_step==2 AND sigma_step1_first < _time")
+    lines.append("| where sigma_step==2 AND sigma_step1_first <= _time")
     return "\n".join(lines)
 
 
