@@ -13,6 +13,7 @@ from evaluators.spl import parse_conf
 from release_helpers import release_for
 
 from cloudtrail_pack.artifacts import splunk as writer
+from cloudtrail_pack.artifacts.splunk import schedule
 from cloudtrail_pack.pack import PackError, load_pack
 from cloudtrail_pack.project import Project
 
@@ -52,12 +53,15 @@ def test_savedsearches_stanza_for_one_rule(pack):
         alert.suppress.fields = userIdentity.arn,requestParameters.userName,errorCode,recipientAccountId
         alert.suppress.period = 1h
         alert.track = 1
+        allow_skew = 1m
         counttype = number of events
-        cron_schedule = */10 * * * *
+        cron_schedule = 3-59/10 * * * *
         description = Detects an attempt to delete an IAM user, successful or not (check errorCode). Deleting a legitimate user removes its owner's access to the account (T1531 Account Access Removal), which disrupts response and recovery and hides who was using the identity; a denied attempt is reconnaissance of what the caller may delete. Only IAM's DeleteUser matches: ElastiCache, MemoryDB, QuickSight, Transfer Family and IAM Identity Center have DeleteUser calls of their own. False positives: Offboarding by identity administrators or an identity-lifecycle automation (SCIM, Terraform, CloudFormation stack deletion); baseline the principals that normally delete users. The AWS Systems Manager runbook AWSConfigRemediation-DeleteIAMUser, which deletes unused users. (Sigma rule 0b40a563-9611-430c-ac03-6536096733f9, level medium.)
         disabled = 1
-        dispatch.earliest_time = -30m@m
-        dispatch.latest_time = -5m@m
+        dispatch.earliest_time = -25h@h
+        dispatch.index_earliest = -12m@m
+        dispatch.index_latest = -2m@m
+        dispatch.latest_time = now
         enableSched = 1
         quantity = 0
         realtime_schedule = 0
@@ -73,18 +77,40 @@ def test_savedsearches_stanza_for_one_rule(pack):
     )
 
 
-def test_correlation_stanza_looks_back_its_window_and_suppresses_per_group(savedsearches):
+def test_correlation_stanza_reads_every_event_indexed_before_its_window_and_reports_each_window_once(savedsearches):
+    """Each event read once, tagged new (indexed in the run's index window) or old; a window that meets the
+    condition is reported unless a window of the old events alone met it within the timespan (schedule.py)."""
     stanza = savedsearches["CloudTrail - AWS IAM Mass User Deletion - Rule"]
+    rule = '(eventSource="iam.amazonaws.com" AND eventName="DeleteUser")'
     assert stanza["search"] == (
-        '`cloudtrail_detection_pack_cloudtrail` (eventSource="iam.amazonaws.com" AND eventName="DeleteUser")\n'
+        "| multisearch\n"
+        f"    [search `cloudtrail_detection_pack_cloudtrail` _index_earliest=-12m@m _index_latest=-2m@m {rule} | eval sigma_new=1]\n"
+        f"    [search `cloudtrail_detection_pack_cloudtrail` _index_latest=-12m@m {rule} | eval sigma_old=1]\n"
         "| sort 0 _time\n"
-        "| streamstats time_window=10m count as event_count by userIdentity.arn\n"
-        "| where event_count >= 3\n"
+        "| streamstats count as sigma_row\n"
+        "| streamstats time_window=10m count as event_count, count(sigma_old) as sigma_old_event_count by userIdentity.arn\n"
+        "| eval sigma_old_hit=if(sigma_old==1 AND (sigma_old_event_count >= 3), 1, null())\n"
+        "| streamstats time_window=10m count(sigma_old_hit) as sigma_old_before by userIdentity.arn\n"
+        "| sort 0 -_time, -sigma_row\n"
+        "| streamstats time_window=10m count(sigma_old_hit) as sigma_old_after by userIdentity.arn\n"
+        "| where (event_count >= 3) AND sigma_old_before==0 AND sigma_old_after==0\n"
         "| `aws_iam_user_deleted_mass_filter`"
     )
-    assert stanza["dispatch.earliest_time"] == "-40m@m"
+    # the index bounds are the search's own: the old events are read too, over 24 h + 12 min + twice the timespan
+    assert "dispatch.index_earliest" not in stanza and "dispatch.index_latest" not in stanza
+    assert (stanza["dispatch.earliest_time"], stanza["dispatch.latest_time"]) == ("-25h@h", "now")
     assert stanza["alert.suppress.fields"] == "userIdentity.arn"
     assert stanza["alert.severity"] == "5"
+
+
+def test_the_searches_are_spread_over_the_ten_minutes(savedsearches):
+    """Not 17 searches on the same minute (issue 20): each on its own minute of the ten, at most two per minute,
+    and allow_skew spreads each over its minute."""
+    minutes = [int(s["cron_schedule"].split("-")[0]) for s in savedsearches.values()]
+    assert all(s["cron_schedule"] == f"{m}-59/10 * * * *" for m, s in zip(minutes, savedsearches.values()))
+    assert sorted(set(minutes)) == list(range(10))
+    assert max(minutes.count(m) for m in minutes) == 2
+    assert {s["allow_skew"] for s in savedsearches.values()} == {"1m"}
 
 
 # --- Enterprise Security: notable and risk events --------------------------------------------------------
@@ -209,7 +235,8 @@ def test_shipped_searches_are_the_compiled_searches(pack, savedsearches):
     from cloudtrail_pack.registry import TARGETS
 
     compiled = {writer.with_outcome(q[0], pack.by_id(rule_id)) for rule_id, q in compile_rules(pack, TARGETS["splunk"]).items()}
-    assert {s["search"] for s in savedsearches.values()} == compiled
+    scheduled = {schedule.scheduled_correlation(q) if q.startswith("| multisearch") or "streamstats" in q else q for q in compiled}
+    assert {s["search"] for s in savedsearches.values()} == scheduled
 
 
 def test_the_outcome_field_says_whether_the_call_succeeded(savedsearches):

@@ -18,11 +18,12 @@ Decisions (docs/splunk.md explains them to users):
 
 * Disabled by default, as Splunk's security_content ships its detections: the scope macro must point at
   the user's index first, and each search is enabled once it is tuned.
-* Schedule: every 10 minutes over `-30m@m .. -5m@m` (correlations look back their timespan more), with
-  continuous scheduling (`realtime_schedule = 0`, no run skipped). An event is searched by two or three
-  runs, the last of them more than 20 minutes after the event: CloudTrail's delivery delay (up to 15
-  minutes, tests/execution/timeline.py) never hides it. tests/execution/test_splunk_execution.py
-  replays every fixture through this schedule.
+* Schedule (schedule.py): every 10 minutes, each search on its own minute of the ten (`<n>-59/10`) with
+  `allow_skew`, over the events *indexed* in `[-12m@m, -2m@m)` within 25 hours of event time: each event is
+  searched exactly once, whenever it is indexed, up to 24 hours after the call. A correlation reads every event
+  indexed before the window closes and reports a window only in the run that completes it
+  (schedule.scheduled_correlation). Continuous scheduling (`realtime_schedule = 0`) skips no run.
+  tests/execution/test_splunk_execution.py replays every fixture through this schedule, delays up to 24 hours.
 * Throttling: one alert per result (`alert.digest_mode = 0`), suppressed for 1 hour per combination of
   who, on what, where and with which outcome (the rule's `userIdentity.arn`, `eventName`,
   `recipientAccountId`, `errorCode` and `requestParameters.*` output fields) or, for a correlation, per
@@ -67,6 +68,7 @@ from ...pack import PackError, PackRule, shown
 from ...release.archive import tgz_bytes
 from ...release.context import Release
 from ..common import conf, put, render
+from . import schedule
 
 TARGET = "splunk"  # the compiled target (registry.TARGETS) whose searches the app ships
 NEEDS = ((TARGET, "default"),)  # what the release compiles for this writer
@@ -79,9 +81,6 @@ APP_DESCRIPTION = (
 AUTHOR = "CloudTrail Detection Pack"
 STANZA = "CloudTrail - {title} - Rule"
 
-SCHEDULE = "*/10 * * * *"
-LATEST = "-5m@m"
-LOOKBACK_SECONDS = 30 * 60  # earliest = -(LOOKBACK_SECONDS [+ correlation timespan])
 SUPPRESS_PERIOD = "1h"
 #: Sigma level -> savedsearches.conf alert.severity (1 debug, 2 info, 3 low, 4 medium, 5 high, 6 critical).
 SEVERITY = {"informational": 2, "low": 3, "medium": 4, "high": 5, "critical": 6}
@@ -171,10 +170,6 @@ def attack_techniques(rule: PackRule) -> list[str]:
 
 def _one_line(text: str) -> str:
     return " ".join((text or "").split())
-
-
-def _span(seconds: int) -> str:
-    return f"-{seconds // 60}m@m" if seconds % 60 == 0 else f"-{seconds}s@m"
 
 
 def suppress_fields(rule: PackRule) -> list[str]:
@@ -320,7 +315,8 @@ def _description(rule: PackRule) -> str:
     return f"{text} (Sigma rule {rule.id}, level {rule.level}.)"
 
 
-def saved_search(rule: PackRule, search: str) -> SavedSearch:
+def saved_search(rule: PackRule, search: str, slot: int = 0) -> SavedSearch:
+    """The stanza of `rule` (`slot`: its place in the pack, which staggers the schedules)."""
     if rule.level not in SEVERITY:
         raise PackError(shown(rule.source), f"Splunk: no alert severity for Sigma level {rule.level!r}")
     macro = filter_macro(rule.rule)
@@ -330,9 +326,13 @@ def saved_search(rule: PackRule, search: str) -> SavedSearch:
         raise PackError(shown(rule.source), f"Splunk: search of {rule.id} does not have the `{SCOPE_MACRO}` ... `{macro}` shape")
     search = with_outcome(search, rule)
     title = rule.title.translate({ord(c): None for c in "[]"})
-    lookback = LOOKBACK_SECONDS
+    timespan = None
     if isinstance(rule.rule, SigmaCorrelationRule):
-        lookback += rule.rule.timespan.seconds
+        timespan = rule.rule.timespan.seconds
+        try:
+            search = schedule.scheduled_correlation(search)
+        except schedule.NotACorrelationSearch as e:
+            raise PackError(shown(rule.source), f"Splunk: correlation {rule.id}: {e}") from None
     annotations = {"mitre_attack": attack_techniques(rule)}
     settings = {
         "action.correlationsearch.annotations": json.dumps(annotations, separators=(", ", ": ")),
@@ -346,11 +346,9 @@ def saved_search(rule: PackRule, search: str) -> SavedSearch:
         "alert.suppress.period": SUPPRESS_PERIOD,
         "alert.track": "1",
         "counttype": "number of events",
-        "cron_schedule": SCHEDULE,
         "description": _description(rule),
         "disabled": "1",
-        "dispatch.earliest_time": _span(lookback),
-        "dispatch.latest_time": LATEST,
+        **schedule.settings(slot, timespan),
         "enableSched": "1",
         "quantity": "0",
         "realtime_schedule": "0",
@@ -359,12 +357,12 @@ def saved_search(rule: PackRule, search: str) -> SavedSearch:
         "request.ui_dispatch_view": "search",
         "schedule_window": "auto",
     }
-    return SavedSearch(rule, STANZA.format(title=_one_line(title)), search, settings)
+    return SavedSearch(rule, STANZA.format(title=_one_line(title)), search, dict(sorted(settings.items())))
 
 
 def saved_searches(release: Release) -> tuple[list[SavedSearch], dict[str, str]]:
     searches, skipped = compile_searches(release)
-    out = [saved_search(release.pack.by_id(rule_id), search) for rule_id, search in searches.items()]
+    out = [saved_search(release.pack.by_id(rule_id), search, slot) for slot, (rule_id, search) in enumerate(searches.items())]
     for what, key in (("stanza", lambda s: s.name), ("tuning macro", lambda s: filter_macro(s.rule.rule))):
         seen: dict[str, SavedSearch] = {}
         for s in out:
@@ -414,7 +412,8 @@ def app_files(release: Release, version: str | None = None) -> dict[str, bytes]:
            "scope_macro": SCOPE_MACRO, "scope_definition": SCOPE_DEFINITION}
     texts = {
         "README.md": render(
-            __name__, "README.md.j2", **app, latest=LATEST, suppress_period=SUPPRESS_PERIOD,
+            __name__, "README.md.j2", **app, suppress_period=SUPPRESS_PERIOD, index_earliest=schedule.INDEX_EARLIEST,
+            index_latest=schedule.INDEX_LATEST, max_delay=schedule.MAX_DELAY_HOURS,
             searches=[_readme_entry(s) for s in searches],
             skipped=[(rule_id, release.pack.by_id(rule_id).title, reason) for rule_id, reason in skipped.items()],
         ),
