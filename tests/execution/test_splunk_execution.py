@@ -56,7 +56,7 @@ def shipped(app) -> tuple[dict[str, SavedSearch], SplunkEvaluator]:
     stanzas = parse_conf(app["default/savedsearches.conf"])
     by_slug = {}
     for rule in RULES:
-        (name,) = [n for n, s in stanzas.items() if s["search"].endswith(f"| `{rule.slug}_filter`")]
+        (name,) = [n for n, s in stanzas.items() if s["search"].endswith(f"| `cloudtrail_detection_pack_{rule.slug}_filter`")]
         by_slug[rule.slug] = SavedSearch.from_stanza(name, stanzas[name])
     return by_slug, SplunkEvaluator.from_macros_conf(app["default/macros.conf"])
 

@@ -25,7 +25,7 @@ def verdict(reference, index: int, records: list[dict]) -> Verdict:
 
 
 def shipped_search(savedsearches: dict, rule) -> str:
-    found = [s["search"] for s in savedsearches.values() if s["search"].endswith(f"| `{rule.slug}_filter`")]
+    found = [s["search"] for s in savedsearches.values() if s["search"].endswith(f"| `cloudtrail_detection_pack_{rule.slug}_filter`")]
     assert len(found) == 1, f"{rule.id}: {len(found)} shipped searches"
     return found[0]
 

@@ -72,7 +72,7 @@ def test_savedsearches_stanza_for_one_rule(pack):
         search = `cloudtrail_detection_pack_cloudtrail` (eventSource="iam.amazonaws.com" AND eventName="DeleteUser")\\
         | table eventTime,userIdentity.type,userIdentity.arn,sourceIPAddress,userAgent,requestParameters.userName,errorCode,errorMessage,recipientAccountId\\
         | eval outcome=if(isnull(errorCode), "succeeded", "denied or failed")\\
-        | `aws_iam_user_deleted_filter`
+        | `cloudtrail_detection_pack_aws_iam_user_deleted_filter`
         """
     )
 
@@ -94,7 +94,7 @@ def test_correlation_stanza_reads_every_event_indexed_before_its_window_and_repo
         "| sort 0 -_time, -sigma_row\n"
         "| streamstats time_window=10m count(sigma_old_hit) as sigma_old_after by userIdentity.arn\n"
         "| where (event_count >= 3) AND sigma_old_before==0 AND sigma_old_after==0\n"
-        "| `aws_iam_user_deleted_mass_filter`"
+        "| `cloudtrail_detection_pack_aws_iam_user_deleted_mass_filter`"
     )
     # the index bounds are the search's own: the old events are read too, over 24 h + 12 min + twice the timespan
     assert "dispatch.index_earliest" not in stanza and "dispatch.index_latest" not in stanza
@@ -226,7 +226,7 @@ def test_every_rule_is_a_disabled_scheduled_alert_with_its_attack_technique(pack
         assert stanza["alert.severity"] == str(writer.SEVERITY[rule.level])
         techniques = [t.name.upper() for t in rule.rule.tags if t.namespace == "attack" and t.name.startswith("t")]
         assert json.loads(stanza["action.correlationsearch.annotations"]) == {"mitre_attack": techniques}
-        assert stanza["search"].endswith(f"| `{rule.slug}_filter`")
+        assert stanza["search"].endswith(f"| `cloudtrail_detection_pack_{rule.slug}_filter`")
 
 
 def test_shipped_searches_are_the_compiled_searches(pack, savedsearches):
@@ -243,7 +243,7 @@ def test_the_outcome_field_says_whether_the_call_succeeded(savedsearches):
     from evaluators.spl import SplunkEvaluator
 
     stanza = savedsearches["CloudTrail - AWS IAM User Deleted - Rule"]
-    evaluator = SplunkEvaluator({"cloudtrail_detection_pack_cloudtrail": "*", "aws_iam_user_deleted_filter": "search *"})
+    evaluator = SplunkEvaluator({"cloudtrail_detection_pack_cloudtrail": "*", "cloudtrail_detection_pack_aws_iam_user_deleted_filter": "search *"})
     base = {"eventTime": "2026-11-23T10:00:00Z", "eventSource": "iam.amazonaws.com", "eventName": "DeleteUser"}
     records = [{**base, "eventID": "ok"}, {**base, "eventID": "denied", "errorCode": "AccessDenied"}]
     rows = evaluator.run(stanza["search"], records)
@@ -260,7 +260,8 @@ def test_macros_conf_has_the_scope_and_one_empty_filter_per_search(pack, app_mem
     scope = "cloudtrail_detection_pack_cloudtrail"
     assert macros[scope]["definition"] == "(index=aws sourcetype=aws:cloudtrail)"
     filters = {name: m["definition"] for name, m in macros.items() if name != scope}
-    assert filters == {f"{r.slug}_filter": "search *" for r in pack.rules}
+    # namespaced like the scope macro (issue 20): ESCU exports `<detection>_filter` macros system-wide too
+    assert filters == {f"cloudtrail_detection_pack_{r.slug}_filter": "search *" for r in pack.rules}
     assert all(m["iseval"] == "0" for m in macros.values())
 
 
@@ -298,7 +299,7 @@ def test_default_meta_exports_read_only_to_users(app_members):
 def test_readme_lists_every_search_and_its_macro(pack, app_members):
     text = app_members["README.md"].decode()
     for rule in pack.rules:
-        assert f"`{rule.slug}_filter`" in text and rule.id in text
+        assert f"`cloudtrail_detection_pack_{rule.slug}_filter`" in text and rule.id in text
 
 
 def test_app_files(app_members):
@@ -396,4 +397,4 @@ def test_unexpressible_rule_is_left_out_and_named_in_readme(pack, tmp_path):
     readme = files["README.md"].decode()
     assert "## Rules without a Splunk search" in readme
     assert "`6a1f0d3e-5b2c-4e8f-9a7d-1c2b3e4f5a6b` Keyword Rule: splunk_cloudtrail: keyword" in readme
-    assert "keyword_rule_filter" not in files["default/macros.conf"].decode()
+    assert "cloudtrail_detection_pack_keyword_rule_filter" not in files["default/macros.conf"].decode()

@@ -71,7 +71,7 @@ def test_value_count_over_several_rules_is_a_multisearch():
         "| eval sigma_value=lower('requestParameters.userName'), sigma_group1=lower('userIdentity.arn')\n"
         "| streamstats time_window=10m dc(sigma_value) as value_count by sigma_group1\n"
         "| where value_count >= 3\n"
-        "| `sequence_filter`"
+        "| `cloudtrail_detection_pack_sequence_filter`"
     )
 
 
@@ -104,7 +104,7 @@ def test_ordered_temporal_keeps_the_earliest_first_step_per_group():
         "| eval sigma_group1=lower('userIdentity.arn'), sigma_group2=lower('requestParameters.userName')\n"
         "| streamstats time_window=10m min(sigma_step1_time) as sigma_step1_first by sigma_group1 sigma_group2\n"
         "| where sigma_step==2 AND sigma_step1_first <= _time\n"
-        "| `sequence_filter`"
+        "| `cloudtrail_detection_pack_sequence_filter`"
     )
 
 
@@ -165,7 +165,7 @@ def event(event_id: str, minute: str, name: str, user: str, arn: str = "arn:aws:
 
 
 def run(search: str, records: list[dict]) -> list[str]:
-    evaluator = SplunkEvaluator({SCOPE_MACRO: SCOPE_DEFINITION, "sequence_filter": "search *"})
+    evaluator = SplunkEvaluator({SCOPE_MACRO: SCOPE_DEFINITION, "cloudtrail_detection_pack_sequence_filter": "search *"})
     return sorted(str(records[i]["eventID"]) for row in evaluator.run(search, records) for i in row.sources)
 
 

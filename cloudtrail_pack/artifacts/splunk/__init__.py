@@ -4,12 +4,12 @@ Every search is the Splunk target's compiled query (the release's compiled `splu
 backend with our `splunk_cloudtrail` pipeline), written into savedsearches.conf with one line added to a base
 rule's search, the `outcome` field (see "Outcome" below). The pipeline
 already gives each search its shape, `` `cloudtrail_detection_pack_cloudtrail` (<query>) ... |
-`<slug>_filter` ``; this module adds what Splunk and Splunk Enterprise Security need around it, each file from
+`cloudtrail_detection_pack_<slug>_filter` ``; this module adds what Splunk and Splunk Enterprise Security need around it, each file from
 its template in templates/ (the stanzas' settings are computed here):
 
     <app>/default/app.conf             id, version (the pack's), label, description
     <app>/default/savedsearches.conf   one scheduled alert per rule (see SCHEDULE and the decisions below)
-    <app>/default/macros.conf          the scope macro and one empty `<slug>_filter` per search
+    <app>/default/macros.conf          the scope macro and one empty `..._<slug>_filter` per search
     <app>/metadata/default.meta        readable by all, writable by admins, exported to all apps
     <app>/README.md                    installing, the macros to edit, what each search does
     <app>/app.manifest                 Packaging Toolkit manifest: id, version, search heads only
@@ -56,6 +56,7 @@ from pathlib import Path
 from sigma.correlations import SigmaCorrelationRule
 from sigma.pipelines.cloudtrail.splunk import (
     FILTER_DEFINITION,
+    MACRO_PREFIX,
     SCOPE_DEFINITION,
     SCOPE_MACRO,
     filter_macro,
@@ -72,7 +73,7 @@ from . import schedule
 
 TARGET = "splunk"  # the compiled target (registry.TARGETS) whose searches the app ships
 NEEDS = ((TARGET, "default"),)  # what the release compiles for this writer
-APP_ID = "cloudtrail_detection_pack"
+APP_ID = MACRO_PREFIX  # the app id is the namespace of the macros it exports
 APP_LABEL = "CloudTrail Detection Pack"
 APP_DESCRIPTION = (
     "Scheduled alerts for AWS CloudTrail, compiled from the pack's Sigma rules: IAM users deleted or locked "
@@ -320,7 +321,7 @@ def saved_search(rule: PackRule, search: str, slot: int = 0) -> SavedSearch:
     if rule.level not in SEVERITY:
         raise PackError(shown(rule.source), f"Splunk: no alert severity for Sigma level {rule.level!r}")
     macro = filter_macro(rule.rule)
-    if macro != f"{rule.slug}_filter" or not scoped(search) or not search.endswith(
+    if macro != f"{MACRO_PREFIX}_{rule.slug}_filter" or not scoped(search) or not search.endswith(
         f"| `{macro}`"
     ):
         raise PackError(shown(rule.source), f"Splunk: search of {rule.id} does not have the `{SCOPE_MACRO}` ... `{macro}` shape")

@@ -9,7 +9,8 @@ What the pipeline adds to the backend, for the `default` output format (one SPL 
 * Scope and tuning macros. Every search starts with the scope macro
   `` `cloudtrail_detection_pack_cloudtrail` `` (the SOC edits its definition, `(index=aws
   sourcetype=aws:cloudtrail)` by default, to its index and sourcetype) and ends in its own empty tuning
-  macro `` `<slug>_filter` `` (definition `search *`), the way Splunk's security_content does, so
+  macro `` `cloudtrail_detection_pack_<slug>_filter` `` (definition `search *`, in the same namespace as the
+  scope macro), the way Splunk's security_content does, so
   exclusions never require editing our searches. The scope macro carries the app's id: the app exports
   its macros system-wide (so that the Search app and Enterprise Security can run the searches), and
   ESCU exports a macro named `cloudtrail` too; two apps defining one exported name means one silently
@@ -104,9 +105,12 @@ from .splunk_values import SplunkValueTransformation
 
 TARGET = "splunk_cloudtrail"
 
+#: The app's namespace for the macros it exports system-wide (its app id): ESCU exports `cloudtrail` and
+#: `<detection>_filter` macros too, and two apps exporting one name means one silently decides for the other.
+MACRO_PREFIX = "cloudtrail_detection_pack"
 #: The scope macro every search starts with, and its shipped definition (edit it in macros.conf). Named
 #: in the app's namespace (app id + the data source), not ESCU's exported `cloudtrail`.
-SCOPE_MACRO = "cloudtrail_detection_pack_cloudtrail"
+SCOPE_MACRO = f"{MACRO_PREFIX}_cloudtrail"
 SCOPE_DEFINITION = "(index=aws sourcetype=aws:cloudtrail)"
 #: The shipped definition of every tuning macro: keep all results.
 FILTER_DEFINITION = "search *"
@@ -129,7 +133,7 @@ def scoped(search: str) -> bool:
 
 
 def rule_slug(rule: SigmaRule | SigmaCorrelationRule) -> str:
-    """The rule's name (else its file's stem) with `-` as `_`; names its tuning macro `<slug>_filter`.
+    """The rule's name (else its file's stem) with `-` as `_`; names its tuning macro (`filter_macro`).
 
     The same spelling as `cloudtrail_pack.pack.PackRule.slug`, computed from the rule alone so that
     `sigma convert -p splunk_cloudtrail` writes the same searches as the app.
@@ -147,7 +151,8 @@ def rule_slug(rule: SigmaRule | SigmaCorrelationRule) -> str:
 
 
 def filter_macro(rule: SigmaRule | SigmaCorrelationRule) -> str:
-    return f"{rule_slug(rule)}_filter"
+    """`cloudtrail_detection_pack_<slug>_filter`: namespaced like the scope macro (issue 20)."""
+    return f"{MACRO_PREFIX}_{rule_slug(rule)}_filter"
 
 
 # --- exact values ------------------------------------------------------------------------------------
@@ -605,7 +610,7 @@ def correlation_search(rule: SigmaCorrelationRule, steps: list[list[int]] | None
 
 @dataclass
 class SplunkSearchTransformation(QueryPostprocessingTransformation):
-    """`<scope>` <grouped query> ... | `<slug>_filter`; correlations rebuilt as sliding-window searches."""
+    """`<scope>` <grouped query> ... | `<filter macro>`; correlations rebuilt as sliding-window searches."""
 
     def apply(self, rule, query):  # type: ignore[override]
         super().apply(rule, query)
