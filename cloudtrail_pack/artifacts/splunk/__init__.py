@@ -97,11 +97,13 @@ SUPPRESS_FIELDS = ("userIdentity.arn", "eventName", "recipientAccountId", "error
 # contentctl/output/templates/savedsearches_detections.j2 at commit
 # fc0098898946fd681e9f9758c4512cfe17f32b52 (action.notable + action.notable.param.{nes_fields,
 # rule_description, rule_title, security_domain, severity}; action.risk + action.risk.param.{_risk,
-# _risk_message, _risk_score = 0, verbose = 0}; action.correlationsearch.*; realtime_schedule = 0). The
-# drill-down uses ES's single drill-down parameters action.notable.param.drilldown_{name, search,
-# earliest_offset, latest_offset} (the correlationsearches.conf -> savedsearches.conf parameter mapping of
-# ES's "Upgrade correlation searches in Splunk Enterprise Security"), with the offsets contentctl uses
-# (contentctl/objects/drilldown.py: $info_min_time$, $info_max_time$) and its `field=$field$` tokens.
+# _risk_message, _risk_score = 0, verbose = 0}; action.correlationsearch.*; realtime_schedule = 0;
+# allow_skew). The drill-downs are ES 7+'s `action.notable.param.drilldown_searches`, a JSON list of {name, search,
+# earliest_offset, latest_offset} as contentctl writes it (contentctl/objects/drilldown.py: the detection's
+# events of the risk objects over $info_min_time$..$info_max_time$, and their risk events of the last 7 days,
+# `index = risk starthoursago = 168 endhoursago = 0 | stats ... by <field> | search <field> = $<field>$`). The
+# `_risk` list holds risk objects then threat objects ({threat_object_field, threat_object_type}), as
+# contentctl's Detection.risk serializes its rba section (objects/rba.py: ThreatObjectType.IP_ADDRESS).
 # ES reads `$field$` in these texts as the value of the result's field ("Create a risk message to add
 # context for investigations", ES 7.x RBA manual), so a rule title or description holding a `$` is
 # refused rather than shipped with a token nobody meant.
@@ -118,6 +120,13 @@ NOTABLE_SEVERITY = {level: level for level in RISK_SCORE}
 SECURITY_DOMAIN = "access"
 #: Who acted, on which account.
 ACTOR_FIELD = "userIdentity.arn"
+#: The principal that risk accrues to: a role session's ARN (assumed-role/<role>/<session>) names one session, so
+#: risk would split per session; the role (the session issuer) is scored instead, else the caller's own ARN (an
+#: IAM user, root). CloudTrail User Guide, "CloudTrail userIdentity element": sessionContext.sessionIssuer.arn.
+PRINCIPAL_FIELD = "principal_arn"
+PRINCIPAL_EVAL = f"| eval {PRINCIPAL_FIELD}=coalesce('userIdentity.sessionContext.sessionIssuer.arn', '{ACTOR_FIELD}')"
+#: Where the call came from: ES's threat object (an IP address, or the AWS service that called on the user's behalf).
+SOURCE_FIELD = "sourceIPAddress"
 ACCOUNT_FIELD = "recipientAccountId"
 #: The target of the call, with its ES risk object type, when the rule lists it in `fields:` (the first listed
 #: wins): an IAM user, an IAM Identity Center user (identity store user id), a member account, an IAM group.
@@ -134,6 +143,11 @@ OUTCOME_FIELD = "outcome"
 OUTCOME_EVAL = f'| eval {OUTCOME_FIELD}=if(isnull(errorCode), "succeeded", "denied or failed")'
 DRILLDOWN_EARLIEST = "$info_min_time$"
 DRILLDOWN_LATEST = "$info_max_time$"
+RISK_DRILLDOWN = (
+    "index = risk starthoursago = 168 endhoursago = 0 | stats count values(search_name) values(risk_message) "
+    "values(analyticstories) values(annotations._all) values(annotations.mitre_attack.mitre_tactic) by {field} "
+    "| search {field} = ${field}$"
+)
 
 
 
@@ -195,6 +209,12 @@ class Entities:
     actor: str | None
     target: str | None
     account: str | None
+    source: str | None = None  # where the call came from (SOURCE_FIELD), when the results carry it
+
+    @property
+    def principal(self) -> str | None:
+        """The field risk accrues to: PRINCIPAL_FIELD, which every search computes from the actor's identity."""
+        return PRINCIPAL_FIELD if self.actor else None
 
     @property
     def pivot(self) -> list[str]:
@@ -212,14 +232,15 @@ def entities(rule: PackRule) -> Entities:
     r = rule.rule
     if isinstance(r, SigmaCorrelationRule):
         actor = ACTOR_FIELD if ACTOR_FIELD in (r.group_by or []) else None
-        return Entities(actor, None, ACCOUNT_FIELD)
+        return Entities(actor, None, ACCOUNT_FIELD, SOURCE_FIELD)
     if not r.fields:
-        return Entities(ACTOR_FIELD, None, ACCOUNT_FIELD)
+        return Entities(ACTOR_FIELD, None, ACCOUNT_FIELD, SOURCE_FIELD)
     target = next((f for f in r.fields if f in TARGET_FIELDS), None)
     return Entities(
         ACTOR_FIELD if ACTOR_FIELD in r.fields else None,
         target,
         ACCOUNT_FIELD if ACCOUNT_FIELD in r.fields else None,
+        SOURCE_FIELD if SOURCE_FIELD in r.fields else None,
     )
 
 
@@ -243,34 +264,49 @@ def notable_title(title: str, e: Entities, outcome: bool = False) -> str:
 
 
 def with_outcome(search: str, rule: PackRule) -> str:
-    """A base rule's search with OUTCOME_EVAL before its tuning macro (a correlation's results are its events
-    that reached the threshold, of mixed outcomes: none)."""
-    if isinstance(rule.rule, SigmaCorrelationRule):
-        return search
+    """The search with the fields ES reads that CloudTrail does not hold: PRINCIPAL_FIELD (before a base rule's
+    `| table`, which keeps it), and for a base rule OUTCOME_EVAL, before its tuning macro (a correlation's results
+    are its events that reached the threshold, of mixed outcomes: none)."""
     macro = f"\n| `{filter_macro(rule.rule)}`"
-    return search[: -len(macro)] + "\n" + OUTCOME_EVAL + macro
+    body = search[: -len(macro)]
+    if isinstance(rule.rule, SigmaCorrelationRule):
+        return body + "\n" + PRINCIPAL_EVAL + macro
+    head, table, fields = body.rpartition("\n| table ")
+    if table and "\n" not in fields:
+        body = f"{head}\n{PRINCIPAL_EVAL}{table}{fields},{PRINCIPAL_FIELD}"
+    else:
+        body += "\n" + PRINCIPAL_EVAL
+    return body + "\n" + OUTCOME_EVAL + macro
 
 
 def risk_objects(rule: PackRule, e: Entities) -> list[dict]:
-    """contentctl's `_risk` list: the actor and a target user as `user`, the account as `other`."""
+    """contentctl's `_risk` list: the principal (the role of a role session) and a target user as `user`, the
+    account as `other`; then where the call came from as an `ip_address` threat object."""
     score = RISK_SCORE[rule.level]
     objects = []
-    if e.actor:
-        objects.append((e.actor, "user"))
+    if e.principal:
+        objects.append((e.principal, "user"))
     if e.target:
         objects.append((e.target, TARGET_FIELDS[e.target]))
     if e.account:
         objects.append((e.account, "other"))
-    return [{"risk_object_field": f, "risk_object_type": t, "risk_score": score} for f, t in objects]
+    risk = [{"risk_object_field": f, "risk_object_type": t, "risk_score": score} for f, t in objects]
+    threats = [{"threat_object_field": e.source, "threat_object_type": "ip_address"}] if e.source else []
+    return risk + threats
 
 
-def drilldown(e: Entities) -> tuple[str, str]:
-    """(name, search) of the notable's drill-down: every CloudTrail event of the same actor on the same
-    target, over the time range the alerting search covered."""
+def drilldowns(e: Entities) -> list[dict]:
+    """The notable's drill-down searches: every CloudTrail event of the same actor on the same target over the time
+    range the alerting run covered, and the risk events of the principal (else the account) of the last 7 days."""
     name = "View the CloudTrail events of " + " on ".join(_token(f) for f in e.pivot)
-    terms = [f"{f}={_token(f)}" for f in e.pivot]
+    terms = [f'{f}="{_token(f)}"' for f in e.pivot]
     expression = terms[0] if len(terms) == 1 else "(" + " AND ".join(terms) + ")"
-    return name, f"`{SCOPE_MACRO}` {expression}"
+    scored = e.principal or e.account
+    return [
+        {"name": name, "search": f"`{SCOPE_MACRO}` {expression}",
+         "earliest_offset": DRILLDOWN_EARLIEST, "latest_offset": DRILLDOWN_LATEST},
+        {"name": f"View the risk events of {_token(scored)} in the last 7 days", "search": RISK_DRILLDOWN.format(field=scored)},
+    ]
 
 
 def es_settings(rule: PackRule, title: str) -> dict[str, str]:
@@ -288,13 +324,9 @@ def es_settings(rule: PackRule, title: str) -> dict[str, str]:
             "so that ES has a risk object",
         )
     notable = notable_title(title, e, outcome=not isinstance(rule.rule, SigmaCorrelationRule))
-    name, search = drilldown(e)
     return {
         "action.notable": "1",
-        "action.notable.param.drilldown_earliest_offset": DRILLDOWN_EARLIEST,
-        "action.notable.param.drilldown_latest_offset": DRILLDOWN_LATEST,
-        "action.notable.param.drilldown_name": name,
-        "action.notable.param.drilldown_search": search,
+        "action.notable.param.drilldown_searches": json.dumps(drilldowns(e), separators=(", ", ": ")),
         "action.notable.param.nes_fields": ",".join(dict.fromkeys(f for f in (e.actor, e.target, e.account) if f)),
         "action.notable.param.rule_description": texts["description"] or title,
         "action.notable.param.rule_title": notable,
@@ -325,7 +357,6 @@ def saved_search(rule: PackRule, search: str, slot: int = 0) -> SavedSearch:
         f"| `{macro}`"
     ):
         raise PackError(shown(rule.source), f"Splunk: search of {rule.id} does not have the `{SCOPE_MACRO}` ... `{macro}` shape")
-    search = with_outcome(search, rule)
     title = rule.title.translate({ord(c): None for c in "[]"})
     timespan = None
     if isinstance(rule.rule, SigmaCorrelationRule):
@@ -334,6 +365,7 @@ def saved_search(rule: PackRule, search: str, slot: int = 0) -> SavedSearch:
             search = schedule.scheduled_correlation(search)
         except schedule.NotACorrelationSearch as e:
             raise PackError(shown(rule.source), f"Splunk: correlation {rule.id}: {e}") from None
+    search = with_outcome(search, rule)
     annotations = {"mitre_attack": attack_techniques(rule)}
     settings = {
         "action.correlationsearch.annotations": json.dumps(annotations, separators=(", ", ": ")),
@@ -400,7 +432,11 @@ def _readme_entry(s: SavedSearch) -> dict:
         "suppressed": s.settings["alert.suppress.fields"],
         "notable": s.settings["action.notable.param.rule_title"],
         "notable_severity": s.settings["action.notable.param.severity"],
-        "risk_objects": ", ".join(f"`{o['risk_object_field']}` ({o['risk_object_type']}, {o['risk_score']})" for o in risk),
+        "risk_objects": ", ".join(
+            f"`{o['risk_object_field']}` ({o['risk_object_type']}, {o['risk_score']})" if "risk_object_field" in o
+            else f"threat object `{o['threat_object_field']}` ({o['threat_object_type']})"
+            for o in risk
+        ),
         "search": s.search,
     }
 
