@@ -182,7 +182,8 @@ def test_ordered_search_ignores_the_reversed_order():
 @pytest.mark.parametrize("order", ["removal first", "deletion first"])
 def test_ordered_search_reports_both_steps_in_the_same_second(order):
     """eventTime has whole seconds: a script removes the password and deletes the user within one (issue 20). The
-    events reach streamstats in either order (multisearch, then a sort on _time alone kept them as they came)."""
+    records come in either order; the evaluator's multisearch returns its subsearches in turn, Splunk's documents no
+    order, hence the search's `sort 0 _time, sigma_step` (step 1 first within a second, asserted above)."""
     records = [event("pwd", "20:00", "DeleteLoginProfile", "rosa"), event("del", "20:00", "DeleteUser", "rosa")]
     if order == "deletion first":
         records.reverse()
