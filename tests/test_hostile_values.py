@@ -66,7 +66,7 @@ SUFFIX = {"plain": "", "contains": "|contains", "startswith": "|startswith", "en
 SPECIAL = list('"\'\\|/*?:()[]{}<>^~!&+-=$#@%;,` \t\n\r\u3000\u2028\x00\x85') + ["AND", "OR", "NOT", " or ", "| where", "*/", "é", "日", "\U0001f600"]
 HOSTILE = st.lists(st.one_of(st.sampled_from(SPECIAL), st.characters(exclude_categories=("Cs",))), min_size=1, max_size=8).map("".join)
 SETTINGS = settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-SPLUNK = spl.SplunkEvaluator({SCOPE_MACRO: SCOPE_DEFINITION, "hostile_filter": FILTER_DEFINITION})
+SPLUNK = spl.SplunkEvaluator({SCOPE_MACRO: SCOPE_DEFINITION, "cloudtrail_detection_pack_hostile_filter": FILTER_DEFINITION})
 #: EQL's `:` and `like~` patterns: `*` and `?`, no escape (EQL syntax reference, "Wildcards").
 EQL_WILDCARDS = Wildcards(many="*", one="?")
 #: Values Elastic's AWS integration deletes at ingest (docs/elastic.md): no Elastic query can see them.
@@ -315,7 +315,7 @@ def test_regex_line_break_is_escaped(target):
     query = check(target, "re_i" if target == "eql" else "re", "a\nb")
     assert query is not None
     if target in ("splunk", "eql", "esql"):
-        assert "\n" not in query.split("eventSource", 1)[-1].split("\n| `hostile_filter`")[0].replace("\n| regex", " | regex"), query
+        assert "\n" not in query.split("eventSource", 1)[-1].split("\n| `cloudtrail_detection_pack_hostile_filter`")[0].replace("\n| regex", " | regex"), query
 
 
 def test_eql_case_sensitive_regex_is_refused_with_the_reason():

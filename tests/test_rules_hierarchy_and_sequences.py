@@ -103,5 +103,5 @@ def test_sigma_cli_style_loading_of_the_iam_folder_converts_the_correlations(pac
     names = [r.name for r in collection.rules]
     assert names.index(DISTINCT) > max(names.index(n) for n in ["aws_iam_user_deleted", *CREDENTIALS])
     searches = SplunkBackend(processing_pipeline=splunk_cloudtrail_pipeline()).convert(collection)
-    assert any(s.endswith(f"| `{DISTINCT}_filter`") for s in searches)
-    assert any(s.endswith(f"| `{THEN_DELETED}_filter`") for s in searches)
+    assert any(s.endswith(f"| `cloudtrail_detection_pack_{DISTINCT}_filter`") for s in searches)
+    assert any(s.endswith(f"| `cloudtrail_detection_pack_{THEN_DELETED}_filter`") for s in searches)

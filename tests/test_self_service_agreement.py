@@ -87,7 +87,7 @@ def test_every_target_agrees_with_the_reference_on_who_acted_on_whom(rows):
     reference = engine.run(batch)
     expected = {r["eventID"] for r in batch if MFA in reference.matches[r["eventID"]]}
     got = {"cloudwatch": {r["eventID"] for r in batch if li.matches(q["cloudwatch"], r)}}
-    splunk = SplunkEvaluator({SCOPE_MACRO: SCOPE_DEFINITION, "aws_iam_user_mfa_deactivated_filter": "search *"})
+    splunk = SplunkEvaluator({SCOPE_MACRO: SCOPE_DEFINITION, "cloudtrail_detection_pack_aws_iam_user_mfa_deactivated_filter": "search *"})
     got["splunk"] = {batch[i]["eventID"] for row in splunk.run(q["splunk"], batch) for i in row.sources}
     assert got == {"cloudwatch": expected, "splunk": expected}
     kept = [r for r in batch if r["requestParameters"].get("userName") not in ECS_DROPPED_VALUES

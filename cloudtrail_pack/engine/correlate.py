@@ -356,7 +356,7 @@ def _sequences(sweep: Sweep, rows: list[tuple]):
                 lst = times.get(slot, ())
                 lo = bisect.bisect_left(lst, start)
                 if ordered and previous is not None:
-                    lo = max(lo, bisect.bisect_right(lst, previous))
+                    lo = max(lo, bisect.bisect_left(lst, previous))  # the same second is in order
                 if lo >= len(lst) or lst[lo] > t:
                     break
                 chosen.append((slot, lst[lo]))

@@ -57,6 +57,17 @@ class Verdict:
         return {(r, g, frozenset(e)) for r, g, e in merged}
 
 
+#: pySigma-backend-sqlite 2.0.0 chooses each later step of an ordered correlation strictly after the previous one
+#: (`m.ts > <previous>`). CloudTrail's eventTime has whole seconds and a script removes a user's credentials and
+#: deletes the user within one, so the pack reads the same second as in order (issue 20), in every target.
+_STRICTLY_AFTER = re.compile(r"\bOR m\.ts > ")
+
+
+def same_second_in_order(plan: dict) -> dict:
+    """The correlation `plan` with each ordered step chosen at or after the previous one's time."""
+    return json.loads(_STRICTLY_AFTER.sub("OR m.ts >= ", json.dumps(plan)))
+
+
 def flatten(record: dict, prefix: str = "") -> dict[str, object]:
     """Dotted-path columns for a record; objects also keep their JSON text, arrays are JSON text."""
     out: dict[str, object] = {}
@@ -107,7 +118,7 @@ class ReferenceEngine:
             try:
                 if isinstance(rule, SigmaCorrelationRule):
                     if rule_id in wanted:
-                        self.plans[rule_id] = pysigma_compat.correlation_plan(sql, rule)
+                        self.plans[rule_id] = same_second_in_order(pysigma_compat.correlation_plan(sql, rule))
                         self.fields.update(f for fs in self.plans[rule_id]["required_fields"].values() for f in fs)
                 else:
                     (query,) = sql.convert_rule(rule)

@@ -111,7 +111,7 @@ def window_sql(rule: SigmaCorrelationRule, rule_ids: list[str]) -> str:
         times: list[str] = []
         for i, slot in enumerate(chained):
             previous = f"coalesce({', '.join(reversed(times))})" if len(times) > 1 else (times[0] if times else None)
-            after = f" AND ({previous} IS NULL OR x.ts > {previous})" if previous else ""
+            after = f" AND ({previous} IS NULL OR x.ts >= {previous})" if previous else ""  # same second: in order
             name = f"t{t}_q{i}"
             query = (
                 f"SELECT *, array_min(transform(filter(win, x -> x.slot = {slot}{after}), x -> x.ts)) AS {name} "

@@ -57,6 +57,7 @@ show; `streamstats` also records the window each row was counted over (`Row.wind
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import math
@@ -498,7 +499,14 @@ def _value_matches(pattern: Value, value: str) -> bool:
                 return ipaddress.ip_address(value) in network
             except ValueError:
                 return False
-    return SEARCH_WILDCARDS.regex(text, re.IGNORECASE | re.DOTALL).fullmatch(value) is not None
+    return _search_regex(text).fullmatch(value) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _search_regex(text: str) -> re.Pattern:
+    """A search term's value as a compiled regular expression (compiled once: the replays run a search thousands
+    of times)."""
+    return SEARCH_WILDCARDS.regex(text, re.IGNORECASE | re.DOTALL)
 
 
 def _compare(op: str, left: str, right: str) -> bool:
@@ -575,7 +583,9 @@ def _e_cmp(t):
     return left
 
 
-_FUNCS = {"like": 2, "match": 2, "isnull": 1, "isnotnull": 1, "lower": 1, "if": 3}
+#: Arity of each eval function (None: one or more). "Comparison and Conditional functions": null() returns NULL,
+#: coalesce(<values>) the first that is not NULL.
+_FUNCS = {"like": 2, "match": 2, "isnull": 1, "isnotnull": 1, "lower": 1, "if": 3, "null": 0, "coalesce": None}
 
 
 def _e_atom(t):
@@ -593,12 +603,14 @@ def _e_atom(t):
             if tok.text not in _FUNCS:
                 raise SPLError(f"eval function {tok.text}() is not supported")
             t.next()
-            args = [_e_or(t)]
-            while t.accept("COMMA"):
+            args = []
+            if not t.accept("RPAREN"):
                 args.append(_e_or(t))
-            t.expect("RPAREN")
-            if len(args) != _FUNCS[tok.text]:
-                raise SPLError(f"{tok.text}() takes {_FUNCS[tok.text]} arguments")
+                while t.accept("COMMA"):
+                    args.append(_e_or(t))
+                t.expect("RPAREN")
+            if len(args) != _FUNCS[tok.text] if _FUNCS[tok.text] is not None else not args:
+                raise SPLError(f"{tok.text}() takes {_FUNCS[tok.text] or 'one or more'} arguments")
             return Call(tok.text, tuple(args))
         if re.fullmatch(r"-?\d+(\.\d+)?", tok.text):
             return Lit(float(tok.text))
@@ -626,6 +638,10 @@ def eval_expr(expr, row: Row):
         return or3([_logical(eval_expr(a, row)) for a in expr.args])
     if isinstance(expr, Call):
         args = [eval_expr(a, row) for a in expr.args]
+        if expr.name == "null":
+            return None
+        if expr.name == "coalesce":
+            return next((a for a in args if a is not None), None)
         if expr.name == "isnull":
             return args[0] is None
         if expr.name == "isnotnull":
@@ -969,7 +985,11 @@ def _cmd_streamstats(text: str) -> Command:
             fields = dict(r.fields)
             for agg in aggs:
                 fields[agg.name] = _aggregate(agg, members)
-            out.append(Row(fields, r.sources, frozenset().union(*(m.sources for m in members))))
+            # Row.window: the first time_window a row was counted over (a correlation's; later passes keep it)
+            window = r.window
+            if window is None and window_seconds is not None:
+                window = frozenset().union(*(m.sources for m in members))
+            out.append(Row(fields, r.sources, window))
         return out
 
     return Command("streamstats", text, run, (window_seconds, aggs, by))

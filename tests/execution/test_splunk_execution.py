@@ -1,14 +1,17 @@
 """The Splunk app as Splunk runs it: every saved search of the built .tgz, replayed by splunk_model over
-each fixture file delivered 0-15 minutes late (timeline.SCENARIOS), with the run starting on time or
-as late as `schedule_window` allows. What counts is what reaches the analyst: Enterprise Security's
-notable events, one per result that alert suppression lets through.
+each fixture file delivered 0-15 minutes late (timeline.SCENARIOS) and up to 24 hours late (LATE: a backlog
+between CloudTrail, S3 and the add-on), with the run starting on time, as late as `schedule_window` allows,
+and skewed by `allow_skew` (with its time range or without). What counts is what reaches the analyst:
+Enterprise Security's notable events, one per result that alert suppression lets through.
 
 Asserted per saved search and scenario, from fixtures/manifest.yml only:
 * every attack event is carried by a notable, or was folded by suppression into an earlier notable with
   the same suppression key (the documented per-result throttling, docs/splunk.md "Throttling"), never
   into one of another outcome (errorCode);
 * no notable carries an event the rule must not alert on, and no event is in two notables;
-* a correlation raises exactly one notable per expected burst and none for anything else.
+* every event a base rule's search expression matches is read by exactly one run (index-time windows);
+* a correlation raises exactly one notable per expected burst and none for anything else, however late and
+  in whatever order its events arrive.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import tarfile
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from release_helpers import release_for
 
@@ -26,7 +31,7 @@ from cloudtrail_pack.artifacts.splunk import APP_ID, write_splunk_app
 from cloudtrail_pack.pack import load_pack
 from evaluators.spl import SplunkEvaluator, parse_conf
 from splunk_model import Cron, ModelError, Replay, SavedSearch, TimeModifier, replay
-from timeline import CASES, Case, Delivered, alerts_per_event, burst_alerts
+from timeline import CASES, Case, Delivered, Scenario, _unit, alerts_per_event, burst_alerts, event_time
 
 RULES = load_pack().rules
 BASE = [r for r in RULES if not r.is_correlation]
@@ -51,29 +56,56 @@ def shipped(app) -> tuple[dict[str, SavedSearch], SplunkEvaluator]:
     stanzas = parse_conf(app["default/savedsearches.conf"])
     by_slug = {}
     for rule in RULES:
-        (name,) = [n for n, s in stanzas.items() if s["search"].endswith(f"| `{rule.slug}_filter`")]
+        (name,) = [n for n, s in stanzas.items() if s["search"].endswith(f"| `cloudtrail_detection_pack_{rule.slug}_filter`")]
         by_slug[rule.slug] = SavedSearch.from_stanza(name, stanzas[name])
     return by_slug, SplunkEvaluator.from_macros_conf(app["default/macros.conf"])
 
 
-def dispatch_delays(saved: SavedSearch) -> tuple[timedelta, ...]:
-    """On time, and as late as a schedule window allows: less than one period [SPEC]."""
-    return (timedelta(0), saved.cron.longest_gap - timedelta(minutes=1))
+def starts(saved: SavedSearch) -> tuple[tuple[timedelta, timedelta, bool], ...]:
+    """(dispatch delay, skew, skew moves the time range): on time; as late as a schedule window allows (less than
+    one period [SPEC]), skewed or not; skewed as far as allow_skew allows, the time range moved with the start."""
+    late = saved.cron.longest_gap - timedelta(minutes=1)
+    return ((timedelta(0), timedelta(0), False), (late, saved.allow_skew, False), (timedelta(0), saved.allow_skew, True))
 
 
-#: The fixture files with their cases (one per delivery scenario), in timeline.CASES order.
+#: The longest delay the Splunk app promises (schedule.MAX_DELAY_HOURS): a backlog of hours is common.
+BACKLOG = timedelta(hours=24)
+LATE: tuple[Scenario, ...] = (
+    Scenario("delay-24h", lambda r, i, n: BACKLOG),
+    Scenario("jitter-0-24h", lambda r, i, n: BACKLOG * _unit(r)),
+    # the first events of the file arrive last, a day after the newest
+    Scenario("reversed-24h", lambda r, i, n: BACKLOG * ((n - 1 - i) / max(n - 1, 1))),
+    # half the file on time, the other half a day later: a burst split across the backlog
+    Scenario("split-24h", lambda r, i, n: BACKLOG if i % 2 else timedelta(0)),
+)
+
+
+def deliver_late(fixture, scenario: Scenario) -> Case:
+    by_time = sorted(fixture.records, key=event_time)
+    events = []
+    for i, record in enumerate(by_time):
+        delay = scenario.delay(record, i, len(by_time))
+        assert timedelta(0) <= delay <= BACKLOG
+        events.append(Delivered(record, event_time(record), event_time(record) + delay))
+    return Case(fixture, scenario, tuple(sorted(events, key=lambda d: (d.ingested, d.event_time, d.event_id))))
+
+
+#: The fixture files with their cases (one per delivery scenario), timeline.CASES then LATE.
 FILES = sorted({str(c.fixture.path) for c in CASES})
 CASES_OF = {f: [c for c in CASES if str(c.fixture.path) == f] for f in FILES}
+CASES_OF = {f: cases + [deliver_late(cases[0].fixture, s) for s in LATE] for f, cases in CASES_OF.items()}
 
 
 def replays(shipped, rule, fixture: str) -> dict[str, tuple[Case, Replay]]:
-    """{"<scenario>, start +<delay>": (case, what the saved search did)} for every scenario and delay."""
+    """{"<scenario>, start +<delay> skew <skew>": (case, what the saved search did)} for every scenario and start."""
     searches, evaluator = shipped
     saved = searches[rule.slug]
     return {
-        f"{case.scenario}, start +{delay}": (case, replay(saved, evaluator, list(case.events), delay))
+        f"{case.scenario}, start +{delay} skew {skew}{' (range moved)' if moved else ''}": (
+            case, replay(saved, evaluator, list(case.events), delay, skew, moved)
+        )
         for case in CASES_OF[fixture]
-        for delay in dispatch_delays(saved)
+        for delay, skew, moved in starts(saved)
     }
 
 
@@ -96,6 +128,9 @@ def base_rule_failures(rule, case: Case, r: Replay) -> dict[str, list]:
         # overlapping runs find an event again; suppression must keep it to one notable
         "an event reaches the analyst twice": sorted(e for e, n in alerts_per_event(r.notables).items() if n > 1)
         + sorted(set(r.folded) & in_notables),
+        # index-time windows: each event read by one run, whenever it arrives
+        "an attack event is not read by exactly one run": sorted(e for e in expected if r.searched.get(e) != 1),
+        "an event is read by several runs": sorted(e for e, n in r.searched.items() if n > 1),
     }
 
 
@@ -136,8 +171,9 @@ def test_correlation_raises_one_notable_per_burst(shipped, rule, fixture):
 
 
 def test_the_replay_covers_every_scenario_and_fixture():
-    """The parametrization above is over rules and files; each test replays all of timeline.SCENARIOS."""
-    assert sum(len(v) for v in CASES_OF.values()) == len(CASES) > 0
+    """The parametrization above is over rules and files; each test replays timeline.SCENARIOS and LATE."""
+    assert sum(len(v) for v in CASES_OF.values()) == len(CASES) + len(FILES) * len(LATE) > 0
+    assert max(d.delay for cases in CASES_OF.values() for c in cases for d in c.events) == BACKLOG
 
 
 # --- suppression, one behaviour each ------------------------------------------------------------------
@@ -206,3 +242,92 @@ def test_every_ten_minutes_runs_on_the_clock():
 def test_model_refuses_a_schedule_it_does_not_know():
     with pytest.raises(ModelError):
         Cron.parse("0 */2 * * *")
+
+
+# --- late events, one property each (hypothesis): delays up to 24 hours, any start the scheduler allows ------
+
+DAY = 24 * 3600
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+LATE_SETTINGS = settings(max_examples=40, deadline=None, derandomize=True)
+
+
+def call(event_id: str, name: str, at: timedelta, delay: int, user: str = "alice", source: str = "iam.amazonaws.com") -> Delivered:
+    """One IAM call by ARN at T0 + `at`, indexed `delay` seconds later."""
+    t = T0 + at
+    record = {
+        "eventVersion": "1.10", "eventID": event_id, "eventTime": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": source, "eventName": name, "awsRegion": "us-east-1",
+        "recipientAccountId": "111122223333", "userIdentity": {"type": "IAMUser", "arn": ARN},
+        "requestParameters": {"userName": user},
+    }
+    return Delivered(record, t, t + timedelta(seconds=delay))
+
+
+def every_start(shipped, slug: str, events: list[Delivered]) -> list[Replay]:
+    searches, evaluator = shipped
+    saved = searches[slug]
+    return [replay(saved, evaluator, events, delay, skew, moved) for delay, skew, moved in starts(saved)]
+
+
+@LATE_SETTINGS
+@given(at=st.integers(0, 3600), delay=st.integers(0, DAY))
+@example(at=0, delay=0)
+@example(at=0, delay=DAY)  # the longest delay promised
+@example(at=0, delay=60)  # indexed at 10:01:00, the very instant one run's index window ends and the next one's starts
+@example(at=0, delay=59)  # a second before it
+@example(at=59, delay=DAY)
+def test_a_base_rule_reads_an_event_once_however_late_it_is_indexed(shipped, at, delay):
+    event = call("late", "DeleteUser", timedelta(seconds=at), delay)
+    for r in every_start(shipped, USER_DELETED, [event]):
+        assert r.searched == {"late": 1}
+        assert [sorted(n.events) for n in r.notables] == [["late"]]
+
+
+def test_an_event_indexed_after_the_event_time_range_is_not_read(shipped):
+    """The promise has an end: an event indexed more than a day after the call (plus the range's rounding) is
+    outside every run's event-time range (`dispatch.earliest_time`)."""
+    event = call("too-late", "DeleteUser", timedelta(0), 26 * 3600)
+    for r in every_start(shipped, USER_DELETED, [event]):
+        assert r.searched == {} and r.notables == []
+
+
+MASS = "aws_iam_user_deleted_mass"
+SEQUENCE = "aws_iam_user_credentials_removed_then_deleted"
+
+
+def one_notable_per_group(replays: list[Replay]) -> list[int]:
+    return [len(r.notables) for r in replays if len(r.notables) != 1 or len(r.notables[0].group) == 0]
+
+
+@LATE_SETTINGS
+@given(
+    times=st.lists(st.integers(0, 600), min_size=3, max_size=5).map(sorted),
+    delays=st.lists(st.integers(0, DAY), min_size=5, max_size=5),
+)
+@example(times=[0, 300, 600], delays=[0, 0, 0, 0, 0])  # the window's two ends, all on time
+@example(times=[0, 300, 600], delays=[DAY, 0, 0, 0, 0])  # the first deletion a day late: it completes the burst
+@example(times=[0, 1, 2, 3], delays=[DAY, DAY // 2, 0, 600, 0])  # arriving newest first, hours apart
+@example(times=[5, 5, 5], delays=[0, DAY, 0, 0, 0])  # one second
+@example(times=[0, 100, 200, 300, 400], delays=[0, 0, 0, DAY, DAY])  # reported, then two more a day later
+def test_a_burst_raises_one_notable_however_its_events_arrive(shipped, times, delays):
+    """Each deletion is read once, but the run that completes the burst sees the earlier ones (old events): one
+    notable, by the run that completes it; later arrivals of the same burst raise none (issue 20)."""
+    events = [call(f"del-{i}", "DeleteUser", timedelta(seconds=t), d, user=f"u{i}") for i, (t, d) in enumerate(zip(times, delays))]
+    assert one_notable_per_group(every_start(shipped, MASS, events)) == []
+    assert all(r.notables == [] for r in every_start(shipped, MASS, events[:2]))  # two deletions: none
+
+
+@LATE_SETTINGS
+@given(gap=st.integers(0, 600), removal_delay=st.integers(0, DAY), deletion_delay=st.integers(0, DAY))
+@example(gap=0, removal_delay=0, deletion_delay=0)  # the same second (issue 20)
+@example(gap=0, removal_delay=DAY, deletion_delay=0)  # the same second, the removal a day late
+@example(gap=600, removal_delay=DAY, deletion_delay=0)
+@example(gap=34, removal_delay=0, deletion_delay=DAY)
+def test_credentials_removed_then_deleted_raises_one_notable_however_late(shipped, gap, removal_delay, deletion_delay):
+    events = [
+        call("key", "DeleteAccessKey", timedelta(0), removal_delay, user="nora"),
+        call("del", "DeleteUser", timedelta(seconds=gap), deletion_delay, user="nora"),
+    ]
+    replays = every_start(shipped, SEQUENCE, events)
+    assert one_notable_per_group(replays) == []
+    assert all(n.events == {"key", "del"} for r in replays for n in r.notables)

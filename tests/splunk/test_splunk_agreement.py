@@ -11,6 +11,7 @@ from cloudtrail_pack.pack import load_pack
 from cloudtrail_pack.engine.reference import Alert, Verdict
 from sigma.correlations import SigmaCorrelationType
 from sigma.pipelines.cloudtrail.splunk import ordered_steps
+from evaluators.index_time import run_newly_indexed
 from fixture_corpus import FIXTURE_FILES
 
 RULES = load_pack().rules
@@ -24,7 +25,7 @@ def verdict(reference, index: int, records: list[dict]) -> Verdict:
 
 
 def shipped_search(savedsearches: dict, rule) -> str:
-    found = [s["search"] for s in savedsearches.values() if s["search"].endswith(f"| `{rule.slug}_filter`")]
+    found = [s["search"] for s in savedsearches.values() if s["search"].endswith(f"| `cloudtrail_detection_pack_{rule.slug}_filter`")]
     assert len(found) == 1, f"{rule.id}: {len(found)} shipped searches"
     return found[0]
 
@@ -38,7 +39,7 @@ def ordered_result(evaluator, search: str, rule, records: list[dict]):
     windows). The search reports every step-2 event that completes a sequence; the reference engine reports
     per window the first qualifying events of each step, so the two are compared by `ordered_problems`."""
     out: dict[tuple, tuple[set, set]] = {}
-    for row in evaluator.run(search, records):
+    for row in newly_indexed(evaluator, search, records):
         group = tuple(sorted((f, str(row.first(f)).lower()) for f in rule.rule.group_by or []))
         reported, seen = out.setdefault(group, (set(), set()))
         reported |= {str(records[i]["eventID"]) for i in row.sources}
@@ -68,8 +69,14 @@ def ordered_problems(found: dict, verdict: Verdict, rule) -> list:
     return problems
 
 
+def newly_indexed(evaluator, search: str, records: list[dict]):
+    """The shipped search in the run that first sees all of `records` (a correlation bounds index time in its
+    search: every record indexed in that run's window)."""
+    return run_newly_indexed(evaluator, search, records)
+
+
 def splunk_result(evaluator, search: str, rule, records: list[dict]):
-    rows = evaluator.run(search, records)
+    rows = newly_indexed(evaluator, search, records)
     if not rule.is_correlation:
         return {str(records[i]["eventID"]) for row in rows for i in row.sources}
     group_by = rule.rule.group_by or []

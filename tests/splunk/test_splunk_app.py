@@ -13,6 +13,7 @@ from evaluators.spl import parse_conf
 from release_helpers import release_for
 
 from cloudtrail_pack.artifacts import splunk as writer
+from cloudtrail_pack.artifacts.splunk import schedule
 from cloudtrail_pack.pack import PackError, load_pack
 from cloudtrail_pack.project import Project
 
@@ -32,17 +33,14 @@ def test_savedsearches_stanza_for_one_rule(pack):
         action.correlationsearch.enabled = 1
         action.correlationsearch.label = AWS IAM User Deleted
         action.notable = 1
-        action.notable.param.drilldown_earliest_offset = $info_min_time$
-        action.notable.param.drilldown_latest_offset = $info_max_time$
-        action.notable.param.drilldown_name = View the CloudTrail events of $userIdentity.arn$ on $requestParameters.userName$
-        action.notable.param.drilldown_search = `cloudtrail_detection_pack_cloudtrail` (userIdentity.arn=$userIdentity.arn$ AND requestParameters.userName=$requestParameters.userName$)
+        action.notable.param.drilldown_searches = [{"name": "View the CloudTrail events of $userIdentity.arn$ on $requestParameters.userName$", "search": "`cloudtrail_detection_pack_cloudtrail` (userIdentity.arn=\\"$userIdentity.arn$\\" AND requestParameters.userName=\\"$requestParameters.userName$\\")", "earliest_offset": "$info_min_time$", "latest_offset": "$info_max_time$"}, {"name": "View the risk events of $principal_arn$ in the last 7 days", "search": "index = risk starthoursago = 168 endhoursago = 0 | stats count values(search_name) values(risk_message) values(analyticstories) values(annotations._all) values(annotations.mitre_attack.mitre_tactic) by principal_arn | search principal_arn = $principal_arn$"}]
         action.notable.param.nes_fields = userIdentity.arn,requestParameters.userName,recipientAccountId
         action.notable.param.rule_description = Detects an attempt to delete an IAM user, successful or not (check errorCode). Deleting a legitimate user removes its owner's access to the account (T1531 Account Access Removal), which disrupts response and recovery and hides who was using the identity; a denied attempt is reconnaissance of what the caller may delete. Only IAM's DeleteUser matches: ElastiCache, MemoryDB, QuickSight, Transfer Family and IAM Identity Center have DeleteUser calls of their own.
         action.notable.param.rule_title = AWS IAM User Deleted by $userIdentity.arn$ on $requestParameters.userName$ in account $recipientAccountId$ ($outcome$)
         action.notable.param.security_domain = access
         action.notable.param.severity = medium
         action.risk = 1
-        action.risk.param._risk = [{"risk_object_field": "userIdentity.arn", "risk_object_type": "user", "risk_score": 60}, {"risk_object_field": "requestParameters.userName", "risk_object_type": "user", "risk_score": 60}, {"risk_object_field": "recipientAccountId", "risk_object_type": "other", "risk_score": 60}]
+        action.risk.param._risk = [{"risk_object_field": "principal_arn", "risk_object_type": "user", "risk_score": 60}, {"risk_object_field": "requestParameters.userName", "risk_object_type": "user", "risk_score": 60}, {"risk_object_field": "recipientAccountId", "risk_object_type": "other", "risk_score": 60}, {"threat_object_field": "sourceIPAddress", "threat_object_type": "ip_address"}]
         action.risk.param._risk_message = AWS IAM User Deleted by $userIdentity.arn$ on $requestParameters.userName$ in account $recipientAccountId$ ($outcome$)
         action.risk.param._risk_score = 0
         action.risk.param.verbose = 0
@@ -52,12 +50,15 @@ def test_savedsearches_stanza_for_one_rule(pack):
         alert.suppress.fields = userIdentity.arn,requestParameters.userName,errorCode,recipientAccountId
         alert.suppress.period = 1h
         alert.track = 1
+        allow_skew = 1m
         counttype = number of events
-        cron_schedule = */10 * * * *
+        cron_schedule = 3-59/10 * * * *
         description = Detects an attempt to delete an IAM user, successful or not (check errorCode). Deleting a legitimate user removes its owner's access to the account (T1531 Account Access Removal), which disrupts response and recovery and hides who was using the identity; a denied attempt is reconnaissance of what the caller may delete. Only IAM's DeleteUser matches: ElastiCache, MemoryDB, QuickSight, Transfer Family and IAM Identity Center have DeleteUser calls of their own. False positives: Offboarding by identity administrators or an identity-lifecycle automation (SCIM, Terraform, CloudFormation stack deletion); baseline the principals that normally delete users. The AWS Systems Manager runbook AWSConfigRemediation-DeleteIAMUser, which deletes unused users. (Sigma rule 0b40a563-9611-430c-ac03-6536096733f9, level medium.)
         disabled = 1
-        dispatch.earliest_time = -30m@m
-        dispatch.latest_time = -5m@m
+        dispatch.earliest_time = -25h@h
+        dispatch.index_earliest = -12m@m
+        dispatch.index_latest = -2m@m
+        dispatch.latest_time = now
         enableSched = 1
         quantity = 0
         realtime_schedule = 0
@@ -66,25 +67,49 @@ def test_savedsearches_stanza_for_one_rule(pack):
         request.ui_dispatch_view = search
         schedule_window = auto
         search = `cloudtrail_detection_pack_cloudtrail` (eventSource="iam.amazonaws.com" AND eventName="DeleteUser")\\
-        | table eventTime,userIdentity.type,userIdentity.arn,sourceIPAddress,userAgent,requestParameters.userName,errorCode,errorMessage,recipientAccountId\\
+        | eval principal_arn=coalesce('userIdentity.sessionContext.sessionIssuer.arn', 'userIdentity.arn')\\
+        | table eventTime,userIdentity.type,userIdentity.arn,sourceIPAddress,userAgent,requestParameters.userName,errorCode,errorMessage,recipientAccountId,principal_arn\\
         | eval outcome=if(isnull(errorCode), "succeeded", "denied or failed")\\
-        | `aws_iam_user_deleted_filter`
+        | `cloudtrail_detection_pack_aws_iam_user_deleted_filter`
         """
     )
 
 
-def test_correlation_stanza_looks_back_its_window_and_suppresses_per_group(savedsearches):
+def test_correlation_stanza_reads_every_event_indexed_before_its_window_and_reports_each_window_once(savedsearches):
+    """Each event read once, tagged new (indexed in the run's index window) or old; a window that meets the
+    condition is reported unless a window of the old events alone met it within the timespan (schedule.py)."""
     stanza = savedsearches["CloudTrail - AWS IAM Mass User Deletion - Rule"]
+    rule = '(eventSource="iam.amazonaws.com" AND eventName="DeleteUser")'
     assert stanza["search"] == (
-        '`cloudtrail_detection_pack_cloudtrail` (eventSource="iam.amazonaws.com" AND eventName="DeleteUser")\n'
+        "| multisearch\n"
+        f"    [search `cloudtrail_detection_pack_cloudtrail` _index_earliest=-12m@m _index_latest=-2m@m {rule} | eval sigma_new=1]\n"
+        f"    [search `cloudtrail_detection_pack_cloudtrail` _index_latest=-12m@m {rule} | eval sigma_old=1]\n"
         "| sort 0 _time\n"
-        "| streamstats time_window=10m count as event_count by userIdentity.arn\n"
-        "| where event_count >= 3\n"
-        "| `aws_iam_user_deleted_mass_filter`"
+        "| streamstats count as sigma_row\n"
+        "| streamstats time_window=10m count as event_count, count(sigma_old) as sigma_old_event_count by userIdentity.arn\n"
+        "| eval sigma_old_hit=if(sigma_old==1 AND (sigma_old_event_count >= 3), 1, null())\n"
+        "| streamstats time_window=10m count(sigma_old_hit) as sigma_old_before by userIdentity.arn\n"
+        "| sort 0 -_time, -sigma_row\n"
+        "| streamstats time_window=10m count(sigma_old_hit) as sigma_old_after by userIdentity.arn\n"
+        "| where (event_count >= 3) AND sigma_old_before==0 AND sigma_old_after==0\n"
+        "| eval principal_arn=coalesce('userIdentity.sessionContext.sessionIssuer.arn', 'userIdentity.arn')\n"
+        "| `cloudtrail_detection_pack_aws_iam_user_deleted_mass_filter`"
     )
-    assert stanza["dispatch.earliest_time"] == "-40m@m"
+    # the index bounds are the search's own: the old events are read too, over 24 h + 12 min + twice the timespan
+    assert "dispatch.index_earliest" not in stanza and "dispatch.index_latest" not in stanza
+    assert (stanza["dispatch.earliest_time"], stanza["dispatch.latest_time"]) == ("-25h@h", "now")
     assert stanza["alert.suppress.fields"] == "userIdentity.arn"
     assert stanza["alert.severity"] == "5"
+
+
+def test_the_searches_are_spread_over_the_ten_minutes(savedsearches):
+    """Not 17 searches on the same minute (issue 20): each on its own minute of the ten, at most two per minute,
+    and allow_skew spreads each over its minute."""
+    minutes = [int(s["cron_schedule"].split("-")[0]) for s in savedsearches.values()]
+    assert all(s["cron_schedule"] == f"{m}-59/10 * * * *" for m, s in zip(minutes, savedsearches.values()))
+    assert sorted(set(minutes)) == list(range(10))
+    assert max(minutes.count(m) for m in minutes) == 2
+    assert {s["allow_skew"] for s in savedsearches.values()} == {"1m"}
 
 
 # --- Enterprise Security: notable and risk events --------------------------------------------------------
@@ -97,30 +122,49 @@ def test_correlation_notable_names_the_principal_and_its_account(savedsearches):
     assert stanza["action.notable.param.rule_title"] == (
         "AWS IAM Mass User Deletion by $userIdentity.arn$ in account $recipientAccountId$"
     )
-    assert stanza["action.notable.param.drilldown_search"] == (
-        "`cloudtrail_detection_pack_cloudtrail` userIdentity.arn=$userIdentity.arn$"
-    )
+    assert json.loads(stanza["action.notable.param.drilldown_searches"]) == [
+        {
+            "name": "View the CloudTrail events of $userIdentity.arn$",
+            "search": '`cloudtrail_detection_pack_cloudtrail` userIdentity.arn="$userIdentity.arn$"',
+            "earliest_offset": "$info_min_time$",
+            "latest_offset": "$info_max_time$",
+        },
+        {
+            "name": "View the risk events of $principal_arn$ in the last 7 days",
+            "search": "index = risk starthoursago = 168 endhoursago = 0 | stats count values(search_name) values(risk_message) "
+            "values(analyticstories) values(annotations._all) values(annotations.mitre_attack.mitre_tactic) by principal_arn "
+            "| search principal_arn = $principal_arn$",
+        },
+    ]
     assert stanza["action.notable.param.severity"] == "high"
+
+
+def test_drilldowns_are_es_7_drilldown_searches_only(savedsearches):
+    """ES 7+'s list (contentctl's format), not the legacy single drilldown_name/_search parameters (issue 20)."""
+    for stanza in savedsearches.values():
+        assert not [k for k in stanza if k.startswith("action.notable.param.drilldown_") and k != "action.notable.param.drilldown_searches"]
+        searches = json.loads(stanza["action.notable.param.drilldown_searches"])
+        assert [sorted(d) for d in searches] == [["earliest_offset", "latest_offset", "name", "search"], ["name", "search"]]
 
 
 RISK = {
     "AWS IAM User Access Key Deleted or Deactivated": [
-        ("userIdentity.arn", "user", 40), ("requestParameters.userName", "user", 40), ("recipientAccountId", "other", 40)
+        ("principal_arn", "user", 40), ("requestParameters.userName", "user", 40), ("recipientAccountId", "other", 40)
     ],
     "AWS IAM User Deleted": [
-        ("userIdentity.arn", "user", 60), ("requestParameters.userName", "user", 60), ("recipientAccountId", "other", 60)
+        ("principal_arn", "user", 60), ("requestParameters.userName", "user", 60), ("recipientAccountId", "other", 60)
     ],
     "AWS IAM User Console Password Deleted or Reset": [
-        ("userIdentity.arn", "user", 60), ("requestParameters.userName", "user", 60), ("recipientAccountId", "other", 60)
+        ("principal_arn", "user", 60), ("requestParameters.userName", "user", 60), ("recipientAccountId", "other", 60)
     ],
     "AWS IAM User MFA Device Deactivated": [
-        ("userIdentity.arn", "user", 60), ("requestParameters.userName", "user", 60), ("recipientAccountId", "other", 60)
+        ("principal_arn", "user", 60), ("requestParameters.userName", "user", 60), ("recipientAccountId", "other", 60)
     ],
     "AWS Account Removed From the Organization": [
-        ("userIdentity.arn", "user", 60), ("requestParameters.accountId", "other", 60), ("recipientAccountId", "other", 60)
+        ("principal_arn", "user", 60), ("requestParameters.accountId", "other", 60), ("recipientAccountId", "other", 60)
     ],
-    "AWS Account Left the Organization": [("userIdentity.arn", "user", 80), ("recipientAccountId", "other", 80)],
-    "AWS IAM Mass User Deletion": [("userIdentity.arn", "user", 80), ("recipientAccountId", "other", 80)],
+    "AWS Account Left the Organization": [("principal_arn", "user", 80), ("recipientAccountId", "other", 80)],
+    "AWS IAM Mass User Deletion": [("principal_arn", "user", 80), ("recipientAccountId", "other", 80)],
 }
 
 
@@ -130,7 +174,7 @@ def test_risk_objects_are_actor_target_and_account(savedsearches, label):
     assert stanza["action.risk"] == "1"
     assert json.loads(stanza["action.risk.param._risk"]) == [
         {"risk_object_field": f, "risk_object_type": t, "risk_score": score} for f, t, score in RISK[label]
-    ]
+    ] + [{"threat_object_field": "sourceIPAddress", "threat_object_type": "ip_address"}]
 
 
 def test_risk_fields_are_in_the_results_of_every_search(savedsearches):
@@ -139,7 +183,8 @@ def test_risk_fields_are_in_the_results_of_every_search(savedsearches):
         table = [line for line in stanza["search"].split("\n") if line.startswith("| table ")]
         if table:
             returned = set(table[0][len("| table ") :].split(","))
-            fields = {o["risk_object_field"] for o in json.loads(stanza["action.risk.param._risk"])}
+            risk = json.loads(stanza["action.risk.param._risk"])
+            fields = {o.get("risk_object_field") or o["threat_object_field"] for o in risk}
             assert fields <= returned
 
 
@@ -200,23 +245,26 @@ def test_every_rule_is_a_disabled_scheduled_alert_with_its_attack_technique(pack
         assert stanza["alert.severity"] == str(writer.SEVERITY[rule.level])
         techniques = [t.name.upper() for t in rule.rule.tags if t.namespace == "attack" and t.name.startswith("t")]
         assert json.loads(stanza["action.correlationsearch.annotations"]) == {"mitre_attack": techniques}
-        assert stanza["search"].endswith(f"| `{rule.slug}_filter`")
+        assert stanza["search"].endswith(f"| `cloudtrail_detection_pack_{rule.slug}_filter`")
 
 
 def test_shipped_searches_are_the_compiled_searches(pack, savedsearches):
-    """The compiled search, with a base rule's outcome field before its tuning macro."""
+    """The compiled search (a correlation's as scheduled), with the principal and a base rule's outcome field."""
     from cloudtrail_pack.compilation import compile_rules
     from cloudtrail_pack.registry import TARGETS
 
-    compiled = {writer.with_outcome(q[0], pack.by_id(rule_id)) for rule_id, q in compile_rules(pack, TARGETS["splunk"]).items()}
-    assert {s["search"] for s in savedsearches.values()} == compiled
+    shipped = {
+        writer.with_outcome(schedule.scheduled_correlation(q[0]) if pack.by_id(rule_id).is_correlation else q[0], pack.by_id(rule_id))
+        for rule_id, q in compile_rules(pack, TARGETS["splunk"]).items()
+    }
+    assert {s["search"] for s in savedsearches.values()} == shipped
 
 
 def test_the_outcome_field_says_whether_the_call_succeeded(savedsearches):
     from evaluators.spl import SplunkEvaluator
 
     stanza = savedsearches["CloudTrail - AWS IAM User Deleted - Rule"]
-    evaluator = SplunkEvaluator({"cloudtrail_detection_pack_cloudtrail": "*", "aws_iam_user_deleted_filter": "search *"})
+    evaluator = SplunkEvaluator({"cloudtrail_detection_pack_cloudtrail": "*", "cloudtrail_detection_pack_aws_iam_user_deleted_filter": "search *"})
     base = {"eventTime": "2026-11-23T10:00:00Z", "eventSource": "iam.amazonaws.com", "eventName": "DeleteUser"}
     records = [{**base, "eventID": "ok"}, {**base, "eventID": "denied", "errorCode": "AccessDenied"}]
     rows = evaluator.run(stanza["search"], records)
@@ -233,7 +281,8 @@ def test_macros_conf_has_the_scope_and_one_empty_filter_per_search(pack, app_mem
     scope = "cloudtrail_detection_pack_cloudtrail"
     assert macros[scope]["definition"] == "(index=aws sourcetype=aws:cloudtrail)"
     filters = {name: m["definition"] for name, m in macros.items() if name != scope}
-    assert filters == {f"{r.slug}_filter": "search *" for r in pack.rules}
+    # namespaced like the scope macro (issue 20): ESCU exports `<detection>_filter` macros system-wide too
+    assert filters == {f"cloudtrail_detection_pack_{r.slug}_filter": "search *" for r in pack.rules}
     assert all(m["iseval"] == "0" for m in macros.values())
 
 
@@ -271,7 +320,7 @@ def test_default_meta_exports_read_only_to_users(app_members):
 def test_readme_lists_every_search_and_its_macro(pack, app_members):
     text = app_members["README.md"].decode()
     for rule in pack.rules:
-        assert f"`{rule.slug}_filter`" in text and rule.id in text
+        assert f"`cloudtrail_detection_pack_{rule.slug}_filter`" in text and rule.id in text
 
 
 def test_app_files(app_members):
@@ -369,4 +418,28 @@ def test_unexpressible_rule_is_left_out_and_named_in_readme(pack, tmp_path):
     readme = files["README.md"].decode()
     assert "## Rules without a Splunk search" in readme
     assert "`6a1f0d3e-5b2c-4e8f-9a7d-1c2b3e4f5a6b` Keyword Rule: splunk_cloudtrail: keyword" in readme
-    assert "keyword_rule_filter" not in files["default/macros.conf"].decode()
+    assert "cloudtrail_detection_pack_keyword_rule_filter" not in files["default/macros.conf"].decode()
+
+
+@pytest.mark.parametrize(
+    "identity, principal",
+    [
+        ({"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/ci-deploy/session-1",
+          "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/ci-deploy"}}},
+         "arn:aws:iam::111122223333:role/ci-deploy"),
+        ({"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/ops"}, "arn:aws:iam::111122223333:user/ops"),
+        ({"type": "Root", "arn": "arn:aws:iam::111122223333:root"}, "arn:aws:iam::111122223333:root"),
+    ],
+    ids=["role session: the role", "IAM user", "root"],
+)
+def test_risk_is_scored_on_the_role_not_the_session(savedsearches, shipped_evaluator, identity, principal):
+    """Issue 20: `userIdentity.arn` of a role session names the session, so risk split per session; the shipped search
+    gives ES the session issuer (the role) as `principal_arn`, the caller's own ARN otherwise."""
+    stanza = savedsearches["CloudTrail - AWS IAM User Deleted - Rule"]
+    record = {
+        "eventVersion": "1.10", "eventID": "e", "eventTime": "2026-11-23T10:00:00Z", "eventSource": "iam.amazonaws.com",
+        "eventName": "DeleteUser", "sourceIPAddress": "198.51.100.7", "recipientAccountId": "111122223333",
+        "userIdentity": identity, "requestParameters": {"userName": "alice"},
+    }
+    (row,) = shipped_evaluator.run(stanza["search"], [record])
+    assert (row.first("principal_arn"), row.first("sourceIPAddress")) == (principal, "198.51.100.7")

@@ -71,7 +71,7 @@ def test_value_count_over_several_rules_is_a_multisearch():
         "| eval sigma_value=lower('requestParameters.userName'), sigma_group1=lower('userIdentity.arn')\n"
         "| streamstats time_window=10m dc(sigma_value) as value_count by sigma_group1\n"
         "| where value_count >= 3\n"
-        "| `sequence_filter`"
+        "| `cloudtrail_detection_pack_sequence_filter`"
     )
 
 
@@ -100,11 +100,11 @@ def test_ordered_temporal_keeps_the_earliest_first_step_per_group():
         f'    [search {SCOPE} (eventSource="iam.amazonaws.com" AND eventName="DeleteLoginProfile") '
         "| eval sigma_step=1, sigma_step1_time=_time]\n"
         f'    [search {SCOPE} (eventSource="iam.amazonaws.com" AND eventName="DeleteUser") | eval sigma_step=2]\n'
-        "| sort 0 _time\n"
+        "| sort 0 _time, sigma_step\n"
         "| eval sigma_group1=lower('userIdentity.arn'), sigma_group2=lower('requestParameters.userName')\n"
         "| streamstats time_window=10m min(sigma_step1_time) as sigma_step1_first by sigma_group1 sigma_group2\n"
-        "| where sigma_step==2 AND sigma_step1_first < _time\n"
-        "| `sequence_filter`"
+        "| where sigma_step==2 AND sigma_step1_first <= _time\n"
+        "| `cloudtrail_detection_pack_sequence_filter`"
     )
 
 
@@ -165,7 +165,7 @@ def event(event_id: str, minute: str, name: str, user: str, arn: str = "arn:aws:
 
 
 def run(search: str, records: list[dict]) -> list[str]:
-    evaluator = SplunkEvaluator({SCOPE_MACRO: SCOPE_DEFINITION, "sequence_filter": "search *"})
+    evaluator = SplunkEvaluator({SCOPE_MACRO: SCOPE_DEFINITION, "cloudtrail_detection_pack_sequence_filter": "search *"})
     return sorted(str(records[i]["eventID"]) for row in evaluator.run(search, records) for i in row.sources)
 
 
@@ -174,12 +174,20 @@ def test_ordered_search_reports_the_deletion_after_a_credential_removal():
     assert run(convert(correlation(ORDERED)), records) == ["del"]
 
 
-def test_ordered_search_ignores_the_reversed_order_and_the_same_second():
-    records = [
-        event("del-1", "10:00", "DeleteUser", "oscar"), event("key-1", "10:30", "DeleteAccessKey", "oscar"),
-        event("pwd-2", "20:00", "DeleteLoginProfile", "rosa"), event("del-2", "20:00", "DeleteUser", "rosa"),
-    ]
+def test_ordered_search_ignores_the_reversed_order():
+    records = [event("del-1", "10:00", "DeleteUser", "oscar"), event("key-1", "10:30", "DeleteAccessKey", "oscar")]
     assert run(convert(correlation(ORDERED)), records) == []
+
+
+@pytest.mark.parametrize("order", ["removal first", "deletion first"])
+def test_ordered_search_reports_both_steps_in_the_same_second(order):
+    """eventTime has whole seconds: a script removes the password and deletes the user within one (issue 20). The
+    records come in either order; the evaluator's multisearch returns its subsearches in turn, Splunk's documents no
+    order, hence the search's `sort 0 _time, sigma_step` (step 1 first within a second, asserted above)."""
+    records = [event("pwd", "20:00", "DeleteLoginProfile", "rosa"), event("del", "20:00", "DeleteUser", "rosa")]
+    if order == "deletion first":
+        records.reverse()
+    assert run(convert(correlation(ORDERED)), records) == ["del"]
 
 
 def test_ordered_search_ignores_another_principal_and_a_step_outside_the_window():

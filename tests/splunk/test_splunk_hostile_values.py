@@ -38,7 +38,7 @@ EDGES = [
     '\\"', '"\\', "a*b", "a?b", "*.", "*|", "*^$", "*(a)", "*[x]", "*{2}", "*+", "*/", "*\\", "*\n", "`|`",
     "aB", "aB*", "Éé", "Жж*", ' OR "', ") OR (", "NOT ", "IN (", "\u2028", "\x85", "日😀",
 ]
-EVALUATOR = SplunkEvaluator({SCOPE_MACRO: SCOPE_DEFINITION, "hostile_filter": FILTER_DEFINITION})
+EVALUATOR = SplunkEvaluator({SCOPE_MACRO: SCOPE_DEFINITION, "cloudtrail_detection_pack_hostile_filter": FILTER_DEFINITION})
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -229,8 +229,8 @@ def holds(c, truth: dict[str, bool]) -> bool:
 def expression_of(search: str) -> str:
     """The regrouped expression between the scope macro and the tuning macro."""
     head = f"`{SCOPE_MACRO}` "
-    assert search.startswith(head) and search.endswith("\n| `hostile_filter`"), search
-    return search[len(head) : -len("\n| `hostile_filter`")]
+    assert search.startswith(head) and search.endswith("\n| `cloudtrail_detection_pack_hostile_filter`"), search
+    return search[len(head) : -len("\n| `cloudtrail_detection_pack_hostile_filter`")]
 
 
 @SETTINGS

@@ -43,7 +43,7 @@ def test_pipeline_is_the_registered_splunk_cloudtrail():
 
 def test_search_starts_with_scope_macro_and_ends_with_tuning_macro():
     assert convert(rule(SELECTION)) == [
-        '`cloudtrail_detection_pack_cloudtrail` (eventSource="iam.amazonaws.com" AND eventName="DeleteUser")\n| `test_rule_filter`'
+        '`cloudtrail_detection_pack_cloudtrail` (eventSource="iam.amazonaws.com" AND eventName="DeleteUser")\n| `cloudtrail_detection_pack_test_rule_filter`'
     ]
 
 
@@ -52,7 +52,7 @@ def test_fields_become_a_table_before_the_tuning_macro():
     assert convert(rule(SELECTION, fields)) == [
         '`cloudtrail_detection_pack_cloudtrail` (eventSource="iam.amazonaws.com" AND eventName="DeleteUser")\n'
         "| table userIdentity.arn,requestParameters.userName\n"
-        "| `test_rule_filter`"
+        "| `cloudtrail_detection_pack_test_rule_filter`"
     ]
 
 
@@ -60,13 +60,13 @@ def test_tuning_macro_named_after_file_stem_without_rule_name():
     text = rule(SELECTION).replace("name: test_rule\n", "")
     collection = SigmaCollection.from_yaml(text, source=SigmaRuleLocation("sigma/iam/aws-iam-thing.yml"))
     backend = SplunkBackend(processing_pipeline=splunk_cloudtrail_pipeline())
-    assert backend.convert(collection)[0].endswith("\n| `aws_iam_thing_filter`")
+    assert backend.convert(collection)[0].endswith("\n| `cloudtrail_detection_pack_aws_iam_thing_filter`")
 
 
 def test_value_list_is_an_in_expression():
     detection = "    selection:\n        eventName:\n            - DeleteLoginProfile\n            - UpdateLoginProfile\n    condition: selection\n"
     assert convert(rule(detection)) == [
-        '`cloudtrail_detection_pack_cloudtrail` eventName IN ("DeleteLoginProfile", "UpdateLoginProfile")\n| `test_rule_filter`'
+        '`cloudtrail_detection_pack_cloudtrail` eventName IN ("DeleteLoginProfile", "UpdateLoginProfile")\n| `cloudtrail_detection_pack_test_rule_filter`'
     ]
 
 
@@ -81,7 +81,7 @@ ACCESS_KEY = (
 def test_or_of_and_is_fully_parenthesized():
     assert convert(rule(ACCESS_KEY)) == [
         '`cloudtrail_detection_pack_cloudtrail` (eventSource="iam.amazonaws.com" AND (eventName="DeleteAccessKey" OR '
-        '(eventName="UpdateAccessKey" AND requestParameters.status="Inactive")))\n| `test_rule_filter`'
+        '(eventName="UpdateAccessKey" AND requestParameters.status="Inactive")))\n| `cloudtrail_detection_pack_test_rule_filter`'
     ]
 
 
@@ -105,7 +105,7 @@ def test_or_of_terms_is_parenthesized():
     )
     assert convert(rule(detection)) == [
         '`cloudtrail_detection_pack_cloudtrail` (eventName="DeleteUser" OR requestParameters.userName="root")\n'
-        "| `test_rule_filter`"
+        "| `cloudtrail_detection_pack_test_rule_filter`"
     ]
 
 
@@ -117,13 +117,13 @@ def test_not_of_a_group_keeps_the_group_parenthesized():
     )
     assert convert(rule(detection)) == [
         '`cloudtrail_detection_pack_cloudtrail` (eventName="DeleteUser" AND '
-        'NOT (userIdentity.type="AWSService" AND errorCode="AccessDenied"))\n| `test_rule_filter`'
+        'NOT (userIdentity.type="AWSService" AND errorCode="AccessDenied"))\n| `cloudtrail_detection_pack_test_rule_filter`'
     ]
 
 
 def test_single_term_needs_no_parentheses():
     detection = "    selection:\n        eventName: DeleteUser\n    condition: selection\n"
-    assert convert(rule(detection)) == ['`cloudtrail_detection_pack_cloudtrail` eventName="DeleteUser"\n| `test_rule_filter`']
+    assert convert(rule(detection)) == ['`cloudtrail_detection_pack_cloudtrail` eventName="DeleteUser"\n| `cloudtrail_detection_pack_test_rule_filter`']
 
 
 def test_pipeline_serves_only_the_splunk_backend():
@@ -132,46 +132,46 @@ def test_pipeline_serves_only_the_splunk_backend():
 
 def test_quote_backslash_and_pipe_are_escaped_by_the_backend():
     detection = "    selection:\n        requestParameters.userName: 'a\"b\\\\c|d'\n    condition: selection\n"
-    assert convert(rule(detection)) == ['`cloudtrail_detection_pack_cloudtrail` requestParameters.userName="a\\"b\\\\c|d"\n| `test_rule_filter`']
+    assert convert(rule(detection)) == ['`cloudtrail_detection_pack_cloudtrail` requestParameters.userName="a\\"b\\\\c|d"\n| `cloudtrail_detection_pack_test_rule_filter`']
 
 
 def test_sigma_wildcard_stays_a_search_wildcard():
     detection = "    selection:\n        userIdentity.arn|endswith: ':root'\n    condition: selection\n"
-    assert convert(rule(detection)) == ['`cloudtrail_detection_pack_cloudtrail` userIdentity.arn="*:root"\n| `test_rule_filter`']
+    assert convert(rule(detection)) == ['`cloudtrail_detection_pack_cloudtrail` userIdentity.arn="*:root"\n| `cloudtrail_detection_pack_test_rule_filter`']
 
 
 def test_literal_asterisk_becomes_an_exact_regex():
     detection = "    selection:\n        requestParameters.policyName: 'Allow\\*'\n    condition: selection\n"
     assert convert(rule(detection)) == [
-        '`cloudtrail_detection_pack_cloudtrail` *\n| regex requestParameters.policyName="(?is)^Allow\\\\*(?!.)"\n| `test_rule_filter`'
+        '`cloudtrail_detection_pack_cloudtrail` *\n| regex requestParameters.policyName="(?is)^Allow\\\\*(?!.)"\n| `cloudtrail_detection_pack_test_rule_filter`'
     ]
 
 
 def test_single_character_wildcard_becomes_a_regex_dot():
     detection = "    selection:\n        requestParameters.userName: 'user?'\n    condition: selection\n"
     assert convert(rule(detection)) == [
-        '`cloudtrail_detection_pack_cloudtrail` *\n| regex requestParameters.userName="(?is)^user.(?!.)"\n| `test_rule_filter`'
+        '`cloudtrail_detection_pack_cloudtrail` *\n| regex requestParameters.userName="(?is)^user.(?!.)"\n| `cloudtrail_detection_pack_test_rule_filter`'
     ]
 
 
 def test_newline_becomes_a_hex_escape_in_a_regex():
     detection = '    selection:\n        requestParameters.userName: "a\\nb"\n    condition: selection\n'
     assert convert(rule(detection)) == [
-        '`cloudtrail_detection_pack_cloudtrail` *\n| regex requestParameters.userName="(?is)^a\\\\x0ab(?!.)"\n| `test_rule_filter`'
+        '`cloudtrail_detection_pack_cloudtrail` *\n| regex requestParameters.userName="(?is)^a\\\\x0ab(?!.)"\n| `cloudtrail_detection_pack_test_rule_filter`'
     ]
 
 
 def test_cased_value_becomes_a_case_sensitive_regex():
     detection = "    selection:\n        requestParameters.userName|cased: Admin\n    condition: selection\n"
     assert convert(rule(detection)) == [
-        '`cloudtrail_detection_pack_cloudtrail` *\n| regex requestParameters.userName="(?s)^Admin(?!.)"\n| `test_rule_filter`'
+        '`cloudtrail_detection_pack_cloudtrail` *\n| regex requestParameters.userName="(?s)^Admin(?!.)"\n| `cloudtrail_detection_pack_test_rule_filter`'
     ]
 
 
 def test_backtick_becomes_a_hex_escape_in_a_regex():
     detection = "    selection:\n        requestParameters.userName: 'a`b'\n    condition: selection\n"
     assert convert(rule(detection)) == [
-        '`cloudtrail_detection_pack_cloudtrail` *\n| regex requestParameters.userName="(?is)^a\\\\x60b(?!.)"\n| `test_rule_filter`'
+        '`cloudtrail_detection_pack_cloudtrail` *\n| regex requestParameters.userName="(?is)^a\\\\x60b(?!.)"\n| `cloudtrail_detection_pack_test_rule_filter`'
     ]
 
 
@@ -183,7 +183,7 @@ def test_exact_regex_joins_the_other_conditions_with_and():
     assert convert(rule(detection)) == [
         '`cloudtrail_detection_pack_cloudtrail` eventName="PutUserPolicy"\n'
         '| regex requestParameters.policyName="(?is)^a.*b\\\\*(?!.)"\n'
-        "| `test_rule_filter`"
+        "| `cloudtrail_detection_pack_test_rule_filter`"
     ]
 
 
@@ -208,7 +208,7 @@ def test_regex_under_and_is_a_regex_command():
         "    condition: selection\n"
     )
     assert convert(rule(detection)) == [
-        '`cloudtrail_detection_pack_cloudtrail` eventName="DeleteUser"\n| regex userIdentity.arn="role/[a-z]+$"\n| `test_rule_filter`'
+        '`cloudtrail_detection_pack_cloudtrail` eventName="DeleteUser"\n| regex userIdentity.arn="role/[a-z]+$"\n| `cloudtrail_detection_pack_test_rule_filter`'
     ]
 
 
@@ -231,7 +231,7 @@ def test_negated_fieldref_conjunct_becomes_a_null_safe_case_insensitive_where():
         "lower('requestParameters.userName')==lower('userIdentity.userName'))) OR "
         "((isnotnull('userIdentity.type') AND lower('userIdentity.type')==lower(\"IAMUser\")) AND "
         "isnull('requestParameters.userName')))\n"
-        "| `test_rule_filter`"
+        "| `cloudtrail_detection_pack_test_rule_filter`"
     ]
 
 
@@ -245,14 +245,14 @@ def test_positive_fieldref_is_a_case_insensitive_where():
         '`cloudtrail_detection_pack_cloudtrail` eventName="DeleteUser"\n'
         "| where (isnotnull('userIdentity.userName') AND isnotnull('requestParameters.userName') AND "
         "lower('userIdentity.userName')==lower('requestParameters.userName'))\n"
-        "| `test_rule_filter`"
+        "| `cloudtrail_detection_pack_test_rule_filter`"
     ]
 
 
 def test_where_comes_before_the_table():
     fields = "fields:\n    - userIdentity.arn\n"
     (search,) = convert(rule(SELF_SERVICE, fields))
-    assert search.endswith("isnull('requestParameters.userName')))\n| table userIdentity.arn\n| `test_rule_filter`")
+    assert search.endswith("isnull('requestParameters.userName')))\n| table userIdentity.arn\n| `cloudtrail_detection_pack_test_rule_filter`")
 
 
 def test_cased_value_beside_a_fieldref_compares_case_sensitively():
@@ -309,7 +309,7 @@ def test_correlation_over_a_rule_with_fieldref_keeps_its_where():
     assert search.endswith(
         "isnull('requestParameters.userName')))\n| sort 0 _time\n"
         "| streamstats time_window=10m count as event_count by userIdentity.arn\n"
-        "| where event_count >= 3\n| `test_many_filter`"
+        "| where event_count >= 3\n| `cloudtrail_detection_pack_test_many_filter`"
     )
 
 
@@ -364,7 +364,7 @@ def test_event_count_is_a_sliding_window_threshold():
         "| sort 0 _time\n"
         "| streamstats time_window=10m count as event_count by userIdentity.arn\n"
         "| where event_count >= 3\n"
-        "| `test_many_filter`"
+        "| `cloudtrail_detection_pack_test_many_filter`"
     ]
 
 
@@ -379,7 +379,7 @@ def test_value_count_counts_distinct_values():
         "| eval sigma_value=lower('requestParameters.userName'), sigma_group1=lower('userIdentity.arn')\n"
         "| streamstats time_window=1h dc(sigma_value) as value_count by sigma_group1\n"
         "| where value_count > 4\n"
-        "| `test_many_filter`"
+        "| `cloudtrail_detection_pack_test_many_filter`"
     ]
 
 
@@ -390,7 +390,7 @@ def test_correlation_without_group_by_counts_all_events():
         "| sort 0 _time\n"
         "| streamstats time_window=90s count as event_count\n"
         "| where event_count >= 10\n"
-        "| `test_many_filter`"
+        "| `cloudtrail_detection_pack_test_many_filter`"
     ]
 
 
@@ -426,7 +426,7 @@ def test_every_pack_search_has_the_macro_shape(pack):
     for rule_ in pack.rules:
         (search,) = compile_rules(pack, TARGETS["splunk"], rules=[rule_])[rule_.id]
         assert scoped(search), search
-        assert search.endswith(f"\n| `{rule_.slug}_filter`")
+        assert search.endswith(f"\n| `cloudtrail_detection_pack_{rule_.slug}_filter`")
 
 
 def test_pack_correlation_search(pack):
@@ -435,5 +435,5 @@ def test_pack_correlation_search(pack):
         "| sort 0 _time\n"
         "| streamstats time_window=10m count as event_count by userIdentity.arn\n"
         "| where event_count >= 3\n"
-        "| `aws_iam_user_deleted_mass_filter`"
+        "| `cloudtrail_detection_pack_aws_iam_user_deleted_mass_filter`"
     ]

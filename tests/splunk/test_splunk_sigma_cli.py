@@ -4,11 +4,14 @@ splunk target only, and with it sigma-cli writes the searches the app ships."""
 
 from __future__ import annotations
 
+from cloudtrail_pack.artifacts import splunk as writer
 from cloudtrail_pack.pack import load_pack
 
-RULES_DIR = load_pack().root
+PACK = load_pack()
+RULES_DIR = PACK.root
 LEAVE_ORGANIZATION = RULES_DIR / "organizations" / "aws_organizations_leave_organization.yml"
 ACCESS_KEY = RULES_DIR / "iam" / "aws_iam_user_access_key_removed.yml"
+ACCESS_KEY_ID = next(r.id for r in PACK.rules if r.slug == "aws_iam_user_access_key_removed")
 
 
 def test_sigma_cli_refuses_the_pipeline_with_the_cloudwatch_target(sigma):
@@ -28,8 +31,9 @@ def test_sigma_cli_writes_the_shipped_search(sigma, savedsearches):
     result = sigma("convert", "-t", "splunk", "-p", "splunk_cloudtrail", str(ACCESS_KEY))
     assert result.exit_code == 0, result.output
     shipped = savedsearches["CloudTrail - AWS IAM User Access Key Deleted or Deactivated - Rule"]["search"]
-    outcome = '\n| eval outcome=if(isnull(errorCode), "succeeded", "denied or failed")'  # the app adds it
-    assert result.output.endswith(shipped.replace(outcome, "") + "\n")
+    converted = result.output[result.output.index("`cloudtrail_detection_pack_cloudtrail`"):].rstrip("\n")
+    # the app adds the principal ES scores and the outcome, nothing else
+    assert writer.with_outcome(converted, PACK.by_id(ACCESS_KEY_ID)) == shipped
     assert shipped.startswith(
         '`cloudtrail_detection_pack_cloudtrail` (eventSource="iam.amazonaws.com" AND (eventName="DeleteAccessKey" '
         'OR (eventName="UpdateAccessKey" AND requestParameters.status="Inactive")))\n| where NOT ((('

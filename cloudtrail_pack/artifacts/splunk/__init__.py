@@ -4,12 +4,12 @@ Every search is the Splunk target's compiled query (the release's compiled `splu
 backend with our `splunk_cloudtrail` pipeline), written into savedsearches.conf with one line added to a base
 rule's search, the `outcome` field (see "Outcome" below). The pipeline
 already gives each search its shape, `` `cloudtrail_detection_pack_cloudtrail` (<query>) ... |
-`<slug>_filter` ``; this module adds what Splunk and Splunk Enterprise Security need around it, each file from
+`cloudtrail_detection_pack_<slug>_filter` ``; this module adds what Splunk and Splunk Enterprise Security need around it, each file from
 its template in templates/ (the stanzas' settings are computed here):
 
     <app>/default/app.conf             id, version (the pack's), label, description
     <app>/default/savedsearches.conf   one scheduled alert per rule (see SCHEDULE and the decisions below)
-    <app>/default/macros.conf          the scope macro and one empty `<slug>_filter` per search
+    <app>/default/macros.conf          the scope macro and one empty `..._<slug>_filter` per search
     <app>/metadata/default.meta        readable by all, writable by admins, exported to all apps
     <app>/README.md                    installing, the macros to edit, what each search does
     <app>/app.manifest                 Packaging Toolkit manifest: id, version, search heads only
@@ -18,11 +18,12 @@ Decisions (docs/splunk.md explains them to users):
 
 * Disabled by default, as Splunk's security_content ships its detections: the scope macro must point at
   the user's index first, and each search is enabled once it is tuned.
-* Schedule: every 10 minutes over `-30m@m .. -5m@m` (correlations look back their timespan more), with
-  continuous scheduling (`realtime_schedule = 0`, no run skipped). An event is searched by two or three
-  runs, the last of them more than 20 minutes after the event: CloudTrail's delivery delay (up to 15
-  minutes, tests/execution/timeline.py) never hides it. tests/execution/test_splunk_execution.py
-  replays every fixture through this schedule.
+* Schedule (schedule.py): every 10 minutes, each search on its own minute of the ten (`<n>-59/10`) with
+  `allow_skew`, over the events *indexed* in `[-12m@m, -2m@m)` within 25 hours of event time: each event is
+  searched exactly once, whenever it is indexed, up to 24 hours after the call. A correlation reads every event
+  indexed before the window closes and reports a window only in the run that completes it
+  (schedule.scheduled_correlation). Continuous scheduling (`realtime_schedule = 0`) skips no run.
+  tests/execution/test_splunk_execution.py replays every fixture through this schedule, delays up to 24 hours.
 * Throttling: one alert per result (`alert.digest_mode = 0`), suppressed for 1 hour per combination of
   who, on what, where and with which outcome (the rule's `userIdentity.arn`, `eventName`,
   `recipientAccountId`, `errorCode` and `requestParameters.*` output fields) or, for a correlation, per
@@ -55,6 +56,7 @@ from pathlib import Path
 from sigma.correlations import SigmaCorrelationRule
 from sigma.pipelines.cloudtrail.splunk import (
     FILTER_DEFINITION,
+    MACRO_PREFIX,
     SCOPE_DEFINITION,
     SCOPE_MACRO,
     filter_macro,
@@ -67,10 +69,11 @@ from ...pack import PackError, PackRule, shown
 from ...release.archive import tgz_bytes
 from ...release.context import Release
 from ..common import conf, put, render
+from . import schedule
 
 TARGET = "splunk"  # the compiled target (registry.TARGETS) whose searches the app ships
 NEEDS = ((TARGET, "default"),)  # what the release compiles for this writer
-APP_ID = "cloudtrail_detection_pack"
+APP_ID = MACRO_PREFIX  # the app id is the namespace of the macros it exports
 APP_LABEL = "CloudTrail Detection Pack"
 APP_DESCRIPTION = (
     "Scheduled alerts for AWS CloudTrail, compiled from the pack's Sigma rules: IAM users deleted or locked "
@@ -79,9 +82,6 @@ APP_DESCRIPTION = (
 AUTHOR = "CloudTrail Detection Pack"
 STANZA = "CloudTrail - {title} - Rule"
 
-SCHEDULE = "*/10 * * * *"
-LATEST = "-5m@m"
-LOOKBACK_SECONDS = 30 * 60  # earliest = -(LOOKBACK_SECONDS [+ correlation timespan])
 SUPPRESS_PERIOD = "1h"
 #: Sigma level -> savedsearches.conf alert.severity (1 debug, 2 info, 3 low, 4 medium, 5 high, 6 critical).
 SEVERITY = {"informational": 2, "low": 3, "medium": 4, "high": 5, "critical": 6}
@@ -97,11 +97,13 @@ SUPPRESS_FIELDS = ("userIdentity.arn", "eventName", "recipientAccountId", "error
 # contentctl/output/templates/savedsearches_detections.j2 at commit
 # fc0098898946fd681e9f9758c4512cfe17f32b52 (action.notable + action.notable.param.{nes_fields,
 # rule_description, rule_title, security_domain, severity}; action.risk + action.risk.param.{_risk,
-# _risk_message, _risk_score = 0, verbose = 0}; action.correlationsearch.*; realtime_schedule = 0). The
-# drill-down uses ES's single drill-down parameters action.notable.param.drilldown_{name, search,
-# earliest_offset, latest_offset} (the correlationsearches.conf -> savedsearches.conf parameter mapping of
-# ES's "Upgrade correlation searches in Splunk Enterprise Security"), with the offsets contentctl uses
-# (contentctl/objects/drilldown.py: $info_min_time$, $info_max_time$) and its `field=$field$` tokens.
+# _risk_message, _risk_score = 0, verbose = 0}; action.correlationsearch.*; realtime_schedule = 0;
+# allow_skew). The drill-downs are ES 7+'s `action.notable.param.drilldown_searches`, a JSON list of {name, search,
+# earliest_offset, latest_offset} as contentctl writes it (contentctl/objects/drilldown.py: the detection's
+# events of the risk objects over $info_min_time$..$info_max_time$, and their risk events of the last 7 days,
+# `index = risk starthoursago = 168 endhoursago = 0 | stats ... by <field> | search <field> = $<field>$`). The
+# `_risk` list holds risk objects then threat objects ({threat_object_field, threat_object_type}), as
+# contentctl's Detection.risk serializes its rba section (objects/rba.py: ThreatObjectType.IP_ADDRESS).
 # ES reads `$field$` in these texts as the value of the result's field ("Create a risk message to add
 # context for investigations", ES 7.x RBA manual), so a rule title or description holding a `$` is
 # refused rather than shipped with a token nobody meant.
@@ -118,6 +120,13 @@ NOTABLE_SEVERITY = {level: level for level in RISK_SCORE}
 SECURITY_DOMAIN = "access"
 #: Who acted, on which account.
 ACTOR_FIELD = "userIdentity.arn"
+#: The principal that risk accrues to: a role session's ARN (assumed-role/<role>/<session>) names one session, so
+#: risk would split per session; the role (the session issuer) is scored instead, else the caller's own ARN (an
+#: IAM user, root). CloudTrail User Guide, "CloudTrail userIdentity element": sessionContext.sessionIssuer.arn.
+PRINCIPAL_FIELD = "principal_arn"
+PRINCIPAL_EVAL = f"| eval {PRINCIPAL_FIELD}=coalesce('userIdentity.sessionContext.sessionIssuer.arn', '{ACTOR_FIELD}')"
+#: Where the call came from: ES's threat object (an IP address, or the AWS service that called on the user's behalf).
+SOURCE_FIELD = "sourceIPAddress"
 ACCOUNT_FIELD = "recipientAccountId"
 #: The target of the call, with its ES risk object type, when the rule lists it in `fields:` (the first listed
 #: wins): an IAM user, an IAM Identity Center user (identity store user id), a member account, an IAM group.
@@ -134,6 +143,11 @@ OUTCOME_FIELD = "outcome"
 OUTCOME_EVAL = f'| eval {OUTCOME_FIELD}=if(isnull(errorCode), "succeeded", "denied or failed")'
 DRILLDOWN_EARLIEST = "$info_min_time$"
 DRILLDOWN_LATEST = "$info_max_time$"
+RISK_DRILLDOWN = (
+    "index = risk starthoursago = 168 endhoursago = 0 | stats count values(search_name) values(risk_message) "
+    "values(analyticstories) values(annotations._all) values(annotations.mitre_attack.mitre_tactic) by {field} "
+    "| search {field} = ${field}$"
+)
 
 
 
@@ -173,10 +187,6 @@ def _one_line(text: str) -> str:
     return " ".join((text or "").split())
 
 
-def _span(seconds: int) -> str:
-    return f"-{seconds // 60}m@m" if seconds % 60 == 0 else f"-{seconds}s@m"
-
-
 def suppress_fields(rule: PackRule) -> list[str]:
     """The fields per whose combination of values an alert is suppressed for SUPPRESS_PERIOD.
 
@@ -199,6 +209,12 @@ class Entities:
     actor: str | None
     target: str | None
     account: str | None
+    source: str | None = None  # where the call came from (SOURCE_FIELD), when the results carry it
+
+    @property
+    def principal(self) -> str | None:
+        """The field risk accrues to: PRINCIPAL_FIELD, which every search computes from the actor's identity."""
+        return PRINCIPAL_FIELD if self.actor else None
 
     @property
     def pivot(self) -> list[str]:
@@ -216,14 +232,15 @@ def entities(rule: PackRule) -> Entities:
     r = rule.rule
     if isinstance(r, SigmaCorrelationRule):
         actor = ACTOR_FIELD if ACTOR_FIELD in (r.group_by or []) else None
-        return Entities(actor, None, ACCOUNT_FIELD)
+        return Entities(actor, None, ACCOUNT_FIELD, SOURCE_FIELD)
     if not r.fields:
-        return Entities(ACTOR_FIELD, None, ACCOUNT_FIELD)
+        return Entities(ACTOR_FIELD, None, ACCOUNT_FIELD, SOURCE_FIELD)
     target = next((f for f in r.fields if f in TARGET_FIELDS), None)
     return Entities(
         ACTOR_FIELD if ACTOR_FIELD in r.fields else None,
         target,
         ACCOUNT_FIELD if ACCOUNT_FIELD in r.fields else None,
+        SOURCE_FIELD if SOURCE_FIELD in r.fields else None,
     )
 
 
@@ -247,34 +264,49 @@ def notable_title(title: str, e: Entities, outcome: bool = False) -> str:
 
 
 def with_outcome(search: str, rule: PackRule) -> str:
-    """A base rule's search with OUTCOME_EVAL before its tuning macro (a correlation's results are its events
-    that reached the threshold, of mixed outcomes: none)."""
-    if isinstance(rule.rule, SigmaCorrelationRule):
-        return search
+    """The search with the fields ES reads that CloudTrail does not hold: PRINCIPAL_FIELD (before a base rule's
+    `| table`, which keeps it), and for a base rule OUTCOME_EVAL, before its tuning macro (a correlation's results
+    are its events that reached the threshold, of mixed outcomes: none)."""
     macro = f"\n| `{filter_macro(rule.rule)}`"
-    return search[: -len(macro)] + "\n" + OUTCOME_EVAL + macro
+    body = search[: -len(macro)]
+    if isinstance(rule.rule, SigmaCorrelationRule):
+        return body + "\n" + PRINCIPAL_EVAL + macro
+    head, table, fields = body.rpartition("\n| table ")
+    if table and "\n" not in fields:
+        body = f"{head}\n{PRINCIPAL_EVAL}{table}{fields},{PRINCIPAL_FIELD}"
+    else:
+        body += "\n" + PRINCIPAL_EVAL
+    return body + "\n" + OUTCOME_EVAL + macro
 
 
 def risk_objects(rule: PackRule, e: Entities) -> list[dict]:
-    """contentctl's `_risk` list: the actor and a target user as `user`, the account as `other`."""
+    """contentctl's `_risk` list: the principal (the role of a role session) and a target user as `user`, the
+    account as `other`; then where the call came from as an `ip_address` threat object."""
     score = RISK_SCORE[rule.level]
     objects = []
-    if e.actor:
-        objects.append((e.actor, "user"))
+    if e.principal:
+        objects.append((e.principal, "user"))
     if e.target:
         objects.append((e.target, TARGET_FIELDS[e.target]))
     if e.account:
         objects.append((e.account, "other"))
-    return [{"risk_object_field": f, "risk_object_type": t, "risk_score": score} for f, t in objects]
+    risk = [{"risk_object_field": f, "risk_object_type": t, "risk_score": score} for f, t in objects]
+    threats = [{"threat_object_field": e.source, "threat_object_type": "ip_address"}] if e.source else []
+    return risk + threats
 
 
-def drilldown(e: Entities) -> tuple[str, str]:
-    """(name, search) of the notable's drill-down: every CloudTrail event of the same actor on the same
-    target, over the time range the alerting search covered."""
+def drilldowns(e: Entities) -> list[dict]:
+    """The notable's drill-down searches: every CloudTrail event of the same actor on the same target over the time
+    range the alerting run covered, and the risk events of the principal (else the account) of the last 7 days."""
     name = "View the CloudTrail events of " + " on ".join(_token(f) for f in e.pivot)
-    terms = [f"{f}={_token(f)}" for f in e.pivot]
+    terms = [f'{f}="{_token(f)}"' for f in e.pivot]
     expression = terms[0] if len(terms) == 1 else "(" + " AND ".join(terms) + ")"
-    return name, f"`{SCOPE_MACRO}` {expression}"
+    scored = e.principal or e.account
+    return [
+        {"name": name, "search": f"`{SCOPE_MACRO}` {expression}",
+         "earliest_offset": DRILLDOWN_EARLIEST, "latest_offset": DRILLDOWN_LATEST},
+        {"name": f"View the risk events of {_token(scored)} in the last 7 days", "search": RISK_DRILLDOWN.format(field=scored)},
+    ]
 
 
 def es_settings(rule: PackRule, title: str) -> dict[str, str]:
@@ -292,13 +324,9 @@ def es_settings(rule: PackRule, title: str) -> dict[str, str]:
             "so that ES has a risk object",
         )
     notable = notable_title(title, e, outcome=not isinstance(rule.rule, SigmaCorrelationRule))
-    name, search = drilldown(e)
     return {
         "action.notable": "1",
-        "action.notable.param.drilldown_earliest_offset": DRILLDOWN_EARLIEST,
-        "action.notable.param.drilldown_latest_offset": DRILLDOWN_LATEST,
-        "action.notable.param.drilldown_name": name,
-        "action.notable.param.drilldown_search": search,
+        "action.notable.param.drilldown_searches": json.dumps(drilldowns(e), separators=(", ", ": ")),
         "action.notable.param.nes_fields": ",".join(dict.fromkeys(f for f in (e.actor, e.target, e.account) if f)),
         "action.notable.param.rule_description": texts["description"] or title,
         "action.notable.param.rule_title": notable,
@@ -320,19 +348,24 @@ def _description(rule: PackRule) -> str:
     return f"{text} (Sigma rule {rule.id}, level {rule.level}.)"
 
 
-def saved_search(rule: PackRule, search: str) -> SavedSearch:
+def saved_search(rule: PackRule, search: str, slot: int = 0) -> SavedSearch:
+    """The stanza of `rule` (`slot`: its place in the pack, which staggers the schedules)."""
     if rule.level not in SEVERITY:
         raise PackError(shown(rule.source), f"Splunk: no alert severity for Sigma level {rule.level!r}")
     macro = filter_macro(rule.rule)
-    if macro != f"{rule.slug}_filter" or not scoped(search) or not search.endswith(
+    if macro != f"{MACRO_PREFIX}_{rule.slug}_filter" or not scoped(search) or not search.endswith(
         f"| `{macro}`"
     ):
         raise PackError(shown(rule.source), f"Splunk: search of {rule.id} does not have the `{SCOPE_MACRO}` ... `{macro}` shape")
-    search = with_outcome(search, rule)
     title = rule.title.translate({ord(c): None for c in "[]"})
-    lookback = LOOKBACK_SECONDS
+    timespan = None
     if isinstance(rule.rule, SigmaCorrelationRule):
-        lookback += rule.rule.timespan.seconds
+        timespan = rule.rule.timespan.seconds
+        try:
+            search = schedule.scheduled_correlation(search)
+        except schedule.NotACorrelationSearch as e:
+            raise PackError(shown(rule.source), f"Splunk: correlation {rule.id}: {e}") from None
+    search = with_outcome(search, rule)
     annotations = {"mitre_attack": attack_techniques(rule)}
     settings = {
         "action.correlationsearch.annotations": json.dumps(annotations, separators=(", ", ": ")),
@@ -346,11 +379,9 @@ def saved_search(rule: PackRule, search: str) -> SavedSearch:
         "alert.suppress.period": SUPPRESS_PERIOD,
         "alert.track": "1",
         "counttype": "number of events",
-        "cron_schedule": SCHEDULE,
         "description": _description(rule),
         "disabled": "1",
-        "dispatch.earliest_time": _span(lookback),
-        "dispatch.latest_time": LATEST,
+        **schedule.settings(slot, timespan),
         "enableSched": "1",
         "quantity": "0",
         "realtime_schedule": "0",
@@ -359,12 +390,12 @@ def saved_search(rule: PackRule, search: str) -> SavedSearch:
         "request.ui_dispatch_view": "search",
         "schedule_window": "auto",
     }
-    return SavedSearch(rule, STANZA.format(title=_one_line(title)), search, settings)
+    return SavedSearch(rule, STANZA.format(title=_one_line(title)), search, dict(sorted(settings.items())))
 
 
 def saved_searches(release: Release) -> tuple[list[SavedSearch], dict[str, str]]:
     searches, skipped = compile_searches(release)
-    out = [saved_search(release.pack.by_id(rule_id), search) for rule_id, search in searches.items()]
+    out = [saved_search(release.pack.by_id(rule_id), search, slot) for slot, (rule_id, search) in enumerate(searches.items())]
     for what, key in (("stanza", lambda s: s.name), ("tuning macro", lambda s: filter_macro(s.rule.rule))):
         seen: dict[str, SavedSearch] = {}
         for s in out:
@@ -401,7 +432,11 @@ def _readme_entry(s: SavedSearch) -> dict:
         "suppressed": s.settings["alert.suppress.fields"],
         "notable": s.settings["action.notable.param.rule_title"],
         "notable_severity": s.settings["action.notable.param.severity"],
-        "risk_objects": ", ".join(f"`{o['risk_object_field']}` ({o['risk_object_type']}, {o['risk_score']})" for o in risk),
+        "risk_objects": ", ".join(
+            f"`{o['risk_object_field']}` ({o['risk_object_type']}, {o['risk_score']})" if "risk_object_field" in o
+            else f"threat object `{o['threat_object_field']}` ({o['threat_object_type']})"
+            for o in risk
+        ),
         "search": s.search,
     }
 
@@ -414,7 +449,8 @@ def app_files(release: Release, version: str | None = None) -> dict[str, bytes]:
            "scope_macro": SCOPE_MACRO, "scope_definition": SCOPE_DEFINITION}
     texts = {
         "README.md": render(
-            __name__, "README.md.j2", **app, latest=LATEST, suppress_period=SUPPRESS_PERIOD,
+            __name__, "README.md.j2", **app, suppress_period=SUPPRESS_PERIOD, index_earliest=schedule.INDEX_EARLIEST,
+            index_latest=schedule.INDEX_LATEST, max_delay=schedule.MAX_DELAY_HOURS,
             searches=[_readme_entry(s) for s in searches],
             skipped=[(rule_id, release.pack.by_id(rule_id).title, reason) for rule_id, reason in skipped.items()],
         ),

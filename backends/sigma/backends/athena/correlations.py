@@ -168,7 +168,7 @@ def _ordered_ctes(name: str, pos: list[int], w: _Windows) -> list[str]:
     ctes, previous, times = [], "windows", []
     for i, slot in enumerate(pos):
         step = f"{name}_q{i}"
-        after = f" AND m.ts > w.q{i - 1}" if i else ""
+        after = f" AND m.ts >= w.q{i - 1}" if i else ""  # the same second is in order
         carried = "".join(f", w.q{j}" for j in range(i))
         ctes.append(
             f"{step} AS (\n  SELECT {w.keys}{carried}, min(m.ts) AS q{i}\n"

@@ -9,7 +9,8 @@ What the pipeline adds to the backend, for the `default` output format (one SPL 
 * Scope and tuning macros. Every search starts with the scope macro
   `` `cloudtrail_detection_pack_cloudtrail` `` (the SOC edits its definition, `(index=aws
   sourcetype=aws:cloudtrail)` by default, to its index and sourcetype) and ends in its own empty tuning
-  macro `` `<slug>_filter` `` (definition `search *`), the way Splunk's security_content does, so
+  macro `` `cloudtrail_detection_pack_<slug>_filter` `` (definition `search *`, in the same namespace as the
+  scope macro), the way Splunk's security_content does, so
   exclusions never require editing our searches. The scope macro carries the app's id: the app exports
   its macros system-wide (so that the Search app and Enterprise Security can run the searches), and
   ESCU exports a macro named `cloudtrail` too; two apps defining one exported name means one silently
@@ -104,9 +105,12 @@ from .splunk_values import SplunkValueTransformation
 
 TARGET = "splunk_cloudtrail"
 
+#: The app's namespace for the macros it exports system-wide (its app id): ESCU exports `cloudtrail` and
+#: `<detection>_filter` macros too, and two apps exporting one name means one silently decides for the other.
+MACRO_PREFIX = "cloudtrail_detection_pack"
 #: The scope macro every search starts with, and its shipped definition (edit it in macros.conf). Named
 #: in the app's namespace (app id + the data source), not ESCU's exported `cloudtrail`.
-SCOPE_MACRO = "cloudtrail_detection_pack_cloudtrail"
+SCOPE_MACRO = f"{MACRO_PREFIX}_cloudtrail"
 SCOPE_DEFINITION = "(index=aws sourcetype=aws:cloudtrail)"
 #: The shipped definition of every tuning macro: keep all results.
 FILTER_DEFINITION = "search *"
@@ -129,7 +133,7 @@ def scoped(search: str) -> bool:
 
 
 def rule_slug(rule: SigmaRule | SigmaCorrelationRule) -> str:
-    """The rule's name (else its file's stem) with `-` as `_`; names its tuning macro `<slug>_filter`.
+    """The rule's name (else its file's stem) with `-` as `_`; names its tuning macro (`filter_macro`).
 
     The same spelling as `cloudtrail_pack.pack.PackRule.slug`, computed from the rule alone so that
     `sigma convert -p splunk_cloudtrail` writes the same searches as the app.
@@ -147,7 +151,8 @@ def rule_slug(rule: SigmaRule | SigmaCorrelationRule) -> str:
 
 
 def filter_macro(rule: SigmaRule | SigmaCorrelationRule) -> str:
-    return f"{rule_slug(rule)}_filter"
+    """`cloudtrail_detection_pack_<slug>_filter`: namespaced like the scope macro (issue 20)."""
+    return f"{MACRO_PREFIX}_{rule_slug(rule)}_filter"
 
 
 # --- exact values ------------------------------------------------------------------------------------
@@ -551,9 +556,12 @@ def ordered_steps(rule: SigmaCorrelationRule) -> list[list[int]]:
 
 
 def ordered_search(rule: SigmaCorrelationRule, steps: list[list[int]]) -> str:
-    """An event of step 2 with an event of step 1 of the same group strictly before it, at most the timespan
-    earlier: the multisearch tags each event with its step (step 1 also with its time), then, oldest first,
-    streamstats keeps per group the earliest step-1 time within the timespan up to each event."""
+    """An event of step 2 with an event of step 1 of the same group before it or in the same second, at most the
+    timespan earlier: the multisearch tags each event with its step (step 1 also with its time), then, oldest first
+    and step 1 first within a second, streamstats keeps per group the earliest step-1 time within the timespan up to
+    each event. CloudTrail's eventTime has whole seconds: a script removes the credentials and deletes the user
+    within one, and IAM refuses DeleteUser while the user still has them (DeleteConflict), so the same second is
+    in order."""
     searches = _referenced_searches(rule)
     window = _timespan(rule)
     tags = [
@@ -562,12 +570,12 @@ def ordered_search(rule: SigmaCorrelationRule, steps: list[list[int]]) -> str:
     ]
     group_by = [_spl_field(f, rule, "group-by field") for f in (rule.group_by or [])]
     keys = [(f"sigma_group{i + 1}", f) for i, f in enumerate(group_by)]
-    lines = [_multisearch(rule, searches, tags), "| sort 0 _time"]
+    lines = [_multisearch(rule, searches, tags), "| sort 0 _time, sigma_step"]
     if keys:
         lines.append(_lowered(rule, keys))
     by = f" by {' '.join(k for k, _ in keys)}" if keys else ""
     lines.append(f"| streamstats time_window={window} min(sigma_step1_time) as sigma_step1_first{by}")
-    lines.append("| where sigma_step==2 AND sigma_step1_first < _time")
+    lines.append("| where sigma_step==2 AND sigma_step1_first <= _time")
     return "\n".join(lines)
 
 
@@ -602,7 +610,7 @@ def correlation_search(rule: SigmaCorrelationRule, steps: list[list[int]] | None
 
 @dataclass
 class SplunkSearchTransformation(QueryPostprocessingTransformation):
-    """`<scope>` <grouped query> ... | `<slug>_filter`; correlations rebuilt as sliding-window searches."""
+    """`<scope>` <grouped query> ... | `<filter macro>`; correlations rebuilt as sliding-window searches."""
 
     def apply(self, rule, query):  # type: ignore[override]
         super().apply(rule, query)
