@@ -294,6 +294,8 @@ def _end_with_parent(parent: int, spool_dir: str) -> None:
     direct = os.getppid() == parent
 
     def gone() -> bool:
+        if _leader_dead(parent):
+            return True
         if direct:
             return os.getppid() != parent
         try:
@@ -325,6 +327,20 @@ def _end_with_parent(parent: int, spool_dir: str) -> None:
             leave()
 
         threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _leader_dead(pid: int) -> bool:
+    """The scan's main thread has exited: its process is dying. A SIGKILLed parent's threads exit one by one, and
+    the kernel sends PR_SET_PDEATHSIG when the thread that forked the worker (the main thread) exits, reparenting
+    the worker to a thread of the same process that is still alive (kernel/exit.c, find_new_reaper and
+    forget_original_parent): getppid() still names the parent then, though nobody will read the spools. The main
+    thread of a live scan never exits first, so its /proc state Z (or X) means the scan is over."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat_file:
+            state = stat_file.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False  # no /proc, or the process is gone: the other checks decide
+    return state in (b"Z", b"X")
 
 
 def _scan_in_worker(path: str) -> FileResult:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import shutil
+import subprocess
+import sys
+import time
 import json
 from pathlib import Path
 
@@ -113,3 +117,39 @@ def test_prefilter_makes_no_claim_under_not_or_wildcards():
     assert names("  sel: {eventName|startswith: Delete}\n  condition: sel\n") is None
     assert names("  sel: {userIdentity.type: Root}\n  condition: sel\n") is None
     assert names("  a: {eventName: [A, B]}\n  b: {eventName: B}\n  condition: a and b\n") == {"b"}
+
+
+_ORPHAN = r"""
+import ctypes, os, sys, tempfile, threading, time
+from cloudtrail_pack import scan
+
+spool = tempfile.mkdtemp(prefix="cloudtrail-scan-")
+print(spool, flush=True)
+parent = os.getpid()
+child = os.fork()
+if child == 0:  # a worker, as the pool's initializer sets it up, then waiting on its pipe
+    scan._end_with_parent(parent, spool)
+    time.sleep(30)
+    os._exit(0)
+time.sleep(1)  # the worker has asked to be told
+threading.Thread(target=lambda: (time.sleep(3), os._exit(0)), daemon=True).start()
+ctypes.CDLL(None).pthread_exit(None)  # the main thread (the worker's forker) exits first, as under SIGKILL
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG and /proc are Linux's")
+def test_a_worker_whose_scan_dies_thread_by_thread_removes_the_spools():
+    """A SIGKILLed scan's threads exit one by one: when its main thread goes first, the kernel signals the worker
+    while another thread of the dying scan is its parent, so getppid() still named the scan and the worker left
+    without removing the spools (tests/test_cli.py's SIGKILL test failed now and then under load)."""
+    proc = subprocess.Popen([sys.executable, "-c", _ORPHAN], stdout=subprocess.PIPE, cwd=ROOT)
+    spool = Path(proc.stdout.readline().decode().strip())
+    try:
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while spool.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not spool.exists()
+    finally:
+        proc.kill()
+        shutil.rmtree(spool, ignore_errors=True)

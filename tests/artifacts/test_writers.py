@@ -22,9 +22,9 @@ def test_every_writer_follows_the_contract(name):
     assert all(target in TARGETS and isinstance(output_format, str) for target, output_format in writer.NEEDS)
 
 
-def test_what_a_release_compiles_is_every_default_then_what_the_writers_need():
+def test_what_a_release_compiles_is_every_table_format_then_what_the_writers_need():
     compiled = [(target.name, output_format) for target, output_format in formats(TARGETS, WRITERS)]
-    defaults = [(name, "default") for name in TARGETS]
+    defaults = [(name, target.table_format) for name, target in TARGETS.items()]
     assert compiled[: len(defaults)] == defaults
     assert set(compiled) == set(defaults) | {need for writer in WRITERS.values() for need in writer.NEEDS}
     assert len(compiled) == len(set(compiled))

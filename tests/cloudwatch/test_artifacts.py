@@ -178,9 +178,11 @@ def test_the_deploy_guide_shows_the_real_query_file(real_detections):
     after = doc.split(f"`queries/{name}` (real build output)", 1)[1]
     shown = after.split("```\n", 2)[1]
     (d,) = [d for d in real_detections if d.rule.slug == "aws_iam_user_deleted"]
-    from cloudtrail_pack.pack import pack_version
+    from cloudtrail_pack.project import Project
 
-    assert shown == cw.query_file_text(d, pack_version())
+    # the version a release of this checkout carries (pyproject.toml), not the installed metadata's, which an
+    # editable install keeps from when it was made
+    assert shown == cw.query_file_text(d, Project.at(Path(__file__).resolve().parents[2]).version)
 
 
 def test_descriptions_are_whole_rule_descriptions(real_detections):
