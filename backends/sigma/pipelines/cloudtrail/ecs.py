@@ -86,6 +86,7 @@ from . import correlations, pysigma_compat
 from .common import cloudtrail_rules_only, reject_unknown_fields
 from .ecs_fields import ECS_DROPPED_VALUES, ECS_PINNED_FIELDS, NoEcsHome, ecs_field, ecs_field_type
 from .elastic_correlations import EqlSequenceTransformation, EsqlWindowTransformation
+from .elastic_rendered import RenderedEntryTransformation, check_rendered, uses_rendering
 from .elastic_values import EQL, ESQL, LUCENE, EcsValueTransformation
 from .negation import NullSafeNegationTransformation
 
@@ -248,6 +249,11 @@ class EcsRuleCheckTransformation(PreprocessingTransformation):
             if isinstance(ref, SigmaFieldReference):
                 self._check_reference(rule, item, ref, home, kind, backend, siblings)
         values = [v for v in values if not isinstance(v, SigmaFieldReference)]
+        if kind == "flattened" and uses_rendering(home, values, backend):  # matched in the keyword rendering
+            check_rendered(item.field, home, values)
+            for value in values:
+                _check_value(rule, item.field, value, home, "keyword", LUCENE)  # the values the integration deletes
+            return
         for value in values:
             _check_value(rule, item.field, value, home, kind, backend)
         if kind == "flattened" and backend == ESQL:
@@ -508,6 +514,7 @@ def ecs_cloudtrail_pipeline() -> ProcessingPipeline:
             ProcessingItem(identifier=f"{TARGET}_check", transformation=EcsRuleCheckTransformation()),
             ProcessingItem(identifier=f"{TARGET}_values", transformation=EcsValueTransformation()),
             ProcessingItem(identifier=f"{TARGET}_fields", transformation=EcsFieldMappingTransformation()),
+            ProcessingItem(identifier=f"{TARGET}_rendered", transformation=RenderedEntryTransformation()),
             ProcessingItem(identifier=f"{TARGET}_fieldrefs", transformation=FieldRefExpressionTransformation()),
             ProcessingItem(identifier=f"{TARGET}_index", transformation=SetStateTransformation("index", INDEX)),
         ],
