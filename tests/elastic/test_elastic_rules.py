@@ -81,21 +81,6 @@ def test_skipped_rules_and_languages_say_why(skipped_report):
             "sigma_id": ACCESS_KEY,
         },
         {
-            "language": "eql",
-            "reason": "ecs_cloudtrail: requestParameters.status: Elasticsearch EQL refuses sub-fields of flattened "
-            "fields such as aws.cloudtrail.flattened.request_parameters.status (verification_exception: unsupported type "
-            "[flattened], elastic/elasticsearch#101985)",
-            "rule_id": rule_uuid(ACCESS_KEY, "eql"),
-            "sigma_id": ACCESS_KEY,
-        },
-        {
-            "language": "esql",
-            "reason": "ecs_cloudtrail: requestParameters.status: ES|QL cannot read flattened fields such as "
-            "aws.cloudtrail.flattened.request_parameters.status",
-            "rule_id": rule_uuid(ACCESS_KEY, "esql"),
-            "sigma_id": ACCESS_KEY,
-        },
-        {
             "language": "lucene",
             "reason": f"ecs_cloudtrail: requestParameters.userName|fieldref: {fieldref}",
             "rule_id": rule_uuid(LOGIN_PROFILE, "lucene"),
