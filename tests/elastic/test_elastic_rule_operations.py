@@ -37,7 +37,7 @@ def test_single_event_rules_look_back_their_interval_plus_one_minute(shipped_rul
 
 def test_correlations_look_back_timespan_plus_delivery_delay_plus_interval(shipped_rules):
     correlations = [r for r in shipped_rules if r["meta"]["sigma_id"] in CORRELATIONS]
-    assert len(correlations) == 4  # mass deletion in EQL and ES|QL, distinct users in ES|QL, the sequence in EQL
+    assert len(correlations) == 5  # mass deletion in EQL and ES|QL, distinct users in ES|QL, the sequence in EQL and ES|QL
     assert {(r["interval"], r["from"]) for r in correlations} == {("5m", "now-30m")}
 
 

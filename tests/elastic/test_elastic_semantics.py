@@ -118,7 +118,7 @@ def esql_alerts(rule: dict, docs: list[dict], fields: list[str]) -> list[tuple[t
         if not window:
             continue
         for row in esql.run(rule["query"], window).rows:
-            alerts.append((tuple(str(row[f]).lower() for f in fields), _event_ids(row["_members"])))
+            alerts.append((tuple(str(row[f]).lower() for f in fields), _event_ids(esql.row_events(row))))
     return alerts
 
 

@@ -255,7 +255,7 @@ def esql_rows(rule: KibanaRule, visible: list[Doc], by: list[str]) -> list[tuple
     if key not in _ROWS:
         rows = esql.run(rule.rule["query"], [d.doc for d in visible]).rows if visible else []
         _ROWS[key] = [
-            (tuple(row.get(f) for f in by), frozenset(m["event"]["id"] for m in row["_members"])) for row in rows
+            (tuple(row.get(f) for f in by), frozenset(m["event"]["id"] for m in esql.row_events(row))) for row in rows
         ]
     return _ROWS[key]
 
