@@ -343,6 +343,8 @@ def _column(row: Row, name: str):
         raise EsqlError(f"Unknown column [{name}]")
     if name not in KNOWN_COLUMNS:
         raise EsqlError(f"Unknown column [{name}] (not mapped by the AWS integration)")
+    if name in ("_id", "_index", "_version"):  # metadata the `from ... metadata` clause asks for
+        return row.doc.get(name)
     if field_type(name) == "flattened":
         raise EsqlError(f"Cannot use field [{name}] with unsupported type [flattened]")
     values = ecs_field_values(row.doc, name)
