@@ -112,3 +112,10 @@ def test_the_inline_deny_all_rule_is_shipped_in_lucene_and_esql(shipped_rules):
     assert set(kinds) == {"query", "esql"}
     assert "aws.cloudtrail.request_parameters:/" in kinds["query"]["query"]
     assert re.search(r"request_parameters rlike", kinds["esql"]["query"])
+
+
+def test_rules_reading_the_rendering_say_what_it_cannot_tell_apart(shipped_rules):
+    reading = [r for r in shipped_rules if "aws.cloudtrail.request_parameters" in r["query"]]
+    assert {r["meta"]["sigma_id"] for r in reading} >= {ACCESS_KEY, INLINE_DENY_ALL}
+    for rule in reading:
+        assert "`x,status=Inactive` does not match" in rule["note"] and "8,191 characters" in rule["note"], rule["name"]

@@ -63,7 +63,7 @@ from ...compilation import Refusal
 from ...pack import PACK_NAME, Pack, PackRule
 from ...release.context import DEFAULT_ELASTIC_INDEX, Release
 from ..common import json_text, put, render
-from .fields import esql_keep, investigation_fields, retain_note
+from .fields import esql_keep, investigation_fields, query_notes, retain_note
 
 NDJSON_NAME = "cloudtrail-detection-pack-elastic-rules.ndjson"
 SKIPPED_NAME = "elastic-rules-skipped.json"
@@ -548,6 +548,8 @@ def _language_rule(release: Release, pack_rule: PackRule, language: str, pattern
         rule.update(type="esql", language="esql", query=_esql_from(query, patterns))
     else:
         rule.update(type=kind, language=language, query=query, index=list(patterns))
+    for extra in query_notes(query):
+        rule["note"] += f"\n\n{extra}"
     retain = retain_note(query)
     rule["setup"] = rule["setup"].replace("{retain}", retain[:1].upper() + retain[1:])
     highlighted = investigation_fields(pack_rule.rule, pack_rule.is_correlation)

@@ -64,3 +64,24 @@ def retain_note(query: str) -> str:
     else:
         return "it reads no request or response field: any `retain` setting"
     return f"keep the integration's `retain` option {settings}"
+
+
+def query_notes(query: str) -> list[str]:
+    """What the query does where the data cannot say more (the investigation guide appends it)."""
+    notes = []
+    if _RENDERED.search(query):
+        notes.append(
+            "Request parameters this language cannot read in the flattened copy are matched in "
+            "aws.cloudtrail.request_parameters, the integration's Java Map rendering `{key=value, key=value}` (nothing "
+            "quoted or escaped): the query wants the entry right after `{` or `, ` and before `, ` or `}`, so a user "
+            "named `x,status=Inactive` does not match. A value that itself holds `, key=value, ` (IAM refuses spaces "
+            "in names, ARNs and key ids: only a refused request can carry one) reads like that entry and matches; a "
+            "rendering over 8,191 characters is not indexed and matches nothing. Check the request in "
+            "aws.cloudtrail.flattened.request_parameters or event.original."
+        )
+    if query.lstrip().startswith("sequence"):
+        notes.append(
+            "Steps with the same @timestamp (the same second in CloudTrail) have no order: the Sigma rule does not "
+            "match them, while Elasticsearch, without a tiebreaker field, may return such a sequence."
+        )
+    return notes
