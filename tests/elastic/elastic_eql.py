@@ -44,7 +44,7 @@ def expand_runs(query: str) -> str:
 
 def parse(query: str):
     with elasticsearch_syntax, ignore_missing_functions:
-        return _lucene_regexps(eql.parse_query(expand_runs(query)))
+        return eql.parse_query(expand_runs(query))
 
 
 def _lucene_regexps(parsed):
@@ -125,6 +125,7 @@ def run(query: str, docs: list[dict]) -> list[list[dict]]:
     """Matches of an EQL query: one list of documents per result (one for an event query, n for a sequence)."""
     parsed = parse(query)
     _check(parsed, docs)
+    parsed = _lucene_regexps(parse(query))
     ordered = sorted(range(len(docs)), key=lambda i: (_millis(docs[i]), i))
     events = [Event("any", _millis(docs[i]), dict(_unwrap(docs[i]), __index=i)) for i in ordered]
     results: list[list[dict]] = []
