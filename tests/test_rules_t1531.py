@@ -134,12 +134,17 @@ def test_inline_rule_splunk_search_runs_the_expression_as_its_own_command(pack):
     assert lines[1].startswith('| regex requestParameters.policyDocument="\\\\{[^{}]*(?:\\"Effect\\"[ \\\\t\\\\r\\\\n]*:')
 
 
-@pytest.mark.parametrize("target", ["lucene", "eql", "esql"])
-def test_inline_rule_is_refused_by_elastic_with_the_reason(pack, target):
-    assert result(pack, INLINE_DENY_ALL, target) == Refusal(
-        "ecs_cloudtrail: requestParameters.policyDocument: regular expressions and CIDR are not supported on "
-        "aws.cloudtrail.flattened.request_parameters.policyDocument (flattened field)"
+def test_inline_rule_is_refused_by_eql_only_with_the_reason(pack):
+    """Lucene and ES|QL run the expression on the keyword rendering (elastic_rendered.py); EQL's backend writes the
+    case-insensitive regex~, while IAM reads "Effect" and "Deny" case-sensitively."""
+    assert result(pack, INLINE_DENY_ALL, "eql") == Refusal(
+        "ecs_cloudtrail: requestParameters.policyDocument|re: pysigma-backend-elasticsearch writes every EQL regular "
+        "expression with regex~, which ignores ASCII case, while this one is case-sensitive (add |i if the letter case "
+        "does not matter)"
     )
+    for target in ("lucene", "esql"):
+        (query,) = result(pack, INLINE_DENY_ALL, target).queries
+        assert "aws.cloudtrail.request_parameters" in query and "policyDocument" in query
 
 
 def test_inline_rule_has_no_metric_filter(pack):
@@ -194,18 +199,12 @@ def test_deny_all_managed_rule_lucene_query_matches_the_arns_exactly(pack):
     )
 
 
-@pytest.mark.parametrize(
-    "target, reason",
-    [
-        ("eql", "ecs_cloudtrail: requestParameters.policyArn: Elasticsearch EQL refuses sub-fields of flattened fields "
-                "such as aws.cloudtrail.flattened.request_parameters.policyArn (verification_exception: unsupported "
-                "type [flattened], elastic/elasticsearch#101985)"),
-        ("esql", "ecs_cloudtrail: requestParameters.policyArn: ES|QL cannot read flattened fields such as "
-                 "aws.cloudtrail.flattened.request_parameters.policyArn"),
-    ],
-)
-def test_deny_all_managed_rule_is_refused_by_eql_and_esql_with_the_reason(pack, target, reason):
-    assert result(pack, DENY_ALL_MANAGED, target) == Refusal(reason)
+@pytest.mark.parametrize("target", ["eql", "esql"])
+def test_deny_all_managed_rule_reads_the_rendering_in_eql_and_esql(pack, target):
+    """EQL and ES|QL cannot read the flattened policyArn: the entry is matched in aws.cloudtrail.request_parameters."""
+    (query,) = result(pack, DENY_ALL_MANAGED, target).queries
+    assert "aws.cloudtrail.flattened" not in query
+    assert "policyArn" in query and "permissionsBoundary" in query and "aws.cloudtrail.request_parameters" in query
 
 
 # --- RemoveUserFromGroup -------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from datetime import datetime
 
 import eql
 from elastic_ingest import ecs_field_values
+from evaluators import lucene_regexp
 from eql import PythonEngine
 from eql.ast import Field, String
 from eql.events import Event
@@ -46,6 +47,23 @@ def parse(query: str):
         return eql.parse_query(expand_runs(query))
 
 
+def _lucene_regexps(parsed):
+    """eql 1.0.1 reads `regex`/`regex~` patterns as Python's, matched from the start; Elasticsearch runs them as
+    Lucene RegExps on the whole value (ASCII case ignored by `regex~`, the only form the pack writes): each
+    pattern is replaced by the Python pattern of the same meaning (tests/evaluators/lucene_regexp.py), anchored."""
+
+    class Rewrite(DepthFirstWalker):
+        def _walk_function_call(self, node, *args, **kwargs):
+            if node.name == "match":
+                node.arguments[1:] = [
+                    String("(?:" + lucene_regexp.to_python(a.value) + r")\Z") if isinstance(a, String) else a
+                    for a in node.arguments[1:]
+                ]
+            return node
+
+    return Rewrite().walk(parsed)
+
+
 def _field_name(node: Field) -> str:
     return ".".join([node.base, *map(str, node.path)])
 
@@ -56,10 +74,10 @@ def comparisons(parsed) -> list[tuple[str, str, str]]:
 
     class Collect(DepthFirstWalker):
         def _walk_function_call(self, node, *args, **kwargs):
-            if node.name == "wildcard" and isinstance(node.arguments[0], Field):
+            if node.name in ("wildcard", "match") and isinstance(node.arguments[0], Field):
                 for arg in node.arguments[1:]:
                     if isinstance(arg, String):
-                        out.append(("wildcard", _field_name(node.arguments[0]), arg.value))
+                        out.append((node.name, _field_name(node.arguments[0]), arg.value))
             return node
 
         def _walk_comparison(self, node, *args, **kwargs):
@@ -107,6 +125,7 @@ def run(query: str, docs: list[dict]) -> list[list[dict]]:
     """Matches of an EQL query: one list of documents per result (one for an event query, n for a sequence)."""
     parsed = parse(query)
     _check(parsed, docs)
+    parsed = _lucene_regexps(parse(query))
     ordered = sorted(range(len(docs)), key=lambda i: (_millis(docs[i]), i))
     events = [Event("any", _millis(docs[i]), dict(_unwrap(docs[i]), __index=i)) for i in ordered]
     results: list[list[dict]] = []
@@ -120,3 +139,12 @@ def run(query: str, docs: list[dict]) -> list[list[dict]]:
     engine.add_output_hook(collect)
     engine.stream_events(events)
     return results
+
+
+def concurrent(sequence: list[dict]) -> bool:
+    """Whether a sequence's events share one @timestamp. Elasticsearch orders such events by the tiebreaker, and
+    without one "considers the events concurrent and may not return them in a consistent sort order" (EQL search
+    reference, "Specify a sort tiebreaker"): it may or may not return the sequence. The pack's rules set no
+    tiebreaker (CloudTrail has none), Sigma's ordered correlation does not match such steps, and the Kibana
+    note says so; the tests leave these sequences out as the rule's meaning does."""
+    return len(sequence) > 1 and len({_millis(d) for d in sequence}) == 1

@@ -7,11 +7,13 @@ then run by the `eql` package over records as the AWS integration indexes them."
 from __future__ import annotations
 
 import os
+from datetime import datetime, timedelta, timezone
 
 import elastic_eql
 import pytest
 from elastic_ingest import to_ecs
 from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from sigma.backends.elasticsearch import EqlBackend, ESQLBackend
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaError, SigmaFeatureNotSupportedByBackendError
@@ -84,9 +86,53 @@ def test_eql_refuses_a_join_on_a_flattened_field():
         convert(EqlBackend, body)
 
 
-def test_esql_refuses_ordered_temporal():
-    with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="ES\\|QL has no ordered sequence"):
-        convert(ESQLBackend)
+def test_esql_ordered_temporal_pairs_the_two_steps_times():
+    key = 'event.provider=="iam.amazonaws.com" and event.action=="DeleteAccessKey"'
+    password = 'event.provider=="iam.amazonaws.com" and event.action=="DeleteLoginProfile"'
+    first, second = f"({key}) or ({password})", '(event.provider=="iam.amazonaws.com" and event.action=="DeleteUser")'
+    group = "aws.cloudtrail.user_identity.arn, user.target.name"
+    assert convert(ESQLBackend).split("\n") == [
+        "from logs-aws.cloudtrail-* metadata _id, _index, _version",
+        f"| where ({first}) or ({second})",
+        f"| eval step1_time=case({first}, `@timestamp`), step2_time=case({second}, `@timestamp`)",
+        f"| stats step1_time=values(step1_time), step2_time=values(step2_time) by {group}",
+        "| mv_expand step1_time",
+        "| mv_expand step2_time",
+        '| where step1_time < step2_time and date_diff("second", step1_time, step2_time) <= 600',
+        f"| stats first_seen=min(step1_time), last_seen=max(step2_time) by {group}",
+    ]
+
+
+def _step_doc(action: str, second: int, user: str = "bob") -> dict:
+    when = datetime(2026, 2, 17, 11, 0, tzinfo=timezone.utc) + timedelta(seconds=second)
+    return {
+        "@timestamp": when.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "event": {"provider": "iam.amazonaws.com", "action": action, "id": f"{action}-{second}-{user}"},
+        "aws": {"cloudtrail": {"user_identity": {"arn": "arn:aws:iam::111122223333:user/admin"}}},
+        "user": {"target": {"name": user}},
+    }
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    firsts=st.lists(st.integers(0, 1800), max_size=4),
+    seconds=st.lists(st.integers(0, 1800), max_size=3),
+)
+@example(firsts=[0, 480], seconds=[720])  # per-group min/max (0, 720) would say 12 minutes apart: the pair (480, 720) is 4
+@example(firsts=[0], seconds=[0])  # the same second: no order
+@example(firsts=[0], seconds=[600])  # exactly the timespan
+@example(firsts=[0], seconds=[601])
+@example(firsts=[300], seconds=[0])  # the deletion first
+def test_esql_ordered_temporal_alerts_exactly_when_a_first_step_precedes_a_second_within_the_timespan(firsts, seconds):
+    """Run with the ES|QL evaluator: one row for the group exactly when some t1 < t2 <= t1 + 600 (correlations.py's
+    meaning, the reference engine's), whatever the other events."""
+    docs = [_step_doc("DeleteAccessKey", t) for t in firsts] + [_step_doc("DeleteUser", t) for t in seconds]
+    docs.append(_step_doc("DeleteUser", 0, user="someone-else"))  # another group, never paired
+    rows = esql.run(convert(ESQLBackend), docs).rows if docs else []
+    expected = any(t1 < t2 <= t1 + 600 for t1 in firsts for t2 in seconds)
+    assert [(r["aws.cloudtrail.user_identity.arn"], r["user.target.name"]) for r in rows] == (
+        [("arn:aws:iam::111122223333:user/admin", "bob")] if expected else []
+    )
 
 
 # --- ES|QL: the counted events at most the timespan apart ------------------------------------------------

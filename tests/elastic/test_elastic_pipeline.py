@@ -148,13 +148,15 @@ def test_wildcard_on_flattened_field_is_refused():
 
 
 def test_esql_refuses_flattened_fields():
-    q = rule("    sel:\n        requestParameters.status: Inactive\n    condition: sel")
+    """A nested key (the rendering matches top-level keys only: elastic_rendered.py)."""
+    q = rule("    sel:\n        requestParameters.policy.status: Inactive\n    condition: sel")
     with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="ES\\|QL cannot read flattened fields"):
         esql(q)
 
 
 def test_eql_refuses_flattened_fields():
-    q = rule("    sel:\n        requestParameters.status: Inactive\n    condition: sel")
+    """A nested key (the rendering matches top-level keys only: elastic_rendered.py)."""
+    q = rule("    sel:\n        requestParameters.policy.status: Inactive\n    condition: sel")
     with pytest.raises(SigmaFeatureNotSupportedByBackendError, match=r"EQL refuses sub-fields of flattened fields .*#101985"):
         eql(q)
 

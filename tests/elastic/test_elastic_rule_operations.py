@@ -26,13 +26,18 @@ def test_every_rule_is_scheduled_on_event_ingested_with_fallback_to_timestamp(sh
     assert {(r["timestamp_override"], r["timestamp_override_fallback_disabled"]) for r in shipped_rules} == {("event.ingested", False)}
 
 
+#: The pack's correlations (mass deletion, distinct users, credentials removed then the user deleted).
+CORRELATIONS = {MASS_DELETION, "14ed1c7d-5a51-49ed-ba36-d28c84ce1bdd", "08069984-506b-4822-86e1-dcdd59bfe5b1"}
+
+
 def test_single_event_rules_look_back_their_interval_plus_one_minute(shipped_rules):
-    single = [r for r in shipped_rules if r["meta"]["sigma_id"] != MASS_DELETION]
+    single = [r for r in shipped_rules if r["meta"]["sigma_id"] not in CORRELATIONS]
     assert {(r["interval"], r["from"]) for r in single} == {("5m", "now-6m")}
 
 
 def test_correlations_look_back_timespan_plus_delivery_delay_plus_interval(shipped_rules):
-    correlations = [r for r in shipped_rules if r["meta"]["sigma_id"] == MASS_DELETION]
+    correlations = [r for r in shipped_rules if r["meta"]["sigma_id"] in CORRELATIONS]
+    assert len(correlations) == 5  # mass deletion in EQL and ES|QL, distinct users in ES|QL, the sequence in EQL and ES|QL
     assert {(r["interval"], r["from"]) for r in correlations} == {("5m", "now-30m")}
 
 
@@ -44,7 +49,7 @@ def test_correlations_suppress_further_alerts_of_the_same_principal(shipped_rule
 
 
 def test_single_event_rules_do_not_suppress_alerts(shipped_rules):
-    assert [r["name"] for r in shipped_rules if "alert_suppression" in r and r["meta"]["sigma_id"] != MASS_DELETION] == []
+    assert [r["name"] for r in shipped_rules if "alert_suppression" in r and r["meta"]["sigma_id"] not in CORRELATIONS] == []
 
 
 # ------------------------------------------------------------------------------------ required_fields

@@ -81,21 +81,6 @@ def test_skipped_rules_and_languages_say_why(skipped_report):
             "sigma_id": ACCESS_KEY,
         },
         {
-            "language": "eql",
-            "reason": "ecs_cloudtrail: requestParameters.status: Elasticsearch EQL refuses sub-fields of flattened "
-            "fields such as aws.cloudtrail.flattened.request_parameters.status (verification_exception: unsupported type "
-            "[flattened], elastic/elasticsearch#101985)",
-            "rule_id": rule_uuid(ACCESS_KEY, "eql"),
-            "sigma_id": ACCESS_KEY,
-        },
-        {
-            "language": "esql",
-            "reason": "ecs_cloudtrail: requestParameters.status: ES|QL cannot read flattened fields such as "
-            "aws.cloudtrail.flattened.request_parameters.status",
-            "rule_id": rule_uuid(ACCESS_KEY, "esql"),
-            "sigma_id": ACCESS_KEY,
-        },
-        {
             "language": "lucene",
             "reason": f"ecs_cloudtrail: requestParameters.userName|fieldref: {fieldref}",
             "rule_id": rule_uuid(LOGIN_PROFILE, "lucene"),
@@ -244,6 +229,19 @@ def test_one_rule_object_spelled_out(shipped_rules):
         ],
         "from": "now-6m",
         "index": ["logs-aws.cloudtrail-*"],
+        "investigation_fields": {
+            "field_names": [
+                "@timestamp",
+                "aws.cloudtrail.user_identity.type",
+                "aws.cloudtrail.user_identity.arn",
+                "source.address",
+                "user_agent.original",
+                "user.target.name",
+                "aws.cloudtrail.error_code",
+                "aws.cloudtrail.error_message",
+                "aws.cloudtrail.recipient_account_id",
+            ]
+        },
         "interval": "5m",
         "language": "lucene",
         "license": "MIT",
@@ -300,6 +298,20 @@ def test_one_rule_object_spelled_out(shipped_rules):
     }
     assert rule["note"].startswith("## Triage and analysis\n\n### Investigating AWS IAM User Deleted\n\nDetects an attempt")
     assert "logs-aws.cloudtrail-default" in rule["setup"]
+    assert "add filebeat-* to them" in rule["setup"] and "any `retain` setting" in rule["setup"]
+
+
+def test_every_rule_has_investigation_fields_and_single_event_esql_rules_keep_theirs(shipped_rules):
+    """issue 20: the alert flyout highlights the rule's fields; a single-event ES|QL rule keeps them (with the
+    metadata Kibana deduplicates by); the setup says which `retain` settings store what the query reads."""
+    for rule in shipped_rules:
+        assert rule["investigation_fields"]["field_names"], rule["name"]
+        assert "`retain`" in rule["setup"], rule["name"]
+        single_esql = rule["type"] == "esql" and "| stats" not in rule["query"]
+        if single_esql:
+            keep = rule["query"].rsplit("\n", 1)[-1]
+            assert keep.startswith("| keep _id, _index, _version, @timestamp, event.action, event.outcome"), rule["name"]
+            assert all(f in keep for f in rule["investigation_fields"]["field_names"] if "flattened" not in f), rule["name"]
 
 
 def test_reading_back_gives_the_written_rules(ndjson_path, shipped_rules):

@@ -118,12 +118,12 @@ def esql_alerts(rule: dict, docs: list[dict], fields: list[str]) -> list[tuple[t
         if not window:
             continue
         for row in esql.run(rule["query"], window).rows:
-            alerts.append((tuple(str(row[f]).lower() for f in fields), _event_ids(row["_members"])))
+            alerts.append((tuple(str(row[f]).lower() for f in fields), _event_ids(esql.row_events(row))))
     return alerts
 
 
 def eql_alerts(rule: dict, docs: list[dict], fields: list[str]) -> list[tuple[tuple, frozenset[str]]]:
-    return [(_group(seq[0], fields), _event_ids(seq)) for seq in elastic_eql.run(rule["query"], docs)]
+    return [(_group(seq[0], fields), _event_ids(seq)) for seq in elastic_eql.run(rule["query"], docs) if not elastic_eql.concurrent(seq)]
 
 
 @pytest.mark.parametrize("path", IDS)

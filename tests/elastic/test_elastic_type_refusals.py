@@ -34,7 +34,7 @@ def convert(backend, selection: dict) -> list[str]:
 # ------------------------------------------------------------------------------------------------ EQL
 def test_eql_refuses_a_request_parameter():
     with pytest.raises(SigmaFeatureNotSupportedByBackendError, match=r"unsupported type \[flattened\]"):
-        convert(EqlBackend, {"requestParameters.status": "Inactive"})
+        convert(EqlBackend, {"requestParameters.policy.status": "Inactive"})  # nested: not in the rendering
 
 
 def test_eql_refuses_a_boolean_field():
@@ -59,7 +59,7 @@ def test_eql_keeps_a_string_on_a_keyword_field():
 # ---------------------------------------------------------------------------------------------- ES|QL
 def test_esql_refuses_a_request_parameter():
     with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="ES\\|QL cannot read flattened fields"):
-        convert(ESQLBackend, {"requestParameters.status": "Inactive"})
+        convert(ESQLBackend, {"requestParameters.policy.status": "Inactive"})  # nested: not in the rendering
 
 
 def test_esql_refuses_a_boolean_value_on_a_keyword_field():

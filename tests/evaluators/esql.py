@@ -2,7 +2,7 @@
 pipeline) emits, run over ECS documents with ES|QL's semantics.
 
 Syntax follows Elasticsearch's ES|QL grammar (x-pack/plugin/esql/src/main/antlr, EsqlBaseLexer.g4):
-commands `from <patterns> [metadata ...]`, `where`, `eval`, `stats ... [by ...]`, `keep`, `limit`;
+commands `from <patterns> [metadata ...]`, `where`, `eval`, `stats ... [by ...]`, `mv_expand`, `keep`, `limit`;
 keywords are case-insensitive; strings are "..." with the escapes \\t \\n \\r \\" \\\\ only and no raw line
 breaks (`fragment ESCAPE_SEQUENCE : '\\\\' [tnr"\\\\]`, `UNESCAPED_CHARS : ~[\\r\\n"\\\\]`), or \"\"\"...\"\"\" with
 no escapes; identifiers are dotted names or `back-quoted` (`` `` `` escapes a back-quote).
@@ -187,6 +187,8 @@ class Parser(TokenCursor):
                 while self.accept(text=","):
                     by.append(self.expr())
             return Command("stats", {"aggs": aggs, "by": by})
+        if name == "mv_expand":
+            return Command("mv_expand", {"name": self.expect("ident").value})
         if name == "keep":
             names = [self.expect("ident").value]
             while self.accept(text=","):
@@ -341,6 +343,8 @@ def _column(row: Row, name: str):
         raise EsqlError(f"Unknown column [{name}]")
     if name not in KNOWN_COLUMNS:
         raise EsqlError(f"Unknown column [{name}] (not mapped by the AWS integration)")
+    if name in ("_id", "_index", "_version"):  # metadata the `from ... metadata` clause asks for
+        return row.doc.get(name)
     if field_type(name) == "flattened":
         raise EsqlError(f"Cannot use field [{name}] with unsupported type [flattened]")
     values = ecs_field_values(row.doc, name)
@@ -401,7 +405,18 @@ def evaluate(node, row: Row):
     raise EsqlError(f"cannot evaluate {node!r}")
 
 
+def _case(node: Call, row: Row):
+    """CASE(condition, value, ..., [else]): the value of the first true condition; null without an else."""
+    args = node.args
+    for i in range(0, len(args) - 1, 2):
+        if _truth(evaluate(args[i], row)) is True:
+            return evaluate(args[i + 1], row)
+    return evaluate(args[-1], row) if len(args) % 2 else None
+
+
 def _call(node: Call, row: Row):
+    if node.name == "case":
+        return _case(node, row)
     args = [_scalar(evaluate(a, row)) for a in node.args]
     if any(a is None for a in args):
         return None
@@ -504,14 +519,42 @@ def run(query: str, docs: list[dict]) -> Result:
                     g[name] = _aggregate(expr, members)
                 for b, value in zip(by, keys_of[key]):
                     g[b.name if isinstance(b, Field) else str(b)] = value
-                g["_members"] = [m.doc for m in members if m.doc is not None]
+                # the documents behind the row (after a stats of stats rows: theirs), for the tests to name events
+                g["_members"] = [m.doc for m in members if m.doc is not None] or [d for m in members for d in m.get("_members", [])]
                 out.append(g)
             rows = out
+        elif command.name == "mv_expand":
+            rows = [e for r in rows for e in _mv_expand(r, command.args["name"])]
         elif command.name == "keep":
             rows = [_keep(r, command.args["names"]) for r in rows]
         elif command.name == "limit":
             rows = rows[: command.args["n"]]
     return Result(rows)
+
+
+def row_events(row: Row) -> list[dict]:
+    """The documents an aggregated row stands for (what the tests name an alert's events by): a counting
+    correlation's row, all its group's documents; a row without a count column (the ordered correlation's pairs
+    of steps: which first step a run pairs depends on what it has seen yet) its second step, found by last_seen."""
+    members = row.get("_members", [])
+    if any(k in row for k in ("event_count", "value_count", "event_type_count")) or "last_seen" not in row:
+        return members
+    last = _date(row["last_seen"])
+    return [d for d in members if _date(d.get("@timestamp")) == last]
+
+
+def _mv_expand(r: Row, name: str) -> list[Row]:
+    """MV_EXPAND: one row per value of a multi-valued column (a single or null value: the row as it is)."""
+    values = _column(r, name)
+    if not isinstance(values, list):
+        return [r]
+    out = []
+    for value in values:
+        e = Row(r)
+        e.doc = r.doc
+        e[name] = value
+        out.append(e)
+    return out
 
 
 def _keep(r: Row, names: list[str]) -> Row:

@@ -217,7 +217,8 @@ def matches(rule: KibanaRule, case: Case) -> frozenset[str]:
     return _MATCHES[key]
 
 
-_STAGE = re.compile(r"\[\s*(any where .*?)\]\s*(?:with runs\s*=\s*\d+)?", re.S)
+#: A stage: the pack writes each on its own line (a regular expression inside may hold `]`).
+_STAGE = re.compile(r"^\s*\[\s*(any where .*)\]\s*(?:with runs\s*=\s*\d+)?\s*$", re.M)
 _SEQUENCES: dict[tuple, list[tuple[str, ...]]] = {}
 
 
@@ -231,7 +232,7 @@ def sequences(rule: KibanaRule, visible: list[Doc]) -> list[tuple[str, ...]]:
     key = (query, frozenset(d.event_id for d in candidates))
     if key not in _SEQUENCES:
         found = elastic_eql.run(query, [d.doc for d in candidates]) if len(candidates) > 0 else []
-        _SEQUENCES[key] = [tuple(doc["event"]["id"] for doc in seq) for seq in found]
+        _SEQUENCES[key] = [tuple(doc["event"]["id"] for doc in seq) for seq in found if not elastic_eql.concurrent(seq)]
     return _SEQUENCES[key]
 
 
@@ -254,7 +255,7 @@ def esql_rows(rule: KibanaRule, visible: list[Doc], by: list[str]) -> list[tuple
     if key not in _ROWS:
         rows = esql.run(rule.rule["query"], [d.doc for d in visible]).rows if visible else []
         _ROWS[key] = [
-            (tuple(row.get(f) for f in by), frozenset(m["event"]["id"] for m in row["_members"])) for row in rows
+            (tuple(row.get(f) for f in by), frozenset(m["event"]["id"] for m in esql.row_events(row))) for row in rows
         ]
     return _ROWS[key]
 

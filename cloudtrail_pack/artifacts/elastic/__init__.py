@@ -63,6 +63,7 @@ from ...compilation import Refusal
 from ...pack import PACK_NAME, Pack, PackRule
 from ...release.context import DEFAULT_ELASTIC_INDEX, Release
 from ..common import json_text, put, render
+from .fields import esql_keep, investigation_fields, query_notes, retain_note
 
 NDJSON_NAME = "cloudtrail-detection-pack-elastic-rules.ndjson"
 SKIPPED_NAME = "elastic-rules-skipped.json"
@@ -513,9 +514,10 @@ def _common(pack: Pack, pack_rule: PackRule, language: str, version: str, rule_v
         "setup": (
             "Requires AWS CloudTrail events indexed by Elastic's AWS integration (data stream "
             f"{INDEX.replace('*', 'default')}) or the Filebeat AWS module, whose ingest pipelines set the ECS fields this "
-            "rule reads and event.ingested, on which the rule is scheduled; keep the integration's default `retain` "
-            "option so that aws.cloudtrail.flattened.* is stored. Correlation rules use alert suppression (Platinum "
-            "subscription or higher)."
+            "rule reads and event.ingested, on which the rule is scheduled. The rule searches the index patterns it "
+            f"lists ({', '.join(patterns)}): Filebeat AWS module users add filebeat-* to them (ES|QL: to FROM), or build "
+            "the pack with `--elastic-index logs-aws.cloudtrail-* --elastic-index filebeat-*`. {retain}. Correlation "
+            "rules use alert suppression (Platinum subscription or higher)."
         ),
         "note": _note(pack, pack_rule, language, version, patterns),
         "meta": {"sigma_id": pack_rule.id, "sigma_path": str(pack_rule.path), "pack_version": version},
@@ -540,10 +542,19 @@ def _language_rule(release: Release, pack_rule: PackRule, language: str, pattern
         rule.update(alert_suppression=_suppression(group_by, _suppression_s(pack_rule.rule)))
     else:
         rule.update(_schedule(INTERVAL_S + OVERLAP_S))
+    if language == "esql" and not pack_rule.is_correlation:
+        query = esql_keep(query, pack_rule.rule)
     if language == "esql":
         rule.update(type="esql", language="esql", query=_esql_from(query, patterns))
     else:
         rule.update(type=kind, language=language, query=query, index=list(patterns))
+    for extra in query_notes(query):
+        rule["note"] += f"\n\n{extra}"
+    retain = retain_note(query)
+    rule["setup"] = rule["setup"].replace("{retain}", retain[:1].upper() + retain[1:])
+    highlighted = investigation_fields(pack_rule.rule, pack_rule.is_correlation)
+    if highlighted:
+        rule["investigation_fields"] = {"field_names": highlighted}
     return rule
 
 

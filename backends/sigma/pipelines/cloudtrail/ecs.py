@@ -18,8 +18,8 @@ and records why:
   [flattened]", elastic/elasticsearch#101985); EQL's `:` and `like~` compare strings only, and have no
   escape for a literal * or ?; ES|QL compares a keyword with strings only and casts a string to a boolean
   or date only when it is one; a Lucene value spelled exactly AND, OR or NOT is read as an operator; EQL
-  expresses only `event_count >= n` correlations (`with runs=n`) and ordered ones of two steps; ES|QL only
-  thresholds of at least or more than n (over one run's events, "fewer than n" would hold for almost any burst
+  expresses only `event_count >= n` correlations (`with runs=n`) and ordered ones of two steps; ES|QL ordered ones
+  of two steps, and otherwise only thresholds of at least or more than n (over one run's events, "fewer than n" would hold for almost any burst
   cut short by the look-back); both finish their correlations for the default output format only
   (`elastic_correlations.py`).
 
@@ -86,6 +86,7 @@ from . import correlations, pysigma_compat
 from .common import cloudtrail_rules_only, reject_unknown_fields
 from .ecs_fields import ECS_DROPPED_VALUES, ECS_PINNED_FIELDS, NoEcsHome, ecs_field, ecs_field_type
 from .elastic_correlations import EqlSequenceTransformation, EsqlWindowTransformation
+from .elastic_rendered import RenderedEntryTransformation, check_rendered, uses_rendering
 from .elastic_values import EQL, ESQL, LUCENE, EcsValueTransformation
 from .negation import NullSafeNegationTransformation
 
@@ -248,6 +249,11 @@ class EcsRuleCheckTransformation(PreprocessingTransformation):
             if isinstance(ref, SigmaFieldReference):
                 self._check_reference(rule, item, ref, home, kind, backend, siblings)
         values = [v for v in values if not isinstance(v, SigmaFieldReference)]
+        if kind == "flattened" and uses_rendering(home, values, backend):  # matched in the keyword rendering
+            check_rendered(item.field, home, values)
+            for value in values:
+                _check_value(rule, item.field, value, home, "keyword", LUCENE)  # the values the integration deletes
+            return
         for value in values:
             _check_value(rule, item.field, value, home, kind, backend)
         if kind == "flattened" and backend == ESQL:
@@ -328,7 +334,9 @@ class EcsRuleCheckTransformation(PreprocessingTransformation):
         ordered = rule.type == SigmaCorrelationType.TEMPORAL_ORDERED
         if backend == EQL:
             self._check_eql_correlation(rule)
-        if backend == ESQL:
+        if backend == ESQL and ordered:
+            self._check_eql_sequence(rule)  # the same two steps, joined on keywords (elastic_correlations.esql_sequence)
+        elif backend == ESQL:
             self._check_esql_correlation(rule)
         output_format = pysigma_compat.output_format(self)
         if (backend == ESQL or (backend == EQL and ordered)) and output_format != "default":
@@ -337,8 +345,8 @@ class EcsRuleCheckTransformation(PreprocessingTransformation):
                 f"output format {output_format!r}: this correlation's query is finished by the pipeline "
                 "(elastic_correlations.py) in the default output format only",
             )
-        if backend == EQL and ordered:
-            correlations.stand_in(rule)  # the backend has no ordered template; EqlSequenceTransformation writes the query
+        if backend in (EQL, ESQL) and ordered:
+            correlations.stand_in(rule)  # no ordered template; elastic_correlations writes the query
 
     def _check_eql_correlation(self, rule: SigmaCorrelationRule) -> None:
         """EQL: ordered temporal correlations of two steps (a sequence), event_count ones with a gte condition."""
@@ -357,17 +365,11 @@ class EcsRuleCheckTransformation(PreprocessingTransformation):
 
     @staticmethod
     def _check_esql_correlation(rule: SigmaCorrelationRule) -> None:
-        """ES|QL: no ordered correlation; the window elastic_correlations.py bounds: gte/gt thresholds (of one run's events at most the timespan
+        """ES|QL counting correlations (the ordered one is checked as EQL's sequence): the window
+        elastic_correlations.py bounds: gte/gt thresholds (of one run's events at most the timespan
         apart, "fewer than n" holds for almost any burst the look-back cuts short); for a temporal correlation, rule
         names the backend writes correctly in its `case(...)` strings (it escapes them as plain values, not for
         ES|QL: elastic_values.EsqlString)."""
-        if rule.type == SigmaCorrelationType.TEMPORAL_ORDERED:
-            _unsupported(
-                rule,
-                "ES|QL has no ordered sequence: its stats over a rule's look-back give each group's first and last "
-                "times per rule, which do not say whether some step-1 event precedes a step-2 event within the "
-                "timespan (the EQL rule is the ordered form)",
-            )
         condition = rule.condition
         if isinstance(condition, SigmaCorrelationCondition) and condition.op not in (
             SigmaCorrelationConditionOperator.GTE,
@@ -390,7 +392,8 @@ class EcsRuleCheckTransformation(PreprocessingTransformation):
                     )
 
     def _check_eql_sequence(self, rule: SigmaCorrelationRule) -> None:
-        """An ordered temporal correlation EQL writes as a two-stage sequence joined on keyword fields."""
+        """An ordered temporal correlation EQL writes as a two-stage sequence, and ES|QL as the pairs of its two
+        steps' times, joined on keyword fields."""
         try:
             correlations.ordered_steps(rule)
         except correlations.NotTwoSteps as e:
@@ -508,11 +511,12 @@ def ecs_cloudtrail_pipeline() -> ProcessingPipeline:
             ProcessingItem(identifier=f"{TARGET}_check", transformation=EcsRuleCheckTransformation()),
             ProcessingItem(identifier=f"{TARGET}_values", transformation=EcsValueTransformation()),
             ProcessingItem(identifier=f"{TARGET}_fields", transformation=EcsFieldMappingTransformation()),
+            ProcessingItem(identifier=f"{TARGET}_rendered", transformation=RenderedEntryTransformation()),
             ProcessingItem(identifier=f"{TARGET}_fieldrefs", transformation=FieldRefExpressionTransformation()),
             ProcessingItem(identifier=f"{TARGET}_index", transformation=SetStateTransformation("index", INDEX)),
         ],
         postprocessing_items=[
             QueryPostprocessingItem(identifier=f"{TARGET}_eql_sequence", transformation=EqlSequenceTransformation()),
-            QueryPostprocessingItem(identifier=f"{TARGET}_esql_window", transformation=EsqlWindowTransformation()),
+            QueryPostprocessingItem(identifier=f"{TARGET}_esql_window", transformation=EsqlWindowTransformation(index=INDEX)),
         ],
     )

@@ -11,6 +11,8 @@ output format's text; `ecs.py` refuses, before conversion, the correlations they
   stand-in's query whole and writes `sequence by <group> with maxspan=<timespan> [any where <step 1>] [any where
   <step 2>]` from the correlated rules' conversion results (EQL syntax reference, "Sequences"); a stage is any of
   its rules' conditions.
+* ES|QL, `temporal_ordered` (two steps): converted through the same stand-in; `esql_sequence` writes the pairs of
+  the two steps' times per group (MV_EXPAND of VALUES), kept where the first is earlier and within the timespan.
 * ES|QL, `event_count`, `value_count` and `temporal`. The backend buckets events by `date_trunc(<timespan>,
   @timestamp)`, which splits a burst at each bucket boundary, and a Kibana rule counts the events of its look-back,
   measured on ingest time and longer than the timespan (docs/elastic.md). `EsqlWindowTransformation` drops the
@@ -39,7 +41,7 @@ from sigma.exceptions import SigmaFeatureNotSupportedByBackendError, SigmaTransf
 from sigma.processing.postprocessing import QueryPostprocessingTransformation
 
 from . import correlations, pysigma_compat
-from .elastic_values import ESQL
+from .elastic_values import EQL, ESQL
 
 TARGET = "ecs_cloudtrail"
 
@@ -97,6 +99,8 @@ class EqlSequenceTransformation(QueryPostprocessingTransformation):
 
     def apply(self, rule, query):  # type: ignore[override]
         super().apply(rule, query)
+        if pysigma_compat.backend_name(self) != EQL:
+            return query
         steps = correlations.restore(rule) if isinstance(rule, SigmaCorrelationRule) else None
         if steps is None:
             return query
@@ -129,9 +133,45 @@ def esql_window(query: str, timespan_s: int) -> str:
     )
 
 
+def _esql_condition(rule: SigmaCorrelationRule, queries) -> str:
+    """A correlated rule's ES|QL condition: pySigma leaves a rule a correlation counts unfinished (its condition)."""
+    if len(queries) != 1 or not isinstance(queries[0], str) or "\n" in queries[0] or queries[0].lstrip().startswith("from "):
+        raise BackendLayoutChanged(f"{TARGET}: a correlated rule's ES|QL conversion is not its condition alone", source=rule.source)
+    return queries[0]
+
+
+def esql_sequence(rule: SigmaCorrelationRule, steps: list[list[int]], index: str) -> str:
+    """The ordered correlation in ES|QL: per group, every step-1 time paired with every step-2 time (MV_EXPAND of
+    each step's VALUES), kept where t1 < t2 <= t1 + timespan: Sigma's ordered meaning (correlations.py), which
+    per-group MIN/MAX alone cannot decide. The pairs are those of one group within the rule's look-back."""
+    parts = [_esql_condition(rule, ref.rule.get_conversion_result()) for ref in rule.referenced_rules]
+
+    def stage(indexes: list[int]) -> str:
+        return " or ".join(f"({parts[i]})" for i in indexes)
+
+    first, second = stage(steps[0]), stage(steps[1])
+    by = ", ".join(rule.group_by or [])
+    group = f" by {by}" if by else ""
+    return "\n".join(
+        [
+            f"from {index} metadata _id, _index, _version",
+            f"| where ({first}) or ({second})",
+            f"| eval step1_time=case({first}, `@timestamp`), step2_time=case({second}, `@timestamp`)",
+            f"| stats step1_time=values(step1_time), step2_time=values(step2_time){group}",
+            "| mv_expand step1_time",
+            "| mv_expand step2_time",
+            f'| where step1_time < step2_time and date_diff("second", step1_time, step2_time) <= {int(rule.timespan.seconds)}',
+            f"| stats first_seen=min(step1_time), last_seen=max(step2_time){group}",
+        ]
+    )
+
+
 @dataclass
 class EsqlWindowTransformation(QueryPostprocessingTransformation):
-    """ES|QL correlations: the counted events' own time span bounded by the timespan (see the module docstring)."""
+    """ES|QL correlations: the counted events' own time span bounded by the timespan (see the module docstring);
+    an ordered one converted through its stand-in written from its rules (`esql_sequence`) over `index`."""
+
+    index: str = ""
 
     def apply(self, rule, query):  # type: ignore[override]
         super().apply(rule, query)
@@ -139,4 +179,7 @@ class EsqlWindowTransformation(QueryPostprocessingTransformation):
             return query
         if not isinstance(query, str):  # ecs.py refuses other output formats before conversion
             raise BackendLayoutChanged(f"{TARGET}: ES|QL correlations are bounded in the default output format only")
+        steps = correlations.restore(rule)
+        if steps is not None:
+            return esql_sequence(rule, steps, self.index)
         return esql_window(query, int(rule.timespan.seconds))

@@ -151,17 +151,27 @@ def _string_body(text: str) -> str:
     return "".join(_STRING_ESCAPES.get(c, c) for c in text)
 
 
+def regex_literal(pattern: str, backend: str) -> str:
+    """A Lucene RegExp as it goes between `backend`'s delimiters (what ElasticRegularExpression.escape returns)."""
+    return _lucene_spaces(pattern) if backend == LUCENE else _string_body(pattern)
+
+
+def python_flags(value: SigmaRegularExpression) -> int:
+    """The `re` flags of a Sigma regular expression's modifiers (|i, |m, |s)."""
+    flags = 0
+    for flag in value.flags:
+        flags |= _FLAGS[flag]
+    return flags
+
+
 def _refuse(what: str, reason: str) -> None:
     raise SigmaFeatureNotSupportedByBackendError(f"ecs_cloudtrail: {what}: {reason}")
 
 
 def written_regex(value: SigmaRegularExpression, backend: str, field: str | None) -> ElasticRegularExpression:
     """`value` as the Lucene RegExp of the same meaning, in `backend`'s literal; or refused with the reason."""
-    flags = 0
-    for flag in value.flags:
-        flags |= _FLAGS[flag]
     try:
-        pattern, case_sensitive = lucene_regexp(str(value.regexp), flags)
+        pattern, case_sensitive = lucene_regexp(str(value.regexp), python_flags(value))
     except RegexUnsupported as e:
         _refuse(f"{field}|re", f"{e}: Lucene regular expressions (Elastic's Lucene, EQL and ES|QL) have no equivalent")
         raise  # unreachable
@@ -171,7 +181,7 @@ def written_regex(value: SigmaRegularExpression, backend: str, field: str | None
             "pysigma-backend-elasticsearch writes every EQL regular expression with regex~, which ignores ASCII "
             "case, while this one is case-sensitive (add |i if the letter case does not matter)",
         )
-    return ElasticRegularExpression(_lucene_spaces(pattern) if backend == LUCENE else _string_body(pattern), value)
+    return ElasticRegularExpression(regex_literal(pattern, backend), value)
 
 
 @dataclass

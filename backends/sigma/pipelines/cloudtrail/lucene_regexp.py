@@ -41,7 +41,7 @@ except ImportError:  # Python 3.10
     import sre_parse
     from sre_compile import _ignorecase_fixes as _EXTRA_CASES
 
-__all__ = ["RegexUnsupported", "lucene_regexp"]
+__all__ = ["RegexUnsupported", "lucene_regexp", "lucene_regexp_union"]
 
 
 class RegexUnsupported(ValueError):
@@ -232,10 +232,8 @@ _START = (C.AT_BEGINNING, C.AT_BEGINNING_STRING)
 _END = (C.AT_END, C.AT_END_STRING)
 
 
-def lucene_regexp(pattern: str, flags: int = 0) -> tuple[str, bool]:
-    """`pattern` (Python syntax, matched anywhere in the value as `re.search` does, with `flags`) as a Lucene
-    RegExp that matches a whole value exactly when it does; and whether that RegExp tells ASCII letters from
-    their other case (so that a case-insensitive match would mean something else)."""
+def _parsed(pattern: str, flags: int):
+    """(top-level items without their anchors, prefix, suffix, flags) of a Python pattern, as Lucene writes it."""
     try:
         parsed = sre_parse.parse(pattern, flags)
     except re.error as e:
@@ -252,5 +250,46 @@ def lucene_regexp(pattern: str, flags: int = 0) -> tuple[str, bool]:
         items = items[:-1]
     if flags & re.VERBOSE or flags & re.ASCII or flags & re.LOCALE:
         raise RegexUnsupported("the x, a and L flags")
+    return items, prefix, suffix, flags
+
+
+def lucene_regexp(pattern: str, flags: int = 0) -> tuple[str, bool]:
+    """`pattern` (Python syntax, matched anywhere in the value as `re.search` does, with `flags`) as a Lucene
+    RegExp that matches a whole value exactly when it does; and whether that RegExp tells ASCII letters from
+    their other case (so that a case-insensitive match would mean something else)."""
+    items, prefix, suffix, flags = _parsed(pattern, flags)
     writer = _Writer()
     return prefix + writer.sequence(items, flags) + suffix, writer.ascii_case_sensitive
+
+
+def _alternatives(item, flags: int):
+    """(the branches, their flags) of a top-level item that is a group of alternatives (or a bare one), else None."""
+    op, av = item
+    if op is C.BRANCH:
+        return av[1], flags
+    if op is C.SUBPATTERN:
+        _group, add, remove, inner = av
+        inner = list(inner)
+        if len(inner) == 1 and inner[0][0] is C.BRANCH:
+            return inner[0][1][1], (flags | add) & ~remove
+    return None
+
+
+def lucene_regexp_union(pattern: str, flags: int = 0) -> tuple[list[str], bool]:
+    """`lucene_regexp`'s RegExp as several whose union matches the same values: the pattern's first top-level
+    group of alternatives distributed (what precedes it, one alternative, what follows it), each RegExp
+    a fraction of the whole. Elasticsearch refuses a regular expression longer than `index.max_regex_length`
+    (1000) or whose automaton determinizes into more than 10,000 states; a union of short ones is a
+    query of several clauses, each within both limits where the alternatives are."""
+    items, prefix, suffix, flags = _parsed(pattern, flags)
+    for index, item in enumerate(items):
+        found = _alternatives(item, flags)
+        if found is None:
+            continue
+        branches, inner_flags = found
+        writer = _Writer()
+        head, tail = writer.sequence(items[:index], flags), writer.sequence(items[index + 1 :], flags)
+        written = [prefix + head + "(" + (writer.sequence(b, inner_flags) or "()") + ")" + tail + suffix for b in branches]
+        return written, writer.ascii_case_sensitive
+    whole, case_sensitive = lucene_regexp(pattern, flags)
+    return [whole], case_sensitive
