@@ -19,6 +19,12 @@ class ExpectedAlert:
     rule_id: str
     group: tuple  # ((field, lower-cased value), ...)
     events: frozenset[str]
+    #: ((target, reason), ...): targets that knowingly do not raise this alert (the alert's `differences:`)
+    differences: tuple = ()
+
+    def expected_in(self, target: str | None) -> bool:
+        """Whether `target` must raise this alert (None: the reference, which always must)."""
+        return target is None or all(t != target for t, _ in self.differences)
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,7 @@ def load_manifest() -> list[FixtureFile]:
                 str(a["rule"]),
                 tuple(sorted((k, str(v).lower()) for k, v in a["group"].items())),
                 frozenset(map(str, a["events"])),
+                tuple(sorted((str(t), str(reason)) for t, reason in (a.get("differences") or {}).items())),
             )
             for a in entry.get("alerts") or []
         }

@@ -101,7 +101,7 @@ def base_failures(rule: dict, case: Case, found: list[Alert]) -> dict[str, list]
 
 
 def correlation_failures(rule: dict, case: Case, found: list[Alert]) -> dict[str, list]:
-    bursts = case.expected_bursts(rule["meta"]["sigma_id"])
+    bursts = case.expected_bursts(rule["meta"]["sigma_id"], TARGET[rule["type"]])
     return {
         "a burst does not raise exactly one alert": [
             f"{dict(b.group)}: {n} alerts" for b in bursts if (n := len(burst_alerts(found, b))) != 1

@@ -81,7 +81,8 @@ def query_notes(query: str) -> list[str]:
         )
     if query.lstrip().startswith("sequence"):
         notes.append(
-            "Steps with the same @timestamp (the same second in CloudTrail) have no order: the Sigma rule does not "
-            "match them, while Elasticsearch, without a tiebreaker field, may return such a sequence."
+            "Steps with the same @timestamp (CloudTrail records whole seconds) are in order for the Sigma rule (a "
+            "script removing the credentials and deleting the user within one second), but Elasticsearch, without a "
+            "tiebreaker field, may sort the deletion first and miss them: the ES|QL rule finds them."
         )
     return notes

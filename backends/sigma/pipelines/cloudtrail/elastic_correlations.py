@@ -142,7 +142,8 @@ def _esql_condition(rule: SigmaCorrelationRule, queries) -> str:
 
 def esql_sequence(rule: SigmaCorrelationRule, steps: list[list[int]], index: str) -> str:
     """The ordered correlation in ES|QL: per group, every step-1 time paired with every step-2 time (MV_EXPAND of
-    each step's VALUES), kept where t1 < t2 <= t1 + timespan: Sigma's ordered meaning (correlations.py), which
+    each step's VALUES), kept where t1 <= t2 <= t1 + timespan: Sigma's ordered meaning (correlations.py; CloudTrail's whole seconds
+    leave steps in one second in order, issue 20), which
     per-group MIN/MAX alone cannot decide. The pairs are those of one group within the rule's look-back."""
     parts = [_esql_condition(rule, ref.rule.get_conversion_result()) for ref in rule.referenced_rules]
 
@@ -160,7 +161,7 @@ def esql_sequence(rule: SigmaCorrelationRule, steps: list[list[int]], index: str
             f"| stats step1_time=values(step1_time), step2_time=values(step2_time){group}",
             "| mv_expand step1_time",
             "| mv_expand step2_time",
-            f'| where step1_time < step2_time and date_diff("second", step1_time, step2_time) <= {int(rule.timespan.seconds)}',
+            f'| where step1_time <= step2_time and date_diff("second", step1_time, step2_time) <= {int(rule.timespan.seconds)}',
             f"| stats first_seen=min(step1_time), last_seen=max(step2_time){group}",
         ]
     )
