@@ -4,7 +4,8 @@ A detection engineer excludes their automation principals, user agents or sandbo
 editing a rule: a filter (the Sigma filters specification, pySigma's `SigmaFilter`) names the rules it
 applies to and adds a condition to each, at build time (`build --filters DIR`; `check`, `convert` and
 `scan` take the same option). The rules, their logic hashes and their locked versions stay as they are;
-the release records which filters it was built with.
+the release records which filters it was built with. A filter only narrows a rule; the same folder holds local
+values too (`local_values.py`), which widen a rule's list and are loaded, checked and applied as filters are.
 
 Loading is strict, like the rules': a broken filter, a filter for another log source, one that names no
 rule of the pack (it would silently tune nothing), or one on a field CloudTrail records do not have (it would
@@ -27,6 +28,7 @@ from sigma.pipelines.cloudtrail import pysigma_compat
 from sigma.pipelines.cloudtrail.common import detection_fields
 from sigma.pipelines.cloudtrail.schema import is_cloudtrail_field
 
+from .local_values import SigmaValues, check_values, parse_values
 from .pack import Pack, PackError, read_source, shown, source_files
 
 
@@ -34,7 +36,7 @@ from .pack import Pack, PackError, read_source, shown, source_files
 class LocalFilter:
     """One filter and the file it came from."""
 
-    filter: SigmaFilter
+    filter: SigmaFilter | SigmaValues  # either has apply_on_rule(rule), id and title
     path: Path  # as the user gave it, for messages
     name: str  # the file's path below the filters folder, for the manifest (no machine's path)
 
@@ -73,8 +75,14 @@ def _load_file(path: Path, name: str, pack: Pack) -> list[LocalFilter]:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         raise PackError(where, f"invalid YAML: {e.problem or e.context}; fix the YAML syntax", mark.line + 1 if mark else None) from e
+    if any(isinstance(d, dict) and "values" in d for d in documents):
+        return _load_values(documents, path, name, pack)
     if any(isinstance(d, dict) and "filter" not in d for d in documents):
-        raise PackError(where, "a filters folder holds only Sigma filters (documents with a `filter:` section); put rules in the rules folder")
+        raise PackError(
+            where,
+            "a filters folder holds only Sigma filters (documents with a `filter:` section) and local values (a `values:` "
+            "section, each file all of one kind); put rules in the rules folder",
+        )
     try:
         collection = SigmaCollection.from_yaml(text, collect_errors=False, collect_filters=True, source=SigmaRuleLocation(where))
     except SigmaError as e:
@@ -92,6 +100,24 @@ def _load_file(path: Path, name: str, pack: Pack) -> list[LocalFilter]:
         _check_fields(sigma_filter, where)
         _check_condition(sigma_filter, pack, where)
         loaded.append(LocalFilter(sigma_filter, path, name))
+    return loaded
+
+
+def _load_values(documents: list, path: Path, name: str, pack: Pack) -> list[LocalFilter]:
+    """A file of local values documents (local_values.py), each checked against the pack and the CloudTrail schema."""
+    where = shown(path)
+    loaded = []
+    for document in documents:
+        if document is None:
+            continue
+        if not isinstance(document, dict) or "values" not in document:
+            raise PackError(where, "a local values file holds only documents with a `values:` section; put filters in a file of their own")
+        values = parse_values(document, where)
+        unknown = sorted({field for _, field, _ in values.additions if not is_cloudtrail_field(field)})
+        if unknown:
+            raise PackError(where, f"local values {values.title!r}: field(s) {', '.join(unknown)} do not exist in CloudTrail records")
+        check_values(values, pack.rules, where, pysigma_compat.detached_copy)
+        loaded.append(LocalFilter(values, path, name))
     return loaded
 
 
