@@ -23,8 +23,8 @@ def test_the_pack_holds_the_rules_the_mission_names(pack):
         "AWS IAM User MFA Device Deactivated",
         "AWS Account Left the Organization",
         "AWS Account Removed From the Organization",
-        "AWS IAM Deny-All Managed Policy Applied to a User or Group",
-        "AWS IAM Inline Deny-All Policy Put on a User or Group",
+        "AWS IAM Deny-All Managed Policy Applied to a User, Group or Role",
+        "AWS IAM Inline Deny-All Policy Put on a User, Group or Role",
         "AWS IAM User Removed From a Group",
         "AWS IAM Identity Center User Deleted or Disabled",
     } <= titles

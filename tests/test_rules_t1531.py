@@ -113,16 +113,31 @@ def test_inline_rule_covers_groups(engine):
     assert matches(engine(INLINE_DENY_ALL), record("iam.amazonaws.com", "PutGroupPolicy", {"groupName": "g", "policyDocument": doc(DENY_ALL)}))
 
 
-def test_inline_rule_leaves_roles_out(engine):
-    """A role is a workload's identity, not a user's account (T1531 removes accounts' access)."""
-    assert not matches(engine(INLINE_DENY_ALL), record("iam.amazonaws.com", "PutRolePolicy", {"roleName": "r", "policyDocument": doc(DENY_ALL)}))
+def test_inline_rule_covers_roles(engine):
+    """Roles are locked out like users: every session of the role can do nothing."""
+    assert matches(engine(INLINE_DENY_ALL), record("iam.amazonaws.com", "PutRolePolicy", {"roleName": "r", "policyDocument": doc(DENY_ALL)}))
+
+
+#: The console's Revoke active sessions, as the IAM User Guide prints it ("Revoking IAM role temporary security
+#: credentials"): a deny of everything only to sessions issued before a time.
+REVOKE_OLDER_SESSIONS = (
+    '{"Version": "2012-10-17", "Statement": {"Effect": "Deny", "Action": "*", "Resource": "*", '
+    '"Condition": {"DateLessThan": {"aws:TokenIssueTime": "2014-05-07T23:47:00Z"}}}}'
+)
+
+
+@pytest.mark.parametrize("name", ["PutRolePolicy", "PutUserPolicy"])
+def test_inline_rule_stays_silent_on_revoke_older_sessions(engine, name):
+    params = {"roleName" if name == "PutRolePolicy" else "userName": "r", "policyName": "AWSRevokeOlderSessions",
+              "policyDocument": REVOKE_OLDER_SESSIONS}
+    assert not matches(engine(INLINE_DENY_ALL), record("iam.amazonaws.com", name, params))
 
 
 def test_inline_rule_cloudwatch_query_filters_with_the_rules_expression(pack):
     regex = pack.by_id(INLINE_DENY_ALL).rule.detection.detections["selection"].detection_items[2].value[0].regexp
     (query,) = result(pack, INLINE_DENY_ALL, "cloudwatch").queries
     assert query.splitlines()[1] == (
-        '| filter eventSource = "iam.amazonaws.com" and eventName in ["PutUserPolicy", "PutGroupPolicy"] and '
+        '| filter eventSource = "iam.amazonaws.com" and eventName in ["PutUserPolicy", "PutGroupPolicy", "PutRolePolicy"] and '
         f"requestParameters.policyDocument like /{regex}/"
     )
 
@@ -130,7 +145,7 @@ def test_inline_rule_cloudwatch_query_filters_with_the_rules_expression(pack):
 def test_inline_rule_splunk_search_runs_the_expression_as_its_own_command(pack):
     (query,) = result(pack, INLINE_DENY_ALL, "splunk").queries
     lines = query.splitlines()
-    assert lines[0] == '`cloudtrail_detection_pack_cloudtrail` (eventSource="iam.amazonaws.com" AND eventName IN ("PutUserPolicy", "PutGroupPolicy"))'
+    assert lines[0] == '`cloudtrail_detection_pack_cloudtrail` (eventSource="iam.amazonaws.com" AND eventName IN ("PutUserPolicy", "PutGroupPolicy", "PutRolePolicy"))'
     assert lines[1].startswith('| regex requestParameters.policyDocument="\\\\{[^{}]*(?:\\"Effect\\"[ \\\\t\\\\r\\\\n]*:')
 
 
@@ -165,6 +180,8 @@ def test_inline_rule_has_no_metric_filter(pack):
         ("PutUserPermissionsBoundary", {"userName": "u", "permissionsBoundary": "arn:aws:iam::aws:policy/AWSDenyAll"}),
         ("AttachUserPolicy", {"userName": "u", "policyArn": "arn:aws-us-gov:iam::aws:policy/AWSDenyAll"}),
         ("AttachUserPolicy", {"userName": "u", "policyArn": "arn:aws-cn:iam::aws:policy/AWSDenyAll"}),
+        ("AttachRolePolicy", {"roleName": "r", "policyArn": "arn:aws:iam::aws:policy/AWSDenyAll"}),
+        ("PutRolePermissionsBoundary", {"roleName": "r", "permissionsBoundary": "arn:aws-us-gov:iam::aws:policy/AWSDenyAll"}),
     ],
 )
 def test_deny_all_managed_rule_matches_the_policy_attached_or_set_as_boundary(engine, name, params):
@@ -174,13 +191,14 @@ def test_deny_all_managed_rule_matches_the_policy_attached_or_set_as_boundary(en
 @pytest.mark.parametrize(
     "name, params",
     [
-        ("AttachRolePolicy", {"roleName": "r", "policyArn": "arn:aws:iam::aws:policy/AWSDenyAll"}),
+        ("DetachRolePolicy", {"roleName": "r", "policyArn": "arn:aws:iam::aws:policy/AWSDenyAll"}),
+        ("DeleteRolePermissionsBoundary", {"roleName": "r"}),
         ("DetachUserPolicy", {"userName": "u", "policyArn": "arn:aws:iam::aws:policy/AWSDenyAll"}),
         ("AttachUserPolicy", {"userName": "u", "policyArn": "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV2"}),
         ("AttachUserPolicy", {"userName": "u", "policyArn": "arn:aws:iam::111122223333:policy/AWSDenyAll"}),
         ("PutUserPermissionsBoundary", {"userName": "u", "permissionsBoundary": "arn:aws:iam::111122223333:policy/DenyAll"}),
     ],
-    ids=["role", "detached", "quarantine-policy", "customer-policy-named-AWSDenyAll", "customer-boundary"],
+    ids=["role-detached", "role-boundary-deleted", "detached", "quarantine-policy", "customer-policy-named-AWSDenyAll", "customer-boundary"],
 )
 def test_deny_all_managed_rule_stays_silent_on_other_policies_and_principals(engine, name, params):
     assert not matches(engine(DENY_ALL_MANAGED), record("iam.amazonaws.com", name, params))
@@ -192,9 +210,9 @@ def test_deny_all_managed_rule_lucene_query_matches_the_arns_exactly(pack):
         "arn\\:aws\\-us\\-gov\\:iam\\:\\:aws\\:policy\\/AWSDenyAll"
     )
     assert result(pack, DENY_ALL_MANAGED, "lucene").queries == (
-        "event.provider:iam.amazonaws.com AND (((event.action:(AttachUserPolicy OR AttachGroupPolicy)) AND "
+        "event.provider:iam.amazonaws.com AND (((event.action:(AttachUserPolicy OR AttachGroupPolicy OR AttachRolePolicy)) AND "
         f"(aws.cloudtrail.flattened.request_parameters.policyArn:({arns}))) OR "
-        "(event.action:PutUserPermissionsBoundary AND "
+        "((event.action:(PutUserPermissionsBoundary OR PutRolePermissionsBoundary)) AND "
         f"(aws.cloudtrail.flattened.request_parameters.permissionsBoundary:({arns}))))",
     )
 
