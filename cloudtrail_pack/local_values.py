@@ -6,8 +6,12 @@ document of its own, kept in the same `--filters` folder and applied where the f
 reference engine, hence `scan` and Spark): `values:` names the rules, and for a selection of each rule the field
 and the values to add. The values join that selection's detection item as the item's own kind, so the rule keeps
 the form every target was checked for: plain strings (Sigma wildcards kept) join a list of plain strings; a name
-joins a single regular expression written `^(?:a|b|...)$` as one more alternative (escaped; `*` and `?` as Sigma
-wildcards), under the expression's own flags. The rule as written, its logic hash and its locked version stay.
+joins a single regular expression written `^(?:a|b|...)` (or `...)$`) as one more alternative, spelled as the
+expression spells its own: escaped, each letter as `[Xx]` unless the expression ignores case, `*` as Sigma's
+wildcard (`?`, which has no form EventBridge's state machine reads as Python does, is refused). The
+organization-access-role rule's expression has neither flags nor `$`, which EventBridge's state
+machine reads differently from Python: its names, and those added, match as prefixes in any letter case. The rule
+as written, its logic hash and its locked version stay.
 
 Loading is strict like the filters': a document that names no rule of the pack, a selection or field the rule
 does not have, an item of another kind, or a value that is not a non-empty string stops with the file's name.
@@ -22,12 +26,14 @@ from uuid import UUID
 
 from sigma.correlations import SigmaCorrelationRule
 from sigma.rule import SigmaDetectionItem
-from sigma.types import SigmaRegularExpression, SigmaString, SpecialChars
+from sigma.types import SigmaRegularExpression, SigmaRegularExpressionFlag, SigmaString, SpecialChars
 
 from .errors import PackError
 
-#: The one regular expression form a name can join: anchored alternatives (group 1).
-_ALTERNATIVES = re.compile(r"\^\(\?:(.*)\)\$", re.S)
+#: The one regular expression form a name can join: alternatives anchored at the start (group 1), perhaps at the end.
+_ALTERNATIVES = re.compile(r"\^\(\?:(.*)\)(\$?)", re.S)
+#: What a regular expression escapes (the escapes JavaScript and Python read alike, eventbridge/jsonata.py).
+_SPECIAL = set("\\^$.|?*+()[]{}/-")
 _KEYS = {"title", "id", "status", "description", "references", "author", "date", "modified", "logsource", "values"}
 
 
@@ -71,7 +77,9 @@ def _extend(item: SigmaDetectionItem, values: tuple[str, ...]) -> None:
         regex = item.value[0]
         found = _ALTERNATIVES.fullmatch(str(regex.regexp))
         if found:
-            pattern = "^(?:" + "|".join([found.group(1), *map(_as_regex, values)]) + ")$"
+            ignorecase = SigmaRegularExpressionFlag.IGNORECASE in regex.flags
+            added = [_as_regex(v, ignorecase, bool(found.group(2))) for v in values]
+            pattern = "^(?:" + "|".join([found.group(1), *added]) + ")" + found.group(2)
             item.value[0] = SigmaRegularExpression(pattern, set(regex.flags))
             return
     raise ValueError(
@@ -80,10 +88,28 @@ def _extend(item: SigmaDetectionItem, values: tuple[str, ...]) -> None:
     )
 
 
-def _as_regex(value: str) -> str:
-    """A value with Sigma's wildcards (`*`, `?`, `\\` escapes) as a regular expression of the same meaning."""
-    special = {SpecialChars.WILDCARD_MULTI: ".*", SpecialChars.WILDCARD_SINGLE: "."}
-    return "".join(re.escape(part) if isinstance(part, str) else special[part] for part in SigmaString(value).s)
+def _as_regex(value: str, ignorecase: bool, anchored: bool) -> str:
+    """A value with Sigma's wildcards (`*`, `?`, `\\` escapes) as a regular expression of the same meaning, in any
+    letter case; a trailing `*` is dropped where the expression has no end anchor (a prefix already)."""
+    parts = list(SigmaString(value).s)
+    while not anchored and parts and parts[-1] == SpecialChars.WILDCARD_MULTI:
+        parts.pop()
+    out = []
+    for part in parts:
+        if part == SpecialChars.WILDCARD_MULTI:
+            out.append("[^\\n]*")
+        elif part == SpecialChars.WILDCARD_SINGLE:
+            raise ValueError(f"{value!r}: Sigma's ? wildcard has no regular expression form every target reads alike "
+                             "(EventBridge's state machine counts UTF-16 units); spell the character out, or use *")
+        else:
+            out.extend(_char(c, ignorecase) for c in part)
+    return "".join(out)
+
+
+def _char(c: str, ignorecase: bool) -> str:
+    if c.isascii() and c.isalpha() and not ignorecase:
+        return f"[{c.upper()}{c.lower()}]"
+    return "\\" + c if c in _SPECIAL else c
 
 
 def parse_values(document: dict, where: Path) -> SigmaValues:

@@ -12,6 +12,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from sigma.backends.eventbridge.jsonata import regex_problem
+
 from cloudtrail_pack import cli
 from cloudtrail_pack.compilation import compile_rules
 from cloudtrail_pack.engine.reference import ReferenceEngine
@@ -58,7 +60,8 @@ def record(event_id: str, role: str, name: str = "DeleteRole") -> dict:
 CASES = {
     "break-glass": ("BreakGlassAdmin", True),
     "break-glass-lower": ("breakglassadmin", True),
-    "break-glass-longer": ("BreakGlassAdmin2", False),
+    "break-glass-longer": ("BreakGlassAdmin2", True),  # names match as prefixes (the rule's expression has no $)
+    "break-glass-inside": ("old-BreakGlassAdmin", False),
     "platform": ("platform-admin-eu-west-1", True),
     "platform-upper": ("PLATFORM-ADMIN-X", True),
     "platform-bare": ("platform-admin", False),
@@ -141,6 +144,7 @@ def test_scan_adds_the_names_and_the_build_keeps_the_rule_version(tmp_path, caps
         (("requestParameters.roleName:", "requestParameters.roleNmae:"), r"roles\.yml: .*has no item on requestParameters\.roleNmae"),
         (("requestParameters.roleName:", "src_country:"), r"roles\.yml: .*src_country do not exist in CloudTrail"),
         (("            - ops.admin\n", "            - 7\n"), r"roles\.yml: .*each value must be a non-empty string"),
+        (("            - ops.admin\n", "            - ops?admin\n"), r"roles\.yml: .*\? wildcard has no regular expression form"),
         (("id: 0f6b1c2e-7a4d-4e8b-9c31-5d2a8e7f4b10", "id: seven"), r"roles\.yml: local values .*is not a UUID"),
         (("service: cloudtrail", "service: guardduty"), r"roles\.yml: local values .*logsource must be"),
         (("title: Our", "titel: Our"), r"roles\.yml: local values document: unknown key\(s\) titel"),
@@ -168,10 +172,11 @@ def test_values_on_an_item_of_another_kind_are_refused(tmp_path, pack):
         load_filters(write(tmp_path / "f", text), pack)
 
 
-def _sigma_match(value: str, name: str) -> bool:
-    """What Sigma means by a plain value with wildcards: the whole name, any letter case, `*` any run, `?` one."""
+def _prefix_match(value: str, name: str) -> bool:
+    """What the rule means by a name: a prefix of the role name (the expression has no end anchor), any letter case,
+    `*` any run, `?` one character."""
     pattern = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in value)
-    return re.fullmatch(pattern, name, re.I | re.S) is not None
+    return re.match(pattern, name, re.I | re.S) is not None
 
 
 PACK = load_pack()
@@ -186,14 +191,24 @@ ROLE_CHARS = st.sampled_from(list("abcXYZ019_+=,.@-*?"))
 @example(value="+", name="+")
 @example(value="ab", name="AB")
 @example(value="stacksets-exec-", name="stacksets-exec-")
+@example(value="x*", name="xa")
+@example(value="a*b", name="a-B")
+@example(value="-", name="-")
 def test_an_added_value_matches_exactly_what_sigma_means_by_it(value, name):
     """The value joins the rule's one regular expression as an alternative: a name matches the widened expression
-    iff it matches a shipped name or the value as Sigma reads it (whole name, any case, wildcards)."""
+    iff it matches a shipped name or starts with the value as Sigma reads it (any case, wildcards); the expression
+    stays one EventBridge can run (no flags, no `$`)."""
     rule = pysigma_compat.detached_copy(PACK.by_id(RULE).rule)
     shipped = rule.detection.detections["selection_access_roles"].detection_items[0].value[0]
-    SigmaValues("t", None, (RULE,), (("selection_access_roles", "requestParameters.roleName", (value,)),)).apply_on_rule(rule)
+    values = SigmaValues("t", None, (RULE,), (("selection_access_roles", "requestParameters.roleName", (value,)),))
+    if "?" in value:
+        with pytest.raises(ValueError, match=r"\? wildcard has no regular expression form"):
+            values.apply_on_rule(rule)
+        return
+    values.apply_on_rule(rule)
     (widened,) = rule.detection.detections["selection_access_roles"].detection_items[0].value
-    assert widened.flags == shipped.flags
-    got = re.search(str(widened.regexp), name, re.I) is not None
-    was = re.search(str(shipped.regexp), name, re.I) is not None
-    assert got == (was or _sigma_match(value, name))
+    assert widened.flags == shipped.flags == set()
+    assert regex_problem(str(widened.regexp)) is None
+    got = re.search(str(widened.regexp), name) is not None
+    was = re.search(str(shipped.regexp), name) is not None
+    assert got == (was or _prefix_match(value, name))

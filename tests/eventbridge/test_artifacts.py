@@ -124,8 +124,9 @@ def test_rule_versions_come_from_the_lock(doc, collected, release):
 
 
 def test_every_base_rule_is_deployed(doc, collected, pack):
-    """Every rule that is not a correlation has an EventBridge rule and a state machine (the credential rules and
-    the inline deny-all rule, which no pattern expresses, included); only correlations are left out."""
+    """Every rule that is not a correlation has an EventBridge rule and a state machine (the credential rules, the
+    inline deny-all rule and the access-role rule, which no pattern expresses, included); only correlations are left
+    out."""
     detections, refused = collected
     base = [r for r in pack.rules if r.rule.__class__.__name__ == "SigmaRule"]
     assert sorted(d.rule.id for d in detections) == sorted(r.id for r in base)
@@ -135,6 +136,7 @@ def test_every_base_rule_is_deployed(doc, collected, pack):
     prefiltered = {d.rule.slug for d in detections if not d.exact}
     assert prefiltered == {
         "aws_iam_inline_deny_all_policy_put",
+        "aws_iam_organization_access_role_removed",
         "aws_iam_user_access_key_removed",
         "aws_iam_user_login_profile_removed_or_changed",
         "aws_iam_user_mfa_deactivated",

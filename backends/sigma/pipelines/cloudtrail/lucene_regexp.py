@@ -136,15 +136,15 @@ class _Writer:
         negate = False
         out: list[str] = []
         ignorecase = bool(flags & re.IGNORECASE)
+        members: set[str] = set()  # the class's ASCII members, for its letter case
         for op, av in items:
             if op is C.NEGATE:
                 negate = True
             elif op is C.LITERAL:
-                self.note_case(chr(av), ignorecase)
+                members.add(chr(av))
                 out.extend(_char(v) for v in _variants(chr(av), ignorecase))
             elif op is C.RANGE:
-                span = "".join(map(chr, range(av[0], min(av[1], 0x7F) + 1)))
-                self.note_case(span, ignorecase)
+                members.update(map(chr, range(av[0], min(av[1], 0x7F) + 1)))
                 out.append(self.range(chr(av[0]), chr(av[1]), ignorecase))
             elif op is C.CATEGORY and av in _CATEGORIES:
                 out.extend(f"{_char(lo)}-{_char(hi)}" if lo != hi else _char(lo) for lo, hi in _python_class(_CATEGORIES[av]))
@@ -152,6 +152,9 @@ class _Writer:
                 return self.members([(C.CATEGORY, {v: k for k, v in _CATEGORIES.items()}[_NEGATED[av]])], flags)[0], True
             else:
                 raise RegexUnsupported(f"{_name(op, av)} inside a character class")
+        # A class holding both cases of each ASCII letter in it ([Ss]) matches the same ignoring ASCII case.
+        if any(_ascii_cased(c) and c.swapcase() not in members for c in members):
+            self.note_case("".join(sorted(members)), ignorecase)
         return "".join(out), negate
 
     @staticmethod
