@@ -52,7 +52,7 @@ def test_savedsearches_stanza_for_one_rule(pack):
         alert.track = 1
         allow_skew = 1m
         counttype = number of events
-        cron_schedule = 3-59/10 * * * *
+        cron_schedule = 5-59/10 * * * *
         description = Detects an attempt to delete an IAM user, successful or not (check errorCode). Deleting a legitimate user removes its owner's access to the account (T1531 Account Access Removal), which disrupts response and recovery and hides who was using the identity; a denied attempt is reconnaissance of what the caller may delete. Only IAM's DeleteUser matches: ElastiCache, MemoryDB, QuickSight, Transfer Family and IAM Identity Center have DeleteUser calls of their own. False positives: Offboarding by identity administrators or an identity-lifecycle automation (SCIM, Terraform, CloudFormation stack deletion); baseline the principals that normally delete users. The AWS Systems Manager runbook AWSConfigRemediation-DeleteIAMUser, which deletes unused users. (Sigma rule 0b40a563-9611-430c-ac03-6536096733f9, level medium.)
         disabled = 1
         dispatch.earliest_time = -25h@h
