@@ -43,6 +43,7 @@ import msgspec
 
 from .decompress import Pieces
 from .json_extent import Extent, rskip_blank, skip_blank, value_end
+from .literal_search import LiteralSearch
 
 CHUNK = 1 << 22  # decompressed bytes read at a time
 MAX_RECORD = 64 << 20  # one record (or line) larger than this is reported and skipped
@@ -123,8 +124,11 @@ class RecordReader:
     record or line not read; `batches()` gives them a list at a time (a chunk of the stream: what `scan`
     iterates, one Python call per chunk rather than per record). `format` is known once reading began."""
 
-    def __init__(self, stream: BinaryIO):
+    def __init__(self, stream: BinaryIO, search: LiteralSearch | None = None):
         self.stream = stream
+        self.search = search  # the fast path (`_fast`): only records around a literal's hit are cut out
+        self.fast_windows = 0  # windows the fast path read (the rest, if any, read in full)
+        self.read_again = False  # the fast path gave up on the file (`_Resync`): it was read again in full
         self.format: str | None = None
         self.records = 0  # valid records yielded
         self.gzipped = False
@@ -149,6 +153,30 @@ class RecordReader:
             yield from batch
 
     def batches(self) -> Iterator[list]:
+        """Batches of items. On the fast path, a hit the fast path cannot place (`_Resync`) starts the file
+        again on the full path, from its first byte, with the records already handed out left out."""
+        start = _start_of(self.stream) if self.search is not None else None
+        if start is None:
+            self.search = None
+            yield from self._batches()
+            return
+        handed = 0  # the highest record number handed out
+        try:
+            for batch in self._batches():
+                for item in batch:
+                    if item.__class__ is tuple:
+                        handed = item[0]
+                yield batch
+            return
+        except _Resync:
+            pass
+        self.stream.seek(start)
+        self.read_again = True
+        self.search, self.records, self.format, self._damage_told = None, 0, None, False
+        for batch in self._batches():
+            yield [i for i in batch if i.__class__ is Problem or i[0] > handed]
+
+    def _batches(self) -> Iterator[list]:
         self.pieces = chunks = Pieces(self.stream, CHUNK, MAX_RATIO, RATIO_GRACE)
         self.gzipped = chunks.gzipped
         first = b""
@@ -228,7 +256,11 @@ class RecordReader:
             pos = at(pos + 1)
             if key == "Records" and pos < len(buf) and buf[pos] == 0x5B:  # '['
                 self.format = "s3"
-                yield from self._array(bytes(buf[pos:]), chunks, document=True)
+                records = bytes(buf[pos:])
+                if self.search is not None and records.startswith(_FIRST):
+                    yield from self._fast(records, chunks)
+                else:
+                    yield from self._array(records, chunks, document=True)
                 return
             end = extent(pos)
             if end is None:
@@ -258,15 +290,72 @@ class RecordReader:
             return
         yield list(self._document(doc))
 
+    # ---- the fast path: AWS's own compact delivery files ---------------------------------------------
+    # CloudTrail writes each record as `{"eventVersion":...}`, records joined by `,`, no blanks. A `"` is
+    # never raw inside a JSON string, so `},{"eventVersion":` can only be the seam between two objects
+    # whose second starts with that key: between two records (a nested object starting so would make the
+    # record cut around a hit invalid JSON, which `_Resync` catches). A window's records are counted by
+    # their seams; only a record holding a literal's hit is cut out, checked and handed on.
+    def _fast(self, buf: bytes, chunks: Iterator[bytes]):
+        """The records of a delivery document's array, `buf` starting with `[{"eventVersion":`."""
+        number = 0
+        while True:
+            buf, eof = _fill(buf, chunks, CHUNK)
+            if eof:
+                end = rskip_blank(buf, len(buf))
+                if buf[end - 3:end] != b"}]}":  # members after the records, damage...: the full path's
+                    yield from self._array(buf, iter(()), document=True, number=number)
+                    return
+                limit = end - 2  # the array's ']'
+            else:
+                seam = buf.rfind(_SEAM)
+                if seam < 0:  # no record ends in this window: the full path from here
+                    yield from self._array(buf, chunks, document=True, number=number)
+                    return
+                limit = seam + 1  # the window's whole records are buf[1:limit]
+            self.fast_windows += 1
+            items = self._around_hits(buf, limit, number)
+            count = buf.count(_SEAM, 0, limit) + 1
+            self.records += count
+            number += count
+            yield items
+            if eof:
+                return
+            buf = b"[" + buf[limit + 1:]
+
+    def _around_hits(self, buf: bytes, limit: int, number: int) -> list:
+        """(number, raw, head) of each record in buf[1:limit] that holds a hit, in order."""
+        items: list = []
+        done = 1  # the end of the last record cut out
+        seams = counted_to = 0  # seams before the record at hand, counted in buf[:counted_to]
+        for hit in self.search.hits(buf, limit):  # the end of each literal found
+            if hit <= done:
+                continue
+            start = buf.rfind(_SEAM, 0, hit) + 2
+            start = start if start > 1 else 1
+            end = buf.find(_SEAM, start, limit)
+            end = limit if end < 0 else end + 1
+            if hit > end:  # the literal runs into a seam: not a record's own bytes
+                raise _Resync
+            seams += buf.count(_SEAM, counted_to, start + len(_SEAM) - 2)  # up to this record's own seam
+            counted_to = start - 1
+            raw = buf[start:end]
+            try:
+                head = _HEAD.decode(raw)
+            except (msgspec.DecodeError, RecursionError):
+                raise _Resync from None
+            items.append((number + seams + 1, raw, head))
+            done = end
+        return items
+
     # ---- delivery documents and arrays ------------------------------------------------------------
     # `buf` always starts with the array's '[' (put back after each cut), so a batch of records is
     # decoded from `buf[:end] + b"]"`, and the last one from `buf` itself: one copy of the data at most.
-    def _array(self, buf: bytes, chunks: Iterator[bytes], document: bool):
+    def _array(self, buf: bytes, chunks: Iterator[bytes], document: bool, number: int = 0):
         """Records of a JSON array, `buf` starting at its '['; `document`: the array is a member of a
-        delivery document, whose other members and closing '}' may follow it."""
+        delivery document, whose other members and closing '}' may follow it; `number`: records before."""
         eof = False
         consumed = 0  # bytes of the array before buf, for messages
-        number = 0
         target = CHUNK  # bytes to hold before cutting; doubled while no record ends (linear reading)
         while True:
             if not eof and len(buf) < target:
@@ -626,6 +715,23 @@ class RecordReader:
                 continue
             self.records += 1
             yield number, raw, head
+
+
+class _Resync(Exception):
+    """The fast path met a record it cannot cut out by its seams: the file is read again in full."""
+
+
+_SEAM = b'},{"eventVersion":'
+_FIRST = b'[{"eventVersion":'
+
+
+def _start_of(stream: BinaryIO) -> int | None:
+    """Where a stream that can be read again starts; None for a pipe (the fast path needs a way back), or a
+    stream `Pieces` must wrap (its wrapper closes the stream when it goes)."""
+    try:
+        return stream.tell() if hasattr(stream, "peek") and stream.seekable() else None
+    except (OSError, ValueError):
+        return None
 
 
 def _fill(buf: bytes, chunks: Iterator[bytes], target: int) -> tuple[bytes, bool]:

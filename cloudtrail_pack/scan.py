@@ -52,6 +52,7 @@ from .engine.prefilter import RawTests
 from .engine.results import PROBLEMS_KEPT, Alert, Match, Summary, alerts, left_out
 from .pack import Pack
 from .inputs import walk
+from .literal_search import LiteralSearch
 from .records import Problem, RecordReader, decode, too_deep
 
 SPOOL_AT = 2000  # items a worker holds for one file before spooling them to disk
@@ -113,6 +114,7 @@ class _Worker:
         self.wanted = plan.event_names
         # every rule of any_name has its raw tests, or none has (plan.literals is then empty)
         self.tests = RawTests(plan.literals) if plan.literals else None
+        self.search = LiteralSearch(plan.search_literals) if plan.search_literals else None
         self.reports = {rule_id: plan.rules[rule_id] for rule_id in plan.reported if rule_id in plan.rules}
         self.reducer = Reducer(plan.sweeps)
         self.fallback_fields = (
@@ -152,7 +154,7 @@ class _Worker:
         batch: list[tuple[int, dict, frozenset | None]] = []
         try:
             with stream:
-                reader = RecordReader(stream)
+                reader = RecordReader(stream, self.search)
                 for items in reader.batches():
                     result.unit = reader.unit
                     problems = [i for i in items if i.__class__ is Problem]
@@ -161,7 +163,7 @@ class _Worker:
                             result.error = problem.reason  # nothing of the file was read
                         else:
                             result.add_problem(problem)
-                    result.events += len(items) - len(problems)
+                    result.events = reader.records
                     if not self.runnable:
                         yield [], [], [], result
                         continue

@@ -14,7 +14,7 @@ from typing import Callable
 from ..pack import Pack, PackRule
 from .correlate import Sweep, Unsupported
 from .matcher import MatcherUnsupported, compile_sql
-from .prefilter import required_event_names, required_literals
+from .prefilter import required_event_names, required_literals, search_literals
 from .reference import ReferenceEngine
 from .results import RuleInfo, titled
 
@@ -31,6 +31,12 @@ class ScanPlan:
     sweeps: list[Sweep] = field(default_factory=list)  # correlations evaluated in one pass (correlate.py)
     fallback: ReferenceEngine | None = None  # correlations of other shapes: the reference, at the end
     fallback_counted: frozenset[str] = frozenset()  # the base rules those count
+
+    @property
+    def search_literals(self) -> tuple[bytes, ...] | None:
+        """What records.py's fast path looks for in the raw bytes (prefilter.search_literals); None: the
+        full path (some rule must see every record, or decides on bytes only RawTests can judge)."""
+        return search_literals(self.event_names) if not self.literals else None
 
     @classmethod
     def build(cls, pack: Pack, rule_ids: list[str] | None = None, filters: tuple = ()) -> "ScanPlan":

@@ -19,6 +19,8 @@ from sigma.conditions import (
 from sigma.rule import SigmaRule
 from sigma.types import SigmaRegularExpression, SigmaString
 
+from ..literal_search import FOLDS_TO_ASCII
+
 KEY_FIELD = "eventName"
 
 
@@ -48,6 +50,22 @@ def _names(node) -> frozenset[str] | None:
     if isinstance(node, ConditionNOT):
         return None
     return None  # keywords, and anything new to pySigma: no claim
+
+
+# ---- the literals a record's raw bytes hold if a rule can want its event name --------------------------
+#
+# The fast path of records.py cuts out and decodes only the records whose bytes hold one of these,
+# ignoring ASCII case. Sound for event names of letters, digits and `_.:-` only (JSON never escapes those,
+# so a name is in the bytes verbatim unless spelt with `\u` escapes, a literal of its own, or with a
+# character whose lower case is ASCII, FOLDS_TO_ASCII, literals too); any other name: no fast path.
+_PLAIN_NAME = re.compile(r"[a-z0-9_.:-]+")
+
+
+def search_literals(event_names: frozenset[str] | None) -> tuple[bytes, ...] | None:
+    if not event_names or not all(_PLAIN_NAME.fullmatch(n) for n in event_names):
+        return None
+    folds = (c.encode() for c in FOLDS_TO_ASCII)
+    return tuple(sorted({n.encode("ascii") for n in event_names} | {b"\\u"} | set(folds)))
 
 
 # ---- required literals: a raw-bytes test for rules that pin no event name ---------------------------
