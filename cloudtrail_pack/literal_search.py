@@ -9,6 +9,7 @@ the lower-cased block with `bytes.find` (slower, same answers). Measured in benc
 
 from __future__ import annotations
 
+import re
 from typing import Iterable
 
 try:
@@ -64,3 +65,43 @@ class LiteralSearch:
                 at = low.find(lit, at + 1)
         found.sort()
         return found
+
+
+# ---- the literals a record's raw bytes hold if a rule can want its event name --------------------------
+#
+# The fast path of records.py cuts out and decodes only the records whose bytes hold one of these,
+# ignoring ASCII case. Sound for event names of letters, digits and `_.:-` only (JSON never escapes those,
+# so a name is in the bytes verbatim unless spelt with `\u` escapes, a literal of its own, or with a
+# character whose lower case is ASCII, FOLDS_TO_ASCII, literals too); any other name: no fast path.
+_PLAIN_NAME = re.compile(r"[a-z0-9_.:-]+")
+
+
+def search_literals(event_names: frozenset[str] | None) -> tuple[bytes, ...] | None:
+    if not event_names or not all(_PLAIN_NAME.fullmatch(n) for n in event_names):
+        return None
+    folds = (c.encode() for c in FOLDS_TO_ASCII)
+    return tuple(sorted({n.encode("ascii") for n in event_names} | {b"\\u"} | set(folds)))
+
+
+class RawTests:
+    """The rules (ids) whose required literals a record's lower-cased bytes hold; every rule if the bytes
+    hold an escape or a non-ASCII byte (json.dumps escapes it). Each distinct run is searched once per
+    record, and the answer is kept per set of runs found (there are few)."""
+
+    def __init__(self, literals: dict[str, tuple[frozenset[bytes], ...]]):
+        self.literals = literals
+        self.everything = frozenset(literals)
+        self.runs = tuple(sorted({r for alts in literals.values() for alt in alts for r in alt}))
+        self._known: dict[tuple[bool, ...], frozenset[str]] = {}
+
+    def __call__(self, low: bytes) -> frozenset[str]:
+        if b"\\" in low or not low.isascii():
+            return self.everything
+        found = tuple([run in low for run in self.runs])
+        rules = self._known.get(found)
+        if rules is None:
+            present = {run for run, hit in zip(self.runs, found) if hit}
+            rules = self._known[found] = frozenset(
+                rule_id for rule_id, alts in self.literals.items() if any(alt <= present for alt in alts)
+            )
+        return rules

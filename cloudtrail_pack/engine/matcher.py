@@ -48,11 +48,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from typing import Callable
-
-from sigma.correlations import SigmaCorrelationRule
-from sigma.pipelines.cloudtrail import pysigma_compat
-from sigma.rule import SigmaRule
+from typing import TYPE_CHECKING, Callable
 
 from .columns import column_getter, leaf_value
 from .sqlite import TABLE, backend, quote
@@ -91,6 +87,9 @@ from .where import (
     is_condition,
     parse_query,
 )
+
+if TYPE_CHECKING:  # pySigma is imported by rule_sql: running a compiled plan needs none
+    from sigma.rule import SigmaRule
 
 __all__ = ["MatcherUnsupported", "compile_rule", "compile_sql", "rule_sql"]
 
@@ -451,6 +450,10 @@ def _equals(get, text: str):
 
 def rule_sql(rule: SigmaRule) -> str:
     """The query the reference engine runs for this rule (raises MatcherUnsupported if it runs none)."""
+    from sigma.correlations import SigmaCorrelationRule  # pySigma only where a rule is converted
+    from sigma.pipelines.cloudtrail import pysigma_compat
+    from sigma.rule import SigmaRule
+
     if isinstance(rule, SigmaCorrelationRule) or not isinstance(rule, SigmaRule):
         raise MatcherUnsupported("correlation rules are evaluated by the reference engine")
     rule = pysigma_compat.detached_copy(rule)

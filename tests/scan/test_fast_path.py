@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 
 from cloudtrail_pack import literal_search
 from cloudtrail_pack import records as R
-from cloudtrail_pack.engine.prefilter import search_literals
-from cloudtrail_pack.literal_search import FOLDS_TO_ASCII, LiteralSearch
+from cloudtrail_pack.literal_search import FOLDS_TO_ASCII, LiteralSearch, search_literals
 from cloudtrail_pack.records import Problem, RecordReader, decode
 from cloudtrail_pack.scan import scan
 
