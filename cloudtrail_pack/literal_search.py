@@ -24,8 +24,7 @@ FOLDS_TO_ASCII = ("\u0130", "\u212a")
 
 
 class LiteralSearch:
-    """`hits(data, end)`: the end offsets, in order, of every occurrence of a literal in `data[:end]`
-    (ASCII case ignored). Literals are given lower-cased."""
+    """Every occurrence of a literal in a block of bytes, ASCII case ignored (literals given lower-cased)."""
 
     def __init__(self, literals: Iterable[bytes], use_hyperscan: bool = True):
         self.literals = tuple(sorted(set(literals)))
@@ -47,21 +46,22 @@ class LiteralSearch:
     def __setstate__(self, state):
         self.__init__(state["literals"], state["engine"] == "hyperscan")
 
-    def hits(self, data: bytes, end: int | None = None) -> list[int]:
+    def hits(self, data: bytes, start: int = 0, end: int | None = None) -> list[int]:
+        """The end offsets (in `data`), in order, of every literal found in data[start:end]."""
         end = len(data) if end is None else end
         if self.engine == "hyperscan":
             found: list[int] = []
             add = found.append
-            self._db.scan(memoryview(data)[:end], match_event_handler=lambda _i, _f, to, _fl, _c: add(to),
+            self._db.scan(memoryview(data)[start:end], match_event_handler=lambda _i, _f, to, _fl, _c: add(start + to),
                           scratch=self._scratch)
             found.sort()
             return found
-        low = data[:end].lower()
+        low = data[start:end].lower()
         found = []
         for lit in self.literals:
             at = low.find(lit)
             while at >= 0:
-                found.append(at + len(lit))
+                found.append(start + at + len(lit))
                 at = low.find(lit, at + 1)
         found.sort()
         return found

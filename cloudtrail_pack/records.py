@@ -294,59 +294,68 @@ class RecordReader:
     # CloudTrail writes each record as `{"eventVersion":...}`, records joined by `,`, no blanks. A `"` is
     # never raw inside a JSON string, so `},{"eventVersion":` can only be the seam between two objects
     # whose second starts with that key: between two records (a nested object starting so would make the
-    # record cut around a hit invalid JSON, which `_Resync` catches). A window's records are counted by
-    # their seams; only a record holding a literal's hit is cut out, checked and handed on.
-    def _fast(self, buf: bytes, chunks: Iterator[bytes]):
-        """The records of a delivery document's array, `buf` starting with `[{"eventVersion":`."""
-        number = 0
+    # record cut around a hit invalid JSON, which `_Resync` catches). Each decompressed piece is searched
+    # where it lies (no copy): its records are counted by their seams, and only a record holding a
+    # literal's hit is cut out, checked and handed on. The record that spans two pieces is the only copy.
+    def _fast(self, piece: bytes, chunks: Iterator[bytes]):
+        """The records of a delivery document's array, `piece` starting with `[{"eventVersion":`."""
+        number, carry, start = 0, b"", 1  # records before `carry`, the bytes of the record that spans pieces
         while True:
-            buf, eof = _fill(buf, chunks, CHUNK)
-            if eof:
-                end = rskip_blank(buf, len(buf))
-                if buf[end - 3:end] != b"}]}":  # members after the records, damage...: the full path's
-                    yield from self._array(buf, iter(()), document=True, number=number)
+            first = piece.find(_SEAM, start)
+            if first < 0:  # no record ends in this piece
+                carry += piece[start:]
+                if len(carry) > CHUNK:  # a record larger than a piece: the full path from its start
+                    yield from self._array(b"[" + carry, chunks, document=True, number=number)
                     return
-                limit = end - 2  # the array's ']'
             else:
-                seam = buf.rfind(_SEAM)
-                if seam < 0:  # no record ends in this window: the full path from here
-                    yield from self._array(buf, chunks, document=True, number=number)
-                    return
-                limit = seam + 1  # the window's whole records are buf[1:limit]
-            self.fast_windows += 1
-            items = self._around_hits(buf, limit, number)
-            count = buf.count(_SEAM, 0, limit) + 1
-            self.records += count
-            number += count
-            yield items
-            if eof:
-                return
-            buf = b"[" + buf[limit + 1:]
+                last = piece.rfind(_SEAM, first)
+                spanning = carry + piece[start:first + 1]
+                items, count = self._window(spanning, 0, len(spanning), number)
+                if last > first:
+                    more, n = self._window(piece, first + 2, last + 1, number + count)
+                    items += more
+                    count += n
+                number += count
+                self.records += count
+                self.fast_windows += 1
+                carry = piece[last + 2:]
+                yield items
+            piece, start = next(chunks, None), 0
+            if piece is None:
+                break
+        end = rskip_blank(carry, len(carry))
+        if carry[end - 3:end] != b"}]}":  # members after the records, damage...: the full path's
+            yield from self._array(b"[" + carry, iter(()), document=True, number=number)
+            return
+        items, count = self._window(carry, 0, end - 2, number)
+        self.records += count
+        yield items
 
-    def _around_hits(self, buf: bytes, limit: int, number: int) -> list:
-        """(number, raw, head) of each record in buf[1:limit] that holds a hit, in order."""
+    def _window(self, data: bytes, lo: int, hi: int, number: int) -> tuple[list, int]:
+        """((number, raw, head) of each record of data[lo:hi] that holds a hit, the records there): the
+        records run from `lo` to `hi`, one seam between each two."""
         items: list = []
-        done = 1  # the end of the last record cut out
-        seams = counted_to = 0  # seams before the record at hand, counted in buf[:counted_to]
-        for hit in self.search.hits(buf, limit):  # the end of each literal found
+        done = lo  # the end of the last record cut out
+        seams, counted_to = 0, lo  # seams before the record at hand, counted in data[lo:counted_to]
+        for hit in self.search.hits(data, lo, hi):  # the end of each literal found
             if hit <= done:
                 continue
-            start = buf.rfind(_SEAM, 0, hit) + 2
-            start = start if start > 1 else 1
-            end = buf.find(_SEAM, start, limit)
-            end = limit if end < 0 else end + 1
+            start = data.rfind(_SEAM, lo, hit)
+            start = lo if start < 0 else start + 2
+            end = data.find(_SEAM, start, hi)
+            end = hi if end < 0 else end + 1
             if hit > end:  # the literal runs into a seam: not a record's own bytes
                 raise _Resync
-            seams += buf.count(_SEAM, counted_to, start + len(_SEAM) - 2)  # up to this record's own seam
-            counted_to = start - 1
-            raw = buf[start:end]
+            seams += data.count(_SEAM, counted_to, start + len(_SEAM) - 2)  # up to this record's own seam
+            counted_to = max(start - 1, lo)
+            raw = data[start:end]
             try:
                 head = _HEAD.decode(raw)
             except (msgspec.DecodeError, RecursionError):
                 raise _Resync from None
             items.append((number + seams + 1, raw, head))
             done = end
-        return items
+        return items, data.count(_SEAM, lo, hi) + 1
 
     # ---- delivery documents and arrays ------------------------------------------------------------
     # `buf` always starts with the array's '[' (put back after each cut), so a batch of records is

@@ -5,6 +5,7 @@ scan. Imported only when a scan needs a pool."""
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
 import os
 import shutil
 import signal
@@ -23,11 +24,11 @@ _worker: _Worker | None = None
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def _init_worker(plan: ScanPlan, parent: int, spool_dir: str) -> None:
+def _init_worker(plan: ScanPlan | _Worker, parent: int, spool_dir: str) -> None:
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: no traceback per worker
     _end_with_parent(parent, spool_dir)
-    _worker = _Worker(plan, spool_dir)
+    _worker = plan if isinstance(plan, _Worker) else _Worker(plan, spool_dir)
 
 
 def _end_with_parent(parent: int, spool_dir: str) -> None:
@@ -144,7 +145,12 @@ def _succeeded(future: Future | None) -> bool:
 
 
 def _pool(plan: ScanPlan, jobs: int, spool_dir: str) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(plan, os.getpid(), spool_dir))
+    """Forked workers inherit a `_Worker` built once here (its predicates are closures: they could not be
+    pickled, and need not be); other start methods send the plan and each worker builds its own."""
+    context = multiprocessing.get_context()
+    prepared = _Worker(plan, spool_dir) if context.get_start_method() == "fork" else plan
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
+                               initargs=(prepared, os.getpid(), spool_dir))
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:

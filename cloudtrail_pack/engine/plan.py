@@ -75,7 +75,7 @@ class ScanPlan:
         by_name: dict[str, list[tuple[str, Callable]]] = {}
         any_name: list[tuple[str, Callable]] = []
         for rule_id, sql, names in self.fast:
-            entry = (rule_id, compile_sql(sql))
+            entry = (rule_id, compile_sql(sql, checked=True))  # _by_matcher checked each when the plan was built
             if names is None:
                 any_name.append(entry)
             else:
