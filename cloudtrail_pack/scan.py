@@ -28,6 +28,7 @@ Their spools live in one temporary folder per scan, removed at the end.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -72,6 +73,8 @@ class LocalEngine:
         options = self.options
         start = time.perf_counter()
         plan = self.plan or ScanPlan.build(self.pack, options.rule_ids, options.filters)
+        if options.every_record:
+            plan = dataclasses.replace(plan, every_record=True)
         summary.unsupported = dict(plan.unsupported)
         files = []
         for path, reason in walk([Path(p) for p in paths]):  # named as Path names them ("-": standard input)

@@ -69,10 +69,13 @@ ENGINES = {"default": _default_engine, "spark": _spark_engine}
 )
 @click.option("--spark-master", metavar="URL", default=None,
               help="Spark master (default: the running session, spark-submit's, or local[*]).")
+@click.option("--check-every-record", "every_record", is_flag=True,
+              help="Decode and check every record (slower). By default a record of AWS's own compact delivery files "
+                   "that holds none of the event names the rules require is only counted.")
 @filters_option
 @click.pass_obj
 def command(project, paths: tuple[str, ...], rule_ids: tuple[str, ...], output_format: str, jobs: int | None,
-            engine: str, spark_master: str | None, filters_dir) -> int:
+            engine: str, spark_master: str | None, every_record: bool, filters_dir) -> int:
     """Backtest: run every rule (correlations too) over CloudTrail files or folders (recursive):
     S3 delivery files (.json, .json.gz), arrays of events, JSON lines, EventBridge envelopes; - reads
     standard input."""
@@ -91,7 +94,7 @@ def command(project, paths: tuple[str, ...], rule_ids: tuple[str, ...], output_f
     progress = _progress(err)
     task = progress.add_task("scan", total=None)
     options = Options(rule_ids=list(rule_ids) or None, filters=filters, jobs=jobs, master=spark_master,
-                      on_file=lambda _: progress.advance(task))
+                      on_file=lambda _: progress.advance(task), every_record=every_record)
     problem = engine_class.usage_error(paths, options)
     if problem is not None:
         raise click.UsageError(problem)

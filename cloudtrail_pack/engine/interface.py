@@ -34,6 +34,7 @@ class Options:
     jobs: int | None = None  # the default engine's worker processes
     master: str | None = None  # the Spark master URL
     on_file: Callable | None = None  # called with each file's result as it is done (a progress bar)
+    every_record: bool = False  # the default engine checks every record, not only those near a rule's literals
 
 
 class Engine(Protocol):

@@ -32,12 +32,13 @@ class ScanPlan:
     sweeps: list[Sweep] = field(default_factory=list)  # correlations evaluated in one pass (correlate.py)
     fallback: ReferenceEngine | None = None  # correlations of other shapes: the reference, at the end
     fallback_counted: frozenset[str] = frozenset()  # the base rules those count
+    every_record: bool = False  # decode and check every record's head (scan --check-every-record): no fast path
 
     @property
     def search_literals(self) -> tuple[bytes, ...] | None:
         """What records.py's fast path looks for in the raw bytes (literal_search.search_literals); None: the
         full path (some rule must see every record, or decides on bytes only RawTests can judge)."""
-        return search_literals(self.event_names) if not self.literals else None
+        return search_literals(self.event_names) if not (self.literals or self.every_record) else None
 
     @classmethod
     def build(cls, pack: Pack, rule_ids: list[str] | None = None, filters: tuple = ()) -> "ScanPlan":

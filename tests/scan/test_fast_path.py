@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -130,10 +131,25 @@ def test_scan_finds_the_same_on_both_paths(tmp_path, monkeypatch):
     path = write(tmp_path / "a.json.gz", s3(records), gz=True)
     from cloudtrail_pack.engine.results import Summary
     from cloudtrail_pack.pack import load_pack
-    from pathlib import Path
 
     pack = load_pack(Path(__file__).resolve().parents[2] / "sigma")
     summary = Summary()
     found = sorted((m.rule_id, m.eventID) for m in scan([str(path)], pack, jobs=1, summary=summary))
     assert found == sorted([(DELETE_USER, "del"), (LEAVE_ORG, "leave")])
     assert summary.events == 40
+
+
+def test_check_every_record_reports_what_the_fast_path_only_counts(tmp_path, capfd):
+    """The fast path does not decode a record without a literal, so a record there that is not CloudTrail
+    goes unreported; --check-every-record reads every record, as every other layout is read."""
+    from cloudtrail_pack.cli.main import main
+
+    data = s3([record("GetUser", "a"), {"eventVersion": "1.09", "not": "cloudtrail"}, record("DeleteUser", "b")])
+    path = write(tmp_path / "compact.json", data)
+    root = Path(__file__).resolve().parents[2]
+    assert main(["--root", str(root), "scan", str(path)]) == 0
+    fast = capfd.readouterr()
+    assert '"eventID":"b"' in fast.out and "not read" not in fast.err
+    assert main(["--root", str(root), "scan", "--check-every-record", str(path)]) == 2
+    full = capfd.readouterr()
+    assert '"eventID":"b"' in full.out and "record 2: not a CloudTrail event" in full.err
