@@ -44,6 +44,7 @@ import msgspec
 from .decompress import Pieces
 from .json_extent import Extent, rskip_blank, skip_blank, value_end
 from .literal_search import LiteralSearch
+from .records_seams import FIRST, SeamReading
 
 CHUNK = 1 << 22  # decompressed bytes read at a time
 MAX_RECORD = 64 << 20  # one record (or line) larger than this is reported and skipped
@@ -119,16 +120,18 @@ def too_deep(depth: int | None = None) -> str:
             f"(Python's recursion limit, {sys.getrecursionlimit():,})")
 
 
-class RecordReader:
+class RecordReader(SeamReading):
     """The records of one stream, in order: `(number, raw bytes, head)` per valid record, `Problem` per
     record or line not read; `batches()` gives them a list at a time (a chunk of the stream: what `scan`
     iterates, one Python call per chunk rather than per record). `format` is known once reading began."""
+
+    HEAD = _HEAD  # what records_seams.py checks a record cut out with
 
     def __init__(self, stream: BinaryIO, search: LiteralSearch | None = None):
         self.stream = stream
         self.search = search  # the fast path (`_fast`): only records around a literal's hit are cut out
         self.fast_windows = 0  # windows the fast path read (the rest, if any, read in full)
-        self.read_again = False  # the fast path gave up on the file (`_Resync`): it was read again in full
+        self.read_again = False  # the fast path gave up on the file (`Resync`): it was read again in full
         self.format: str | None = None
         self.records = 0  # valid records yielded
         self.gzipped = False
@@ -152,31 +155,8 @@ class RecordReader:
         for batch in self.batches():
             yield from batch
 
-    def batches(self) -> Iterator[list]:
-        """Batches of items. On the fast path, a hit the fast path cannot place (`_Resync`) starts the file
-        again on the full path, from its first byte, with the records already handed out left out."""
-        start = _start_of(self.stream) if self.search is not None else None
-        if start is None:
-            self.search = None
-            yield from self._batches()
-            return
-        handed = 0  # the highest record number handed out
-        try:
-            for batch in self._batches():
-                for item in batch:
-                    if item.__class__ is tuple:
-                        handed = item[0]
-                yield batch
-            return
-        except _Resync:
-            pass
-        self.stream.seek(start)
-        self.read_again = True
-        self.search, self.records, self.format, self._damage_told = None, 0, None, False
-        for batch in self._batches():
-            yield [i for i in batch if i.__class__ is Problem or i[0] > handed]
-
     def _batches(self) -> Iterator[list]:
+        self.chunk = CHUNK  # decompressed bytes a piece holds at most
         self.pieces = chunks = Pieces(self.stream, CHUNK, MAX_RATIO, RATIO_GRACE)
         self.gzipped = chunks.gzipped
         first = b""
@@ -257,7 +237,7 @@ class RecordReader:
             if key == "Records" and pos < len(buf) and buf[pos] == 0x5B:  # '['
                 self.format = "s3"
                 records = bytes(buf[pos:])
-                if self.search is not None and records.startswith(_FIRST):
+                if self.search is not None and records.startswith(FIRST):
                     yield from self._fast(records, chunks)
                 else:
                     yield from self._array(records, chunks, document=True)
@@ -289,73 +269,6 @@ class RecordReader:
             yield [Problem("", f"invalid JSON ({e})")]
             return
         yield list(self._document(doc))
-
-    # ---- the fast path: AWS's own compact delivery files ---------------------------------------------
-    # CloudTrail writes each record as `{"eventVersion":...}`, records joined by `,`, no blanks. A `"` is
-    # never raw inside a JSON string, so `},{"eventVersion":` can only be the seam between two objects
-    # whose second starts with that key: between two records (a nested object starting so would make the
-    # record cut around a hit invalid JSON, which `_Resync` catches). Each decompressed piece is searched
-    # where it lies (no copy): its records are counted by their seams, and only a record holding a
-    # literal's hit is cut out, checked and handed on. The record that spans two pieces is the only copy.
-    def _fast(self, piece: bytes, chunks: Iterator[bytes]):
-        """The records of a delivery document's array, `piece` starting with `[{"eventVersion":`."""
-        number, carry, start = 0, b"", 1  # records before `carry`, the bytes of the record that spans pieces
-        while True:
-            first = piece.find(_SEAM, start)
-            if first < 0:  # no record ends in this piece
-                carry += piece[start:]
-                if len(carry) > CHUNK:  # a record larger than a piece: the full path from its start
-                    yield from self._array(b"[" + carry, chunks, document=True, number=number)
-                    return
-            else:
-                last = piece.rfind(_SEAM, first)
-                spanning = carry + piece[start:first + 1]
-                items, count = self._window(spanning, 0, len(spanning), number)
-                if last > first:
-                    more, n = self._window(piece, first + 2, last + 1, number + count)
-                    items += more
-                    count += n
-                number += count
-                self.records += count
-                self.fast_windows += 1
-                carry = piece[last + 2:]
-                yield items
-            piece, start = next(chunks, None), 0
-            if piece is None:
-                break
-        end = rskip_blank(carry, len(carry))
-        if carry[end - 3:end] != b"}]}":  # members after the records, damage...: the full path's
-            yield from self._array(b"[" + carry, iter(()), document=True, number=number)
-            return
-        items, count = self._window(carry, 0, end - 2, number)
-        self.records += count
-        yield items
-
-    def _window(self, data: bytes, lo: int, hi: int, number: int) -> tuple[list, int]:
-        """((number, raw, head) of each record of data[lo:hi] that holds a hit, the records there): the
-        records run from `lo` to `hi`, one seam between each two."""
-        items: list = []
-        done = lo  # the end of the last record cut out
-        seams, counted_to = 0, lo  # seams before the record at hand, counted in data[lo:counted_to]
-        for hit in self.search.hits(data, lo, hi):  # the end of each literal found
-            if hit <= done:
-                continue
-            start = data.rfind(_SEAM, lo, hit)
-            start = lo if start < 0 else start + 2
-            end = data.find(_SEAM, start, hi)
-            end = hi if end < 0 else end + 1
-            if hit > end:  # the literal runs into a seam: not a record's own bytes
-                raise _Resync
-            seams += data.count(_SEAM, counted_to, start + len(_SEAM) - 2)  # up to this record's own seam
-            counted_to = max(start - 1, lo)
-            raw = data[start:end]
-            try:
-                head = _HEAD.decode(raw)
-            except (msgspec.DecodeError, RecursionError):
-                raise _Resync from None
-            items.append((number + seams + 1, raw, head))
-            done = end
-        return items, data.count(_SEAM, lo, hi) + 1
 
     # ---- delivery documents and arrays ------------------------------------------------------------
     # `buf` always starts with the array's '[' (put back after each cut), so a batch of records is
@@ -724,23 +637,6 @@ class RecordReader:
                 continue
             self.records += 1
             yield number, raw, head
-
-
-class _Resync(Exception):
-    """The fast path met a record it cannot cut out by its seams: the file is read again in full."""
-
-
-_SEAM = b'},{"eventVersion":'
-_FIRST = b'[{"eventVersion":'
-
-
-def _start_of(stream: BinaryIO) -> int | None:
-    """Where a stream that can be read again starts; None for a pipe (the fast path needs a way back), or a
-    stream `Pieces` must wrap (its wrapper closes the stream when it goes)."""
-    try:
-        return stream.tell() if hasattr(stream, "peek") and stream.seekable() else None
-    except (OSError, ValueError):
-        return None
 
 
 def _fill(buf: bytes, chunks: Iterator[bytes], target: int) -> tuple[bytes, bool]:
