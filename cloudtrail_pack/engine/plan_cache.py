@@ -6,8 +6,8 @@ that compiles them, so it is stored under the SHA-256 of exactly that: the bytes
 file, the options, this package's and the CloudTrail pipelines' source files, the installed pySigma
 distributions' RECORD files (which list the hash of every file they installed), and the Python version.
 Any change to any of them is a new key, so a stored plan is never stale; old plans are simply not read
-again. A plan that cannot be read (damaged, written by another version) is rebuilt; a cache folder that
-cannot be written only costs the time.
+again (the 32 used last are kept). A plan that cannot be read (damaged, written by another version) is
+rebuilt; a cache folder that cannot be written only costs the time.
 
 The folder: $CLOUDTRAIL_PACK_CACHE, else $XDG_CACHE_HOME/cloudtrail-pack, else ~/.cache/cloudtrail-pack
 (created private to the user: a plan is a pickle, read back by this user's scans only).
@@ -28,6 +28,7 @@ from ..errors import source_files
 from .plan import ScanPlan
 
 FORMAT = b"cloudtrail-pack scan plan 1\n"  # bump when what a plan holds changes shape
+KEEP = 32  # plans kept (the newest: a plan read is touched)
 
 
 def cache_dir() -> Path:
@@ -56,9 +57,11 @@ def plan_key(rules_dir: Path, filters_dir: Path | None, rule_ids: Iterable[str])
 
 
 def load(key: str) -> ScanPlan | None:
+    path = cache_dir() / f"{key}.plan"
     try:
-        with open(cache_dir() / f"{key}.plan", "rb") as f:
+        with open(path, "rb") as f:
             plan = pickle.load(f)
+        os.utime(path)  # used: the last to be pruned
     except Exception:  # absent, damaged, or from code that is gone: build it again
         return None
     return plan if isinstance(plan, ScanPlan) else None
@@ -77,8 +80,16 @@ def store(key: str, plan: ScanPlan) -> None:
         except BaseException:
             os.unlink(tmp)
             raise
+        _prune(folder)
     except OSError:
         pass  # no cache: the next scan builds the plan again
+
+
+def _prune(folder: Path) -> None:
+    """Only the KEEP plans used last stay: every edit of a rule or of the code leaves one behind."""
+    plans = sorted(folder.glob("*.plan"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    for old in plans[KEEP:]:
+        old.unlink(missing_ok=True)
 
 
 def _add_files(digest, label: str, root: Path, paths: Iterable[Path]) -> None:

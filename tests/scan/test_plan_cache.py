@@ -92,3 +92,16 @@ def test_a_cached_plan_runs_without_pysigma_and_a_changed_rule_is_never_stale(ru
     third = _scan(rules, data, cache)
     assert third.returncode == 0, third.stderr
     assert third.stdout == ""
+
+
+def test_only_the_plans_used_last_are_kept(rules, cache, monkeypatch):
+    from cloudtrail_pack.engine.plan import ScanPlan
+    from cloudtrail_pack.pack import load_pack
+
+    monkeypatch.setattr(plan_cache, "KEEP", 2)
+    plan = ScanPlan.build(load_pack(rules))
+    for key in ("a", "b", "c"):
+        plan_cache.store(key, plan)
+        os.utime(cache / f"{key}.plan", ns=(0, {"a": 1, "b": 2, "c": 3}[key] * 10**9))
+    plan_cache.store("d", plan)
+    assert sorted(p.stem for p in cache.glob("*.plan")) == ["c", "d"]
