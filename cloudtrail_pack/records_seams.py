@@ -3,8 +3,9 @@ those holding a literal's hit cut out and decoded.
 
 CloudTrail writes each record as `{"eventVersion":...}`, records joined by `,`, no blanks. A `"` is never
 raw inside a JSON string, so `},{"eventVersion":` can only be the seam between two objects whose second
-starts with that key: between two records (a nested object starting so would make the record cut around a
-hit invalid JSON, which `Resync` catches: the reader then reads the file again in full). Each decompressed
+starts with that key: between two records. A nested object starting so (AWS writes none) would make the
+record cut around a hit invalid JSON, which `Resync` catches: the reader then reads the file again in full;
+in a record without a hit it would only be counted as a second record. Each decompressed
 piece is searched where it lies (no copy): its records are counted by their seams, and only a record
 holding a literal's hit is cut out, checked and handed on. The record that spans two pieces is the only
 copy. What is not decoded is not checked either: `scan --check-every-record` reads every record.
