@@ -40,7 +40,8 @@ class Options:
 class Engine(Protocol):
     name: ClassVar[str]  # the value of `scan --engine`
 
-    def __init__(self, pack, options: Options) -> None: ...
+    def __init__(self, pack, options: Options) -> None:
+        """(The default engine also takes a plan already built in place of the pack: the CLI's plan cache.)"""
 
     @classmethod
     def usage_error(cls, paths: Sequence[str], options: Options) -> str | None:
