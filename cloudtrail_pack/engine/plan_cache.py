@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import stat
 import sys
 import tempfile
 from importlib.util import find_spec
@@ -93,7 +94,10 @@ def _prune(folder: Path) -> None:
 
 
 def _add_files(digest, label: str, root: Path, paths: Iterable[Path]) -> None:
+    """Regular files only: anything else (a FIFO would block the read) raises, and the build names it."""
     for path in paths:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise OSError(f"{path}: not a regular file")
         data = path.read_bytes()
         digest.update(f"{label}\0{path.relative_to(root).as_posix()}\0{len(data)}\0".encode())
         digest.update(data)
