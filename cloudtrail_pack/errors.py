@@ -1,7 +1,7 @@
 """The pack's one error type, and how a message names a file: the bottom of the package (nothing here imports
 another module of it), so that every layer can raise a PackError that names the file, and line, to fix.
 
-`read_source` is here too: reading a file the user gave is where most of those errors start.
+`read_source` and `source_files` are here too: reading the files the user gave is where most of those errors start.
 """
 
 from __future__ import annotations
@@ -59,3 +59,19 @@ def read_source(path: Path, what: str) -> str:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise PackError(where, f"cannot read the {what} ({getattr(e, 'strerror', None) or e})") from e
+
+
+def source_files(folder: Path) -> list[Path]:
+    """The `*.yml`/`*.yaml` entries under `folder` (recursively, in path order) that are not folders: each is
+    read with `read_source`, which refuses whatever is not a regular file, by name, without opening it."""
+    found = []
+    for path in folder.rglob("*"):
+        if path.suffix not in (".yml", ".yaml"):
+            continue
+        try:
+            if stat.S_ISDIR(os.stat(path).st_mode):
+                continue  # a folder named like a file: rglob walks into it
+        except OSError:
+            pass  # read_source says what it is
+        found.append(path)
+    return sorted(found)

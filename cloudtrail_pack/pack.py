@@ -6,8 +6,6 @@ names the file and line, before any target sees the rule.
 
 from __future__ import annotations
 
-import os
-import stat
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path, PurePosixPath
@@ -20,7 +18,7 @@ from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.rule import SigmaRule
 
 # PackError, read_source and shown live in errors.py (below project.py); imported from here too, as they always were.
-from .errors import PackError, read_source, shown  # noqa: F401
+from .errors import PackError, read_source, shown, source_files  # noqa: F401
 from .project import LOCK_COMMAND, PACK_NAME, Project
 
 AnyRule = Union[SigmaRule, SigmaCorrelationRule]
@@ -33,22 +31,6 @@ RELEASE_RULES = PurePosixPath("sigma")
 def pack_version() -> str:
     """The installed pack's version (a release takes its version from its Project instead)."""
     return metadata.version(PACK_NAME)
-
-
-def source_files(folder: Path) -> list[Path]:
-    """The `*.yml`/`*.yaml` entries under `folder` (recursively, in path order) that are not folders: each is
-    read with `read_source`, which refuses whatever is not a regular file, by name, without opening it."""
-    found = []
-    for path in folder.rglob("*"):
-        if path.suffix not in (".yml", ".yaml"):
-            continue
-        try:
-            if stat.S_ISDIR(os.stat(path).st_mode):
-                continue  # a folder named like a file: rglob walks into it
-        except OSError:
-            pass  # read_source says what it is
-        found.append(path)
-    return sorted(found)
 
 
 @dataclass(frozen=True)

@@ -10,15 +10,9 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 from .errors import PackError, read_source
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 PACK_NAME = "cloudtrail-detection-pack"  # the distribution in pyproject.toml, whose version is the pack's
 
@@ -72,9 +66,20 @@ class Project:
         pyproject = self.root / "pyproject.toml"
         if pyproject.exists():
             try:
-                version = tomllib.loads(read_source(pyproject, "pyproject.toml")).get("project", {}).get("version")
-            except tomllib.TOMLDecodeError as e:
+                version = _toml().loads(read_source(pyproject, "pyproject.toml")).get("project", {}).get("version")
+            except _toml().TOMLDecodeError as e:
                 raise PackError(pyproject, f"invalid TOML ({e})") from e
             if version:
                 return str(version)
+        from importlib import metadata  # not at import: `scan` starts without it
+
         return metadata.version(PACK_NAME)
+
+
+def _toml():
+    """tomllib, imported when a version is read (not by every command's start)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    return tomllib

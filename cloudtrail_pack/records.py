@@ -43,6 +43,8 @@ import msgspec
 
 from .decompress import Pieces
 from .json_extent import Extent, rskip_blank, skip_blank, value_end
+from .literal_search import LiteralSearch
+from .records_seams import FIRST, SeamReading
 
 CHUNK = 1 << 22  # decompressed bytes read at a time
 MAX_RECORD = 64 << 20  # one record (or line) larger than this is reported and skipped
@@ -118,13 +120,18 @@ def too_deep(depth: int | None = None) -> str:
             f"(Python's recursion limit, {sys.getrecursionlimit():,})")
 
 
-class RecordReader:
+class RecordReader(SeamReading):
     """The records of one stream, in order: `(number, raw bytes, head)` per valid record, `Problem` per
     record or line not read; `batches()` gives them a list at a time (a chunk of the stream: what `scan`
     iterates, one Python call per chunk rather than per record). `format` is known once reading began."""
 
-    def __init__(self, stream: BinaryIO):
+    HEAD = _HEAD  # what records_seams.py checks a record cut out with
+
+    def __init__(self, stream: BinaryIO, search: LiteralSearch | None = None):
         self.stream = stream
+        self.search = search  # the fast path (`_fast`): only records around a literal's hit are cut out
+        self.fast_windows = 0  # windows the fast path read (the rest, if any, read in full)
+        self.read_again = False  # the fast path gave up on the file (`Resync`): it was read again in full
         self.format: str | None = None
         self.records = 0  # valid records yielded
         self.gzipped = False
@@ -148,7 +155,8 @@ class RecordReader:
         for batch in self.batches():
             yield from batch
 
-    def batches(self) -> Iterator[list]:
+    def _batches(self) -> Iterator[list]:
+        self.chunk = CHUNK  # decompressed bytes a piece holds at most
         self.pieces = chunks = Pieces(self.stream, CHUNK, MAX_RATIO, RATIO_GRACE)
         self.gzipped = chunks.gzipped
         first = b""
@@ -228,7 +236,11 @@ class RecordReader:
             pos = at(pos + 1)
             if key == "Records" and pos < len(buf) and buf[pos] == 0x5B:  # '['
                 self.format = "s3"
-                yield from self._array(bytes(buf[pos:]), chunks, document=True)
+                records = bytes(buf[pos:])
+                if self.search is not None and records.startswith(FIRST):
+                    yield from self._fast(records, chunks)
+                else:
+                    yield from self._array(records, chunks, document=True)
                 return
             end = extent(pos)
             if end is None:
@@ -261,12 +273,11 @@ class RecordReader:
     # ---- delivery documents and arrays ------------------------------------------------------------
     # `buf` always starts with the array's '[' (put back after each cut), so a batch of records is
     # decoded from `buf[:end] + b"]"`, and the last one from `buf` itself: one copy of the data at most.
-    def _array(self, buf: bytes, chunks: Iterator[bytes], document: bool):
+    def _array(self, buf: bytes, chunks: Iterator[bytes], document: bool, number: int = 0):
         """Records of a JSON array, `buf` starting at its '['; `document`: the array is a member of a
-        delivery document, whose other members and closing '}' may follow it."""
+        delivery document, whose other members and closing '}' may follow it; `number`: records before."""
         eof = False
         consumed = 0  # bytes of the array before buf, for messages
-        number = 0
         target = CHUNK  # bytes to hold before cutting; doubled while no record ends (linear reading)
         while True:
             if not eof and len(buf) < target:

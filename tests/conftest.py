@@ -1,4 +1,8 @@
+import atexit
+import os
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +15,12 @@ from cloudtrail_pack.attack import use_local_attack_data
 # attempt to connect anywhere but this machine fails the test that made it.
 use_local_attack_data()
 network_guard.install()
+
+# scan's plan cache (engine/plan_cache.py) in a folder of this test process's own, never the user's ~/.cache;
+# commands the tests run inherit it.
+if "CLOUDTRAIL_PACK_CACHE" not in os.environ:
+    os.environ["CLOUDTRAIL_PACK_CACHE"] = tempfile.mkdtemp(prefix="cloudtrail-pack-cache-")
+    atexit.register(shutil.rmtree, os.environ["CLOUDTRAIL_PACK_CACHE"], True)
 
 # For the `sigma` fixture, imported here rather than in the first test that runs it: sigma-cli binds sys.stderr
 # when imported (sigma/cli/rules.py, `from sys import stderr`), and a test's capsys stream is closed after it.

@@ -121,14 +121,14 @@ def test_prefilter_makes_no_claim_under_not_or_wildcards():
 
 _ORPHAN = r"""
 import ctypes, os, sys, tempfile, threading, time
-from cloudtrail_pack import scan
+from cloudtrail_pack import scan_pool
 
 spool = tempfile.mkdtemp(prefix="cloudtrail-scan-")
 print(spool, flush=True)
 parent = os.getpid()
 child = os.fork()
 if child == 0:  # a worker, as the pool's initializer sets it up, then waiting on its pipe
-    scan._end_with_parent(parent, spool)
+    scan_pool._end_with_parent(parent, spool)
     time.sleep(30)
     os._exit(0)
 time.sleep(1)  # the worker has asked to be told

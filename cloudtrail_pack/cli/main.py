@@ -17,14 +17,31 @@ from pathlib import Path
 
 import click
 
-from ..pack import PackError
+from ..errors import PackError
 from ..project import Project
 from .exits import EXIT_INTERRUPTED, EXIT_SOURCES, OutputError, guard_stdout
 
 
+#: Each verb's module (the module per verb: build, check, ...), imported when that verb runs (or for
+#: --help): `scan` starts without the others' imports.
+VERBS = {"build": "build", "check": "check", "lock": "lock", "convert": "convert", "scan": "scan",
+         "new-rule": "new_rule"}
+
+
 class _Group(click.Group):
     """Turns Ctrl-C, SIGTERM and standard output that fails into exit codes before click's own handling
-    (which would print "Aborted!" or exit 1)."""
+    (which would print "Aborted!" or exit 1); loads a verb's module when the verb is asked for."""
+
+    def list_commands(self, ctx):
+        return sorted(VERBS)
+
+    def get_command(self, ctx, name):
+        module = VERBS.get(name)
+        if module is None:
+            return None
+        from importlib import import_module
+
+        return import_module(f"{__package__}.{module}").command
 
     def invoke(self, ctx):
         try:
@@ -80,16 +97,6 @@ def cli(ctx: click.Context, root: Path | None, rules_dir: Path | None) -> None:
         ctx.obj = Project.at(default_root, rules_dir)
     else:
         ctx.obj = Project.find(rules_dir=rules_dir)
-
-
-def _register() -> None:
-    from . import build, check, convert, lock, new_rule, scan
-
-    for module in (build, check, lock, convert, scan, new_rule):
-        cli.add_command(module.command)
-
-
-_register()
 
 
 def main(argv: list[str] | None = None, root: Path | None = None) -> int:

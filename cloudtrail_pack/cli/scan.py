@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -68,29 +69,32 @@ ENGINES = {"default": _default_engine, "spark": _spark_engine}
 )
 @click.option("--spark-master", metavar="URL", default=None,
               help="Spark master (default: the running session, spark-submit's, or local[*]).")
+@click.option("--check-every-record", "every_record", is_flag=True,
+              help="Decode and check every record (slower). By default a record of AWS's own compact delivery files "
+                   "that holds none of the event names the rules require is only counted.")
 @filters_option
 @click.pass_obj
 def command(project, paths: tuple[str, ...], rule_ids: tuple[str, ...], output_format: str, jobs: int | None,
-            engine: str, spark_master: str | None, filters_dir) -> int:
+            engine: str, spark_master: str | None, every_record: bool, filters_dir) -> int:
     """Backtest: run every rule (correlations too) over CloudTrail files or folders (recursive):
     S3 delivery files (.json, .json.gz), arrays of events, JSON lines, EventBridge envelopes; - reads
     standard input."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from ..inputs import walk
 
-    pack = project_pack(project)
-    pack.select(list(rule_ids))  # an unknown rule is an error before any file is read
-    filters = local_filters(pack, filters_dir)
     engine_class = ENGINES[engine]()
-    err = _console(stderr=True)
-    progress = Progress(
-        TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=err, transient=True, disable=not err.is_terminal,
-    )
+    pack = plan = None
+    if engine == "default":
+        plan = _plan(project, rule_ids, filters_dir)
+        rules, filters = list(plan.rules.values()), ()
+    else:
+        pack = project_pack(project)
+        pack.select(list(rule_ids))  # an unknown rule is an error before any file is read
+        rules, filters = pack.rules, local_filters(pack, filters_dir)
+    err = _console(stderr=True) if _on_terminal(sys.stderr) else _PlainStderr()
+    progress = _progress(err)
     task = progress.add_task("scan", total=None)
     options = Options(rule_ids=list(rule_ids) or None, filters=filters, jobs=jobs, master=spark_master,
-                      on_file=lambda _: progress.advance(task))
+                      on_file=lambda _: progress.advance(task), every_record=every_record)
     problem = engine_class.usage_error(paths, options)
     if problem is not None:
         raise click.UsageError(problem)
@@ -101,7 +105,8 @@ def command(project, paths: tuple[str, ...], rule_ids: tuple[str, ...], output_f
     with _sigterm_as_interrupt():
         try:
             with progress:
-                matches = engine_class(pack, options).scan(paths, summary)
+                engine_run = engine_class(pack, options, plan) if plan is not None else engine_class(pack, options)
+                matches = engine_run.scan(paths, summary)
                 for match in matches:
                     if output_format == "jsonl":
                         line = orjson.dumps(match.as_dict(), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
@@ -124,7 +129,7 @@ def command(project, paths: tuple[str, ...], rule_ids: tuple[str, ...], output_f
         finally:
             if matches is not None:
                 matches.close()  # the scan's own end (workers, a file read in part) before its summary
-            print_summary(err, summary, pack)
+            print_summary(err, summary, rules)
     return EXIT_USAGE if summary.skipped else 0
 
 
@@ -146,6 +151,54 @@ class _sigterm_as_interrupt:
 def _terminated(signum, frame) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
     raise Terminated()
+
+
+def _on_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class _PlainStderr:
+    """The summary's lines as they are, where stderr is not a terminal: no progress bar to draw, so rich
+    (a tenth of a second to import) is not loaded. Quiet once stderr is closed, as `_console`'s is."""
+
+    is_terminal = False
+
+    def print(self, text: str = "") -> None:
+        try:
+            sys.stderr.write(f"{text}\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+
+
+class _NoProgress:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def add_task(self, *args, **kwargs) -> int:
+        return 0
+
+    def advance(self, *args) -> None:
+        pass
+
+    def update(self, *args, **kwargs) -> None:
+        pass
+
+
+def _progress(err):
+    """A progress bar on a terminal; elsewhere none."""
+    if not err.is_terminal:
+        return _NoProgress()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=err, transient=True)
 
 
 def _console(stderr: bool = False):
@@ -183,7 +236,24 @@ def print_table(rows: list) -> None:
     _console().print(table)
 
 
-def print_summary(err, summary, pack) -> None:
+def _plan(project, rule_ids: tuple[str, ...], filters_dir):
+    """The default engine's plan: from the cache when the rules, filters, options and code are those it
+    was built from (engine/plan_cache.py), else built (pySigma loaded) and stored."""
+    from ..engine import plan_cache
+    from ..engine.plan import ScanPlan
+
+    key = plan_cache.plan_key(project.rules_dir, filters_dir, rule_ids)
+    plan = plan_cache.load(key) if key is not None else None
+    if plan is None:
+        pack = project_pack(project)
+        pack.select(list(rule_ids))  # an unknown rule is an error before any file is read
+        plan = ScanPlan.build(pack, list(rule_ids) or None, local_filters(pack, filters_dir))
+        if key is not None:
+            plan_cache.store(key, plan)
+    return plan
+
+
+def print_summary(err, summary, rules) -> None:
     rate = summary.events / summary.seconds if summary.seconds else 0.0
     if summary.interrupted:
         err.print(f"interrupted: the figures below cover what was scanned before {summary.stopped or 'Ctrl-C'}")
@@ -196,7 +266,7 @@ def print_summary(err, summary, pack) -> None:
     )
     if summary.skipped:
         err.print(f"not read: {len(summary.skipped)} inputs or records ({summary.bad_records} records in files that were read)")
-    for rule in pack.rules:
+    for rule in rules:
         if summary.matches[rule.id]:
             err.print(f"  {summary.matches[rule.id]:>6}  {rule.title}")
     for title, reason in summary.unsupported.items():

@@ -34,16 +34,13 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sigma.correlations import (
-    CorrelationConditionAND,
-    CorrelationConditionOR,
-    SigmaCorrelationRule,
-    SigmaExtendedCorrelationCondition,
-    SigmaRuleReference,
-)
+from typing import TYPE_CHECKING
 
 from .columns import column_getter
 from .sqlite_values import fold
+
+if TYPE_CHECKING:  # pySigma is imported where a plan is built, not where one runs (a cached plan: plan_cache.py)
+    from sigma.correlations import SigmaCorrelationRule
 
 _OPS = {
     "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b, "gt": lambda a, b: a > b,
@@ -77,6 +74,8 @@ class Sweep:
 
     @classmethod
     def of(cls, rule: SigmaCorrelationRule) -> "Sweep":
+        from sigma.correlations import SigmaCorrelationRule, SigmaExtendedCorrelationCondition
+
         kind = rule.type.name.lower()
         if rule.aliases.aliases:
             raise Unsupported("field aliases")
@@ -110,6 +109,8 @@ class Sweep:
 
 def _dnf(node) -> list[set[str]]:
     """The condition as an OR of ANDs of rule references (no NOT: the sweep does not evaluate it)."""
+    from sigma.correlations import CorrelationConditionAND, CorrelationConditionOR, SigmaRuleReference
+
     if isinstance(node, SigmaRuleReference):
         return [{node.reference}]
     if isinstance(node, CorrelationConditionOR):

@@ -34,12 +34,14 @@ class Options:
     jobs: int | None = None  # the default engine's worker processes
     master: str | None = None  # the Spark master URL
     on_file: Callable | None = None  # called with each file's result as it is done (a progress bar)
+    every_record: bool = False  # the default engine checks every record, not only those near a rule's literals
 
 
 class Engine(Protocol):
     name: ClassVar[str]  # the value of `scan --engine`
 
-    def __init__(self, pack, options: Options) -> None: ...
+    def __init__(self, pack, options: Options) -> None:
+        """(The default engine also takes a plan already built in place of the pack: the CLI's plan cache.)"""
 
     @classmethod
     def usage_error(cls, paths: Sequence[str], options: Options) -> str | None:

@@ -48,11 +48,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from typing import Callable
-
-from sigma.correlations import SigmaCorrelationRule
-from sigma.pipelines.cloudtrail import pysigma_compat
-from sigma.rule import SigmaRule
+from typing import TYPE_CHECKING, Callable
 
 from .columns import column_getter, leaf_value
 from .sqlite import TABLE, backend, quote
@@ -91,6 +87,9 @@ from .where import (
     is_condition,
     parse_query,
 )
+
+if TYPE_CHECKING:  # pySigma is imported by rule_sql: running a compiled plan needs none
+    from sigma.rule import SigmaRule
 
 __all__ = ["MatcherUnsupported", "compile_rule", "compile_sql", "rule_sql"]
 
@@ -451,6 +450,10 @@ def _equals(get, text: str):
 
 def rule_sql(rule: SigmaRule) -> str:
     """The query the reference engine runs for this rule (raises MatcherUnsupported if it runs none)."""
+    from sigma.correlations import SigmaCorrelationRule  # pySigma only where a rule is converted
+    from sigma.pipelines.cloudtrail import pysigma_compat
+    from sigma.rule import SigmaRule
+
     if isinstance(rule, SigmaCorrelationRule) or not isinstance(rule, SigmaRule):
         raise MatcherUnsupported("correlation rules are evaluated by the reference engine")
     rule = pysigma_compat.detached_copy(rule)
@@ -468,9 +471,10 @@ def compile_rule(rule: SigmaRule) -> Callable[[dict], bool]:
     return compile_sql(rule_sql(rule))
 
 
-def compile_sql(sql: str) -> Callable[[dict], bool]:
+def compile_sql(sql: str, checked: bool = False) -> Callable[[dict], bool]:
     """The predicate of a query the reference engine runs (`ReferenceEngine.queries`): no second
-    conversion of the rule, and the query parsed once (`where.parse_query`)."""
+    conversion of the rule, and the query parsed once (`where.parse_query`). `checked`: SQLite already ran
+    this query when the plan was built, so it is not run again (a worker's start)."""
     try:
         tree = parse_query(sql)
     except Unsupported as e:
@@ -480,7 +484,8 @@ def compile_sql(sql: str) -> Callable[[dict], bool]:
         match = compiler.build(tree)
     except (RecursionError, SyntaxError, MemoryError) as e:
         raise MatcherUnsupported(f"the condition is too deeply nested to compile ({type(e).__name__})") from e
-    _check_sqlite_runs(sql, compiler.getters)
+    if not checked:
+        _check_sqlite_runs(sql, compiler.getters)
     return match
 
 

@@ -9,14 +9,15 @@ the pack or calls pySigma.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from ..pack import Pack, PackRule
-from .correlate import Sweep, Unsupported
-from .matcher import MatcherUnsupported, compile_sql
-from .prefilter import required_event_names, required_literals
-from .reference import ReferenceEngine
-from .results import RuleInfo, titled
+from ..literal_search import search_literals
+from .correlate import Sweep
+from .results import RuleInfo
+
+if TYPE_CHECKING:  # pySigma and the pack are imported where a plan is built: a cached plan runs without them
+    from ..pack import Pack, PackRule
+    from .reference import ReferenceEngine
 
 
 @dataclass
@@ -31,9 +32,19 @@ class ScanPlan:
     sweeps: list[Sweep] = field(default_factory=list)  # correlations evaluated in one pass (correlate.py)
     fallback: ReferenceEngine | None = None  # correlations of other shapes: the reference, at the end
     fallback_counted: frozenset[str] = frozenset()  # the base rules those count
+    every_record: bool = False  # decode and check every record's head (scan --check-every-record): no fast path
+
+    @property
+    def search_literals(self) -> tuple[bytes, ...] | None:
+        """What records.py's fast path looks for in the raw bytes (literal_search.search_literals); None: the
+        full path (some rule must see every record, or decides on bytes only RawTests can judge)."""
+        return search_literals(self.event_names) if not (self.literals or self.every_record) else None
 
     @classmethod
     def build(cls, pack: Pack, rule_ids: list[str] | None = None, filters: tuple = ()) -> "ScanPlan":
+        from .reference import ReferenceEngine
+        from .results import titled
+
         asked = pack.select(rule_ids)
         selected = pack.with_counted_rules(asked)
         engine = ReferenceEngine(pack, selected, filters)
@@ -60,10 +71,12 @@ class ScanPlan:
 
     def predicates(self) -> tuple[dict[str, list[tuple[str, Callable]]], list[tuple[str, Callable]]]:
         """({lower-cased event name: [(rule id, predicate)]}, [(rule id, predicate) for any event name])."""
+        from .matcher import compile_sql
+
         by_name: dict[str, list[tuple[str, Callable]]] = {}
         any_name: list[tuple[str, Callable]] = []
         for rule_id, sql, names in self.fast:
-            entry = (rule_id, compile_sql(sql))
+            entry = (rule_id, compile_sql(sql, checked=True))  # _by_matcher checked each when the plan was built
             if names is None:
                 any_name.append(entry)
             else:
@@ -74,6 +87,9 @@ class ScanPlan:
 
 def _by_matcher(engine: ReferenceEngine, detections: list[PackRule]) -> tuple[list[tuple], list[str]]:
     """(the rules the matcher compiles, as ScanPlan.fast; the ids of those it refuses)."""
+    from .matcher import MatcherUnsupported, compile_sql
+    from .prefilter import required_event_names
+
     fast, slow = [], []
     for rule in detections:
         try:
@@ -90,6 +106,8 @@ def _prefilter(detections: list[PackRule], slow: list[str]) -> tuple[frozenset[s
     """(the event names some rule requires, None if some rule must see every record; the literals a rule
     that pins no event name needs in the record's bytes, prefilter.py). A record is decoded if a rule
     wants its event name or its bytes pass some such rule's test."""
+    from .prefilter import required_event_names, required_literals
+
     names: set[str] = set()
     literals: dict[str, tuple] = {}
     for rule in detections:
@@ -106,6 +124,8 @@ def _prefilter(detections: list[PackRule], slow: list[str]) -> tuple[frozenset[s
 
 def _sweeps(correlations) -> tuple[list[Sweep], list[PackRule]]:
     """(the correlations swept in one pass, the others: left to the reference engine at the end)."""
+    from .correlate import Unsupported
+
     sweeps, others = [], []
     for rule in correlations:
         try:

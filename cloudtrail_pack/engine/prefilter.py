@@ -19,6 +19,7 @@ from sigma.conditions import (
 from sigma.rule import SigmaRule
 from sigma.types import SigmaRegularExpression, SigmaString
 
+
 KEY_FIELD = "eventName"
 
 
@@ -136,27 +137,3 @@ def required_literals(rule: SigmaRule) -> tuple[frozenset[bytes], ...] | None:
     # a run inside another run of its alternative adds nothing ("role" in "assumedrole")
     out = [frozenset(r for r in alt if not any(r != o and r in o for o in alt)) for alt in out]
     return tuple(dict.fromkeys(out)) or None
-
-
-class RawTests:
-    """The rules (ids) whose required literals a record's lower-cased bytes hold; every rule if the bytes
-    hold an escape or a non-ASCII byte (json.dumps escapes it). Each distinct run is searched once per
-    record, and the answer is kept per set of runs found (there are few)."""
-
-    def __init__(self, literals: dict[str, tuple[frozenset[bytes], ...]]):
-        self.literals = literals
-        self.everything = frozenset(literals)
-        self.runs = tuple(sorted({r for alts in literals.values() for alt in alts for r in alt}))
-        self._known: dict[tuple[bool, ...], frozenset[str]] = {}
-
-    def __call__(self, low: bytes) -> frozenset[str]:
-        if b"\\" in low or not low.isascii():
-            return self.everything
-        found = tuple([run in low for run in self.runs])
-        rules = self._known.get(found)
-        if rules is None:
-            present = {run for run, hit in zip(self.runs, found) if hit}
-            rules = self._known[found] = frozenset(
-                rule_id for rule_id, alts in self.literals.items() if any(alt <= present for alt in alts)
-            )
-        return rules

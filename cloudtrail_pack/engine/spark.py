@@ -187,6 +187,8 @@ class SparkEngine:
             return "--engine spark reads files and URIs, not standard input"
         if options.jobs is not None:
             return "--jobs sets the default engine's worker processes; Spark sizes itself (--spark-master)"
+        if options.every_record:
+            return "--check-every-record is the default engine's; Spark's JSON reader parses every record anyway"
         return None
 
     def scan(self, paths: Iterable[Path | str], summary: Summary) -> Iterator[Match | Alert]:

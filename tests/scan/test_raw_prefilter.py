@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from sigma.rule import SigmaRule
 
 from cloudtrail_pack.engine.plan import ScanPlan
-from cloudtrail_pack.engine.prefilter import RawTests, required_literals
+from cloudtrail_pack.engine.prefilter import required_literals
+from cloudtrail_pack.literal_search import RawTests
 from cloudtrail_pack.engine.reference import ReferenceEngine
 from cloudtrail_pack.pack import load_pack
 from cloudtrail_pack.scan import _Worker
