@@ -107,7 +107,7 @@ CALLS = sorted(DELETES | UPDATES | {RESET, "UploadSSHPublicKey", "ListServiceSpe
 STATUSES = ["Active", "Inactive", None]
 row = st.tuples(st.sampled_from(CALLS), st.sampled_from(STATUSES), st.sampled_from(TYPES),
                 st.sampled_from(NAMES + [None]), st.sampled_from(NAMES + [None]))
-SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
