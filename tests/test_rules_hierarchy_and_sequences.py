@@ -23,6 +23,7 @@ THEN_DELETED = "aws_iam_user_credentials_removed_then_deleted"
 CREDENTIALS = [
     "aws_iam_user_login_profile_removed_or_changed",
     "aws_iam_user_access_key_removed",
+    "aws_iam_user_other_credentials_removed",
     "aws_iam_user_mfa_deactivated",
 ]
 

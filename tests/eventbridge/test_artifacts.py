@@ -140,6 +140,7 @@ def test_every_base_rule_is_deployed(doc, collected, pack):
         "aws_iam_user_access_key_removed",
         "aws_iam_user_login_profile_removed_or_changed",
         "aws_iam_user_mfa_deactivated",
+        "aws_iam_user_other_credentials_removed",
     }
 
 

@@ -25,10 +25,10 @@ def test_event_count_is_a_sliding_range_window_per_group(pack):
 
 def test_ordered_steps_take_the_first_time_of_each_rule_at_or_after_the_previous(pack):
     rule = pack.by_id("08069984-506b-4822-86e1-dcdd59bfe5b1").rule
-    sql = window_sql(rule, ["lp", "ak", "mfa", "del"])
+    sql = window_sql(rule, ["lp", "ak", "other", "mfa", "del"])
     assert "array_min(transform(filter(win, x -> x.slot = 0), x -> x.ts)) AS t0_q0" in sql
-    assert "array_min(transform(filter(win, x -> x.slot = 3 AND (t0_q0 IS NULL OR x.ts >= t0_q0)), x -> x.ts)) AS t0_q1" in sql  # same second: in order
-    assert "((x.slot = 0 AND x.ts = t0_q0) OR (x.slot = 3 AND x.ts = t0_q1))" in sql
+    assert "array_min(transform(filter(win, x -> x.slot = 4 AND (t0_q0 IS NULL OR x.ts >= t0_q0)), x -> x.ts)) AS t0_q1" in sql  # same second: in order
+    assert "((x.slot = 0 AND x.ts = t0_q0) OR (x.slot = 4 AND x.ts = t0_q1))" in sql
 
 
 def test_value_sum_is_refused():

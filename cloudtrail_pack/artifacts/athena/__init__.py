@@ -31,7 +31,7 @@ TEMPLATE_FILE = "cloudformation/athena-named-queries.cfn.yaml"
 DDL_FILE = f"ddl/{TABLE}.sql"
 NAME_MAX, DESCRIPTION_MAX, QUERY_MAX = 128, 1024, 262144
 #: Whole sentences up to this many characters (NamedQuery allows DESCRIPTION_MAX): the rule's full description is in
-#: its .sql file, and 17 full ones would push the template over CloudFormation's 51,200-byte inline limit.
+#: its .sql file; the console's list of saved queries shows the short one.
 DESCRIPTION_SHOWN = 512
 
 TIME_RANGE = (
@@ -40,7 +40,7 @@ TIME_RANGE = (
     "start and excludes the end; the day folders read run to the day after the end, as CloudTrail files an event "
     "under the day it delivers it)"
 )
-#: The NamedQuery's description says it in short: 17 long descriptions would push the template over the inline limit.
+#: The NamedQuery's description says it in short (the .sql file's header says it in full).
 FILL_IN = "fill in ${ACCOUNT_IDS}, ${START_TIME}, ${END_TIME} (docs/athena.md)"
 
 
