@@ -67,7 +67,7 @@ def test_scores_tactics_and_comments_follow_the_rules(layer, pack):
                 titles.setdefault(tag.name.upper(), []).append(rule.title)
     cells = {(t["techniqueID"], t.get("tactic")): t for t in layer["techniques"]}
     assert {tid: cell["score"] for (tid, _), cell in cells.items()} == dict(expected)
-    assert cells[("T1666", "defense-evasion")]["score"] == 6
+    assert cells[("T1666", "defense-evasion")]["score"] == 9
     for (tid, _), cell in cells.items():
         for title in titles[tid]:
             assert title in cell["comment"]
@@ -84,9 +84,11 @@ def test_catalog_sub_techniques_annotate_their_attack_technique(layer):
     assert catalog == {
         "AWS Threat Technique Catalog T1666.A001 Create or Invite AWS Account": (
             "AWS Account Accepted an Invitation to Join an Organization; AWS Account Invited to the Organization; "
-            "AWS Organizations Member Account Created"
+            "AWS Account Joined the Organization (Management Account Record); AWS Organizations Member Account Created"
         ),
-        "AWS Threat Technique Catalog T1666.A002 Leave AWS Organization": "AWS Account Left the Organization",
+        "AWS Threat Technique Catalog T1666.A002 Leave AWS Organization": (
+            "AWS Account Left the Organization; AWS Account Left the Organization (Management Account Record)"
+        ),
     }
     base = "https://aws-samples.github.io/threat-technique-catalog-for-aws/Techniques/"
     assert [link["url"] for link in cell["links"][1:]] == [base + "T1666.A001.html", base + "T1666.A002.html"]

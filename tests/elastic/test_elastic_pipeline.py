@@ -161,6 +161,27 @@ def test_eql_refuses_flattened_fields():
         eql(q)
 
 
+SERVICE_EVENT_DETAIL = "    sel:\n        serviceEventDetails.departedMethod: Left\n    condition: sel"
+SERVICE_EVENT_RENDERING = r"\{(.*\,\ )?departedMethod\=[Ll][Ee][Ff][Tt](\,\ .*)?\}"
+
+
+def test_eql_matches_a_service_event_detail_in_its_keyword_rendering():
+    """The integration renders serviceEventDetails into aws.cloudtrail.service_event_details as it does
+    requestParameters (script_duplicate_rules_fields): EQL reads the entry there (it refused the key before)."""
+    assert eql(rule(SERVICE_EVENT_DETAIL)) == [
+        "any where aws.cloudtrail.service_event_details regex~ " + '"' + SERVICE_EVENT_RENDERING.replace("\\", "\\\\") + '"'
+    ]
+
+
+def test_esql_matches_a_service_event_detail_in_its_keyword_rendering():
+    (query,) = esql(rule(SERVICE_EVENT_DETAIL))
+    assert query.endswith('aws.cloudtrail.service_event_details rlike "' + SERVICE_EVENT_RENDERING.replace("\\", "\\\\") + '"')
+
+
+def test_lucene_keeps_a_plain_service_event_detail_on_the_flattened_key():
+    assert lucene(rule(SERVICE_EVENT_DETAIL)) == ["aws.cloudtrail.flattened.service_event_details.departedMethod:Left"]
+
+
 def test_eql_refuses_a_literal_wildcard_character():
     q = rule("    sel:\n        userAgent: 'a\\*b'\n    condition: sel")
     with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="literal \\* or \\?"):

@@ -119,3 +119,80 @@ def test_rules_reading_the_rendering_say_what_it_cannot_tell_apart(shipped_rules
     assert {r["meta"]["sigma_id"] for r in reading} >= {ACCESS_KEY, INLINE_DENY_ALL}
     for rule in reading:
         assert "`x,status=Inactive` does not match" in rule["note"] and "8,191 characters" in rule["note"], rule["name"]
+
+
+# ------------------------------------------------------------- service event details (AWS Organizations)
+DEPARTED_LEFT = "4debbdb1-ee1d-45aa-bb2b-f8e0468e4f99"
+DEPARTED_REMOVED = "807b46a9-5d0a-40c1-af8e-0f1193ef2979"
+
+
+def _departed(details: dict, event_id: str) -> dict:
+    """AWS Organizations' record of a departure, in the management account (a service event: no caller)."""
+    return {
+        "eventVersion": "1.11",
+        "userIdentity": {"type": "AWSService", "accountId": "111122223333", "invokedBy": "organizations.amazonaws.com"},
+        "eventTime": "2026-06-09T14:41:09Z",
+        "eventSource": "organizations.amazonaws.com",
+        "eventName": "AccountDepartedOrganization",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "organizations.amazonaws.com",
+        "userAgent": "organizations.amazonaws.com",
+        "eventID": event_id,
+        "readOnly": False,
+        "eventType": "AwsServiceEvent",
+        "recipientAccountId": "111122223333",
+        "serviceEventDetails": details,
+    }
+
+
+_METHOD_KEYS = ("departedMethod", "departureMethod")
+
+
+def _says(details: dict, method: str) -> bool:
+    """The Sigma rule's meaning: either spelling of the key holds the method, ASCII case ignored."""
+    return any(isinstance(details.get(k), str) and details[k].lower() == method.lower() for k in _METHOD_KEYS)
+
+
+@pytest.mark.parametrize("kind", ["eql", "esql"])
+@pytest.mark.parametrize("retain", [None, "all", "minimal", "keyword"])
+def test_the_departure_rules_read_the_method_in_the_service_event_rendering(shipped_rules, kind, retain):
+    """EQL and ES|QL cannot read the flattened service_event_details: the shipped rules read the keyword rendering,
+    which every retain setting that keeps renderings stores; each spelling AWS documents fires its own rule only."""
+    cases = {
+        "left-announced": {"departedMethod": "Left", "departedTime": "2026-06-09T14:41:08Z"},
+        "left-api": {"departureMethod": "LEFT", "departureTime": "2026-06-09T14:41:08Z"},
+        "removed-announced": {"departedMethod": "Removed", "departedTime": "2026-06-09T14:41:08Z"},
+        "removed-api": {"departureMethod": "REMOVED", "departureTime": "2026-06-09T14:41:08Z"},
+        "cleaned": {"departedMethod": "Cleaned", "departedTime": "2026-06-09T14:41:08Z"},
+        "cleaned-api": {"departureMethod": "CLEANED", "departureTime": "2026-06-09T14:41:08Z"},
+    }
+    docs = [to_ecs(_departed(d, name), retain=retain) for name, d in cases.items()]
+    assert _fired(_by_sigma(shipped_rules, DEPARTED_LEFT, kind), docs) == {"left-announced", "left-api"}
+    assert _fired(_by_sigma(shipped_rules, DEPARTED_REMOVED, kind), docs) == {"removed-announced", "removed-api"}
+
+
+_DETAIL_TEXT = st.text(alphabet="LEFTleft ,={}[]\n\"*\\", max_size=8)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(details=st.dictionaries(st.sampled_from([*_METHOD_KEYS, "departedTime", "accountId"]), _DETAIL_TEXT, max_size=4))
+@example(details={"departedMethod": "Left"})
+@example(details={"departureMethod": "LEFT"})
+@example(details={"departureMethod": "left"})
+@example(details={"accountId": "x, departedMethod=Left", "departedMethod": "Removed"})
+@example(details={"departedMethod": "Left}"})
+@example(details={"departedMethod": "{Left"})
+@example(details={"departedTime": "departedMethod=Left"})
+@example(details={})
+def test_the_left_rule_fires_in_eql_and_esql_exactly_as_sigma_means_it(shipped_rules, details):
+    """Whatever else the details hold: the shipped EQL and ES|QL fire exactly when a method key says Left (ASCII
+    case ignored), except where a value itself holds `, ` and can spell another entry (the rendering's documented
+    ambiguity: Organizations writes these details itself, but the query does not rely on it)."""
+    doc = to_ecs(_departed(details, "e"), retain=None)
+    expected = _says(details, "Left")
+    for kind in ("eql", "esql"):
+        fired = _fired(_by_sigma(shipped_rules, DEPARTED_LEFT, kind), [doc]) == {"e"}
+        if expected:
+            assert fired, kind
+        if not any(", " in v for v in details.values()):
+            assert fired == expected, kind

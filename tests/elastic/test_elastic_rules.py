@@ -317,3 +317,17 @@ def test_every_rule_has_investigation_fields_and_single_event_esql_rules_keep_th
 def test_reading_back_gives_the_written_rules(ndjson_path, shipped_rules):
     assert read_kibana_rules(ndjson_path) == shipped_rules
 
+
+
+def test_a_rule_reading_the_service_event_rendering_says_so_in_its_setup_and_guide(shipped_rules):
+    """The membership-record rules' EQL and ES|QL read aws.cloudtrail.service_event_details (not the request
+    parameters' rendering): the setup names that rendering, and the guide explains it; the Lucene rule reads the
+    flattened key, which the `keyword` retain setting drops."""
+    by_kind = {r["type"]: r for r in shipped_rules if r["meta"]["sigma_id"] == "4debbdb1-ee1d-45aa-bb2b-f8e0468e4f99"}
+    for kind in ("eql", "esql"):
+        assert "aws.cloudtrail.service_event_details" in by_kind[kind]["query"]
+        assert "it reads the keyword rendering aws.cloudtrail.service_event_details" in by_kind[kind]["setup"]
+        assert "aws.cloudtrail.request_parameters" not in by_kind[kind]["setup"] + by_kind[kind]["note"]
+        assert "Service event details this language cannot read" in by_kind[kind]["note"]
+    assert "flattened.service_event_details.departedMethod" in by_kind["query"]["query"]
+    assert "Keep the integration's `retain` option unset or `all`." in by_kind["query"]["setup"]

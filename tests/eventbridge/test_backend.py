@@ -46,6 +46,32 @@ def test_pinned_event_type_names_the_api_call_detail_type(convert):
     assert pattern["detail-type"] == ["AWS API Call via CloudTrail"]
 
 
+SERVICE_EVENT = """sel:
+    eventSource: organizations.amazonaws.com
+    eventName: AccountDepartedOrganization
+    eventType: AwsServiceEvent
+condition: sel"""
+
+
+def test_pinned_service_event_type_names_the_service_event_detail_type(convert):
+    """AWS Organizations' membership records are service events: EventBridge delivers them as "AWS Service Event via
+    CloudTrail" (eb-service-event-cloudtrail.html); the rule's eventType decides the detail-type (it was the open
+    suffix before, which also let an API-call envelope through)."""
+    assert convert(SERVICE_EVENT)["detail-type"] == ["AWS Service Event via CloudTrail"]
+
+
+def test_the_service_event_pattern_matches_the_service_event_envelope_only(convert):
+    """In moto's matcher: the record as EventBridge delivers it matches; the same record in an API-call envelope
+    (which CloudTrail never sends for a service event) does not."""
+    record = {"eventSource": "organizations.amazonaws.com", "eventName": "AccountDepartedOrganization",
+              "eventType": "AwsServiceEvent", "eventTime": "2026-06-09T14:41:09Z", "eventID": "e1",
+              "recipientAccountId": "111122223333", "awsRegion": "us-east-1",
+              "serviceEventDetails": {"departedMethod": "Left"}}
+    text = json.dumps(convert(SERVICE_EVENT))
+    assert moto_matches(text, wrap(record))
+    assert not moto_matches(text, {**wrap(record), "detail-type": "AWS API Call via CloudTrail"})
+
+
 def test_sigma_compares_case_insensitively(detail):
     assert detail("sel: {userIdentity.type: IAMUser}\ncondition: sel") == {
         "userIdentity": {"type": [{"equals-ignore-case": "IAMUser"}]}

@@ -24,7 +24,7 @@ MINIMAL_FLATTENED = frozenset(
     for k in ("cidrIp", "dryRun", "fromPort", "includeDeprecated", "policyArn", "serialNumber", "withDecryption")
 )
 _FLATTENED = re.compile(r"aws\.cloudtrail\.flattened\.[A-Za-z0-9_.@$-]+")
-_RENDERED = re.compile(r"aws\.cloudtrail\.(?:request_parameters|response_elements)\b")
+_RENDERED = re.compile(r"aws\.cloudtrail\.(?:request_parameters|response_elements|service_event_details)\b")
 #: Columns every single-event ES|QL rule keeps: the metadata Kibana deduplicates alerts by, the time, the outcome
 #: its severity mapping reads.
 _ESQL_ALWAYS = ("_id", "_index", "_version", "@timestamp", "event.action", "event.outcome")
@@ -54,13 +54,14 @@ def esql_keep(query: str, rule) -> str:
 def retain_note(query: str) -> str:
     """Which `retain` settings store what `query` reads (module docstring)."""
     flattened = set(_FLATTENED.findall(query))
-    rendered = bool(_RENDERED.search(query))
+    renderings = sorted(set(_RENDERED.findall(query)))
+    rendered = bool(renderings)
     if flattened and not flattened <= MINIMAL_FLATTENED:
         settings = "unset or `all`" if not rendered else "unset or `all` (it reads both the flattened copy and the keyword rendering)"
     elif flattened:
         settings = "unset, `all` or `minimal`" + (" (not `keyword`: it reads the flattened copy)" if not rendered else "")
     elif rendered:
-        settings = "unset, `all`, `minimal` or `keyword` (it reads the keyword rendering aws.cloudtrail.request_parameters)"
+        settings = f"unset, `all`, `minimal` or `keyword` (it reads the keyword rendering {', '.join(renderings)})"
     else:
         return "it reads no request or response field: any `retain` setting"
     return f"keep the integration's `retain` option {settings}"
@@ -69,7 +70,7 @@ def retain_note(query: str) -> str:
 def query_notes(query: str) -> list[str]:
     """What the query does where the data cannot say more (the investigation guide appends it)."""
     notes = []
-    if _RENDERED.search(query):
+    if "aws.cloudtrail.request_parameters" in _RENDERED.findall(query):
         notes.append(
             "Request parameters this language cannot read in the flattened copy are matched in "
             "aws.cloudtrail.request_parameters, the integration's Java Map rendering `{key=value, key=value}` (nothing "
@@ -78,6 +79,14 @@ def query_notes(query: str) -> list[str]:
             "in names, ARNs and key ids: only a refused request can carry one) reads like that entry and matches; a "
             "rendering over 8,191 characters is not indexed and matches nothing. Check the request in "
             "aws.cloudtrail.flattened.request_parameters or event.original."
+        )
+    if "aws.cloudtrail.service_event_details" in _RENDERED.findall(query):
+        notes.append(
+            "Service event details this language cannot read in the flattened copy are matched in "
+            "aws.cloudtrail.service_event_details, the integration's Java Map rendering `{key=value, key=value}`: the "
+            "query wants the entry right after `{` or `, ` and before `, ` or `}`. AWS Organizations writes these "
+            "details itself (no caller's value is in them). Check the event in "
+            "aws.cloudtrail.flattened.service_event_details or event.original."
         )
     if query.lstrip().startswith("sequence"):
         notes.append(

@@ -8,7 +8,7 @@ when the events arrive. Facts only; `pattern.py` decides from them.
   https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-service-event-cloudtrail.html). A Sigma rule on
   CloudTrail records is about every one of them unless it pins `eventType`, and sign-in events are spelled
   differently in different AWS pages, so a pattern names them by what they share, the suffix
-  `DETAIL_TYPE_SUFFIX`, and names the API-call type only where the rule pins `eventType: AwsApiCall`.
+  `DETAIL_TYPE_SUFFIX`, and names one type only where the rule pins `eventType` to AwsApiCall or AwsServiceEvent.
 * `source` is `aws.<service>`; the service part is not always the event source's host name, so only the pairs
   AWS's EventBridge event reference states are used (`SOURCES`, each page cited); any other rule gets
   `{"prefix": "aws."}`, which still keeps out events a PutEvents caller made up (the `aws.` prefix is reserved
@@ -34,8 +34,11 @@ from __future__ import annotations
 
 DETAIL_TYPE_SUFFIX = " via CloudTrail"
 API_CALL_DETAIL_TYPE = "AWS API Call via CloudTrail"
-#: CloudTrail `eventType` values whose detail-type every AWS page spells the same way.
-DETAIL_TYPES = {"AwsApiCall": API_CALL_DETAIL_TYPE}
+SERVICE_EVENT_DETAIL_TYPE = "AWS Service Event via CloudTrail"
+#: CloudTrail `eventType` values whose detail-type every AWS page spells the same way (eb-service-event-cloudtrail.html:
+#: "the detail-type value of the event is the listed event type"; a service event is "AWS Service Event via
+#: CloudTrail", e.g. AWS Organizations' AccountDepartedOrganization in the management account).
+DETAIL_TYPES = {"AwsApiCall": API_CALL_DETAIL_TYPE, "AwsServiceEvent": SERVICE_EVENT_DETAIL_TYPE}
 
 #: CloudTrail event source -> EventBridge `source`, as the EventBridge event reference states them
 #: (https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-<service>.html: "source: aws.<x>",

@@ -1,14 +1,15 @@
 """Request and response keys matched in the keyword strings Elastic's AWS integration renders them into, where
 the `flattened` copy cannot be queried.
 
-The integration keeps CloudTrail's requestParameters and responseElements twice (script tag
+The integration keeps CloudTrail's requestParameters, responseElements and serviceEventDetails twice (script tag
 script_duplicate_rules_fields of elastic/integrations packages/aws/data_stream/cloudtrail/elasticsearch/
 ingest_pipeline/default.yml @ 0b97ab02df57b57303b67e48840bb75dfe5c4738):
 
     ctx.aws.cloudtrail.request_parameters = ctx.json.requestParameters.toString();
     ctx.aws.cloudtrail.flattened.request_parameters = ctx.json.requestParameters;   (retain unset/all/flattened/minimal)
 
-and the same for response_elements. The string is java.util.AbstractMap.toString of the HashMap the `json`
+and the same for response_elements and service_event_details (fields.yml: keyword, and flattened under
+`flattened.`). The string is java.util.AbstractMap.toString of the HashMap the `json`
 processor built: `{key=value, key=value}`, entries in the map's hash order, `, ` between entries, a nested map
 as `{...}`, a list as `[a, b]`, strings raw: nothing is quoted or escaped (tests/elastic_ingest.py,
 `java_to_string`, reproduces it). The field is a `keyword` (fields.yml; `ignore_above: 8191`).
@@ -59,6 +60,7 @@ TARGET = "ecs_cloudtrail"
 RENDERED: dict[str, str] = {
     "aws.cloudtrail.flattened.request_parameters.": "aws.cloudtrail.request_parameters",
     "aws.cloudtrail.flattened.response_elements.": "aws.cloudtrail.response_elements",
+    "aws.cloudtrail.flattened.service_event_details.": "aws.cloudtrail.service_event_details",
 }
 #: Elasticsearch's `index.max_regex_length` default: a longer regular expression is refused.
 MAX_REGEX_LENGTH = 1000
