@@ -97,6 +97,8 @@ def fresh_collection(rules: list[PackRule], filters: tuple[LocalFilter, ...] = (
     apply_filters(copies, filters)
     collection = SigmaCollection(copies)
     collection.resolve_rule_references()
+    for rule in copies:  # a correlation step is compiled too; what alerts is PackRule.step_only's to say
+        pysigma_compat.keep_output(rule)
     return collection
 
 

@@ -6,7 +6,7 @@ names the file and line, before any target sees the rule.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Union
@@ -41,6 +41,8 @@ class PackRule:
     path: PurePosixPath  # in the release: sigma/<path below the rules folder>, e.g. sigma/iam/aws_iam_user_deleted.yml
     document: int  # index of the YAML document within the file
     source: Path = field(default=Path(), compare=False)  # the file it was read from, for messages
+    #: None: no correlation counts the rule; else whether one that counts it has `generate: true` (see step_only)
+    counted_by_generating: bool | None = field(default=None, compare=False)
 
     @property
     def id(self) -> str:
@@ -61,6 +63,14 @@ class PackRule:
     @property
     def is_correlation(self) -> bool:
         return isinstance(self.rule, SigmaCorrelationRule)
+
+    @property
+    def step_only(self) -> bool:
+        """True for a rule that exists only as a step of correlations: one or more correlations count it and none
+        of them has `generate: true` (Sigma's correlation specification: `generate` says whether the rules a
+        correlation refers to are also converted as stand-alone rules; by default they are not). Writers deploy
+        no standalone alert for it; hunting queries (Athena, CloudTrail Lake) stay. Set by `load_pack`."""
+        return self.counted_by_generating is False
 
     @property
     def slug(self) -> str:
@@ -158,12 +168,27 @@ def load_pack(root: Path | str | None = None, project: Project | None = None) ->
     _check_unique(rules)
     _check_references(rules)
     rules.sort(key=lambda r: (r.is_correlation, str(r.path), r.document))
+    rules = _with_generation(rules)
     try:
         collection = SigmaCollection([r.rule for r in rules])  # resolves the references across the pack
         collection.resolve_rule_references()
     except SigmaError as e:
         raise PackError(_error_path(e, root), f"{e.args[0] if e.args else e}; a correlation must name rules of the pack", _error_line(e)) from e
     return Pack(rules=rules, root=root, collection=collection, project=project)
+
+
+def _with_generation(rules: list[PackRule]) -> list[PackRule]:
+    """The rules, each base rule told whether a correlation counts it and whether one of those has `generate: true`
+    (PackRule.step_only): the pack reads Sigma's `generate` as the union over the correlations, where pySigma 1.5.1
+    hides a rule that any `generate: false` correlation references."""
+    known = {r.id: r.id for r in rules} | {r.rule.name: r.id for r in rules if r.rule.name}
+    generating: dict[str, bool] = {}
+    for r in rules:
+        if r.is_correlation:
+            for ref in r.rule.rules or []:
+                rule_id = known[ref.reference]
+                generating[rule_id] = generating.get(rule_id, False) or bool(r.rule.generate)
+    return [replace(r, counted_by_generating=generating.get(r.id)) if not r.is_correlation else r for r in rules]
 
 
 def _error_path(e: Exception, root: Path) -> Path:

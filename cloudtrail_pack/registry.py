@@ -23,8 +23,8 @@ TARGETS: dict[str, Target] = {
         Target("eql", "eql", "ecs_cloudtrail", "Elastic EQL"),
         Target("esql", "esql", "ecs_cloudtrail", "Elastic ES|QL"),
         Target("eventbridge", "eventbridge", "eventbridge_cloudtrail", "Amazon EventBridge", table_format="state_machine"),
-        Target("athena", "athena", "athena_cloudtrail", "Amazon Athena SQL"),
-        Target("cloudtrail_lake", "cloudtrail_lake", "cloudtrail_lake_cloudtrail", "CloudTrail Lake SQL"),
+        Target("athena", "athena", "athena_cloudtrail", "Amazon Athena SQL", alerts=False),
+        Target("cloudtrail_lake", "cloudtrail_lake", "cloudtrail_lake_cloudtrail", "CloudTrail Lake SQL", alerts=False),
     )
 }
 

@@ -27,6 +27,9 @@ class Target:
     #: the output format the build table shows: what the target's artifacts deploy (EventBridge deploys a
     #: state machine behind each pattern, so a rule no pattern expresses alone still fires in real time)
     table_format: str = "default"
+    #: False for a target whose artifacts are hunting queries run by hand (Athena, CloudTrail Lake): a correlation
+    #: step (PackRule.step_only) keeps its query there, and raises no alert in the targets that alert
+    alerts: bool = True
     backend_options: dict = field(default_factory=dict, hash=False, compare=False)
 
 

@@ -99,7 +99,8 @@ def test_every_target_applies_the_filters_as_the_reference_does(target, pack, ex
     from cloudtrail_pack.release.context import ReleaseOptions
     from release_helpers import release_for
 
-    rules = [r for r in pack.rules if not r.is_correlation]
+    # the Splunk app has no search (nor tuning macro) for a correlation step: its query is in the correlation's
+    rules = [r for r in pack.rules if not r.is_correlation and not (target == "splunk" and r.step_only)]
     queries = {}
     for rule in rules:
         try:

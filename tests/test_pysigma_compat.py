@@ -94,6 +94,31 @@ def test_a_deep_copy_carries_the_references_and_a_detached_copy_does_not():
     assert pysigma_compat.is_referenced(again.rules[0])
 
 
+# --- keep_output: the private `_output`, cleared by any `generate: false` correlation ----------------------
+
+QUIET = {**BURST, "id": "33333333-0000-4000-8000-0000000000fe", "name": "quiet"}  # generate: false (the default)
+LOUD = {**BURST, "id": "33333333-0000-4000-8000-0000000000fd", "name": "loud",
+        "correlation": {**BURST["correlation"], "generate": True}}
+
+
+def test_one_generate_false_correlation_hides_a_rule_that_another_generates():
+    """pySigma 1.5.1 clears `_output` for every rule a `generate: false` correlation references, whatever the other
+    correlations say: convert_rule returns nothing for it, so the pack decides what alerts itself (step_only)."""
+    base = collection(BASE, LOUD, QUIET).rules[0]
+    assert base._output is False
+    assert ESQLBackend(ecs_cloudtrail_pipeline()).convert_rule(base) == []
+    again = collection(BASE, LOUD, QUIET).rules[0]
+    pysigma_compat.keep_output(again)
+    assert ESQLBackend(ecs_cloudtrail_pipeline()).convert_rule(again) == [
+        'event.provider=="iam.amazonaws.com" and event.action=="DeleteUser"'  # bare: a correlation embeds it
+    ]
+
+
+def test_a_detached_copy_is_output_again():
+    base = collection(BASE, QUIET).rules[0]
+    assert base._output is False and pysigma_compat.detached_copy(base)._output is True
+
+
 # --- leaves_unfinished / finished_queries: pySigma does not finalize a referenced rule --------------------
 
 

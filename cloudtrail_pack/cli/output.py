@@ -6,9 +6,12 @@ import click
 
 
 def label(cell) -> str:
-    """ok; n/a (the target cannot express the rule); n/a:filter (it can, but not with the local filters applied: the
+    """ok; step (compiled, deployed as a correlation step only: no alert of its own, the note below the table says
+    why); n/a (the target cannot express the rule); n/a:filter (it can, but not with the local filters applied: the
     note below the table names the filter)."""
-    return "ok" if cell.ok else "n/a:filter" if cell.filters else "n/a"
+    if cell.ok:
+        return "step" if cell.step else "ok"
+    return "n/a:filter" if cell.filters else "n/a"
 
 
 def print_matrix(pack, matrix) -> None:
@@ -24,3 +27,7 @@ def print_matrix(pack, matrix) -> None:
     notes = {(n, c.reason) for r in pack.rules for n, c in matrix[r.id].items() if not c.ok}
     for n, reason in sorted(notes):
         click.echo(f"  n/a {n}: {reason}")
+    steps = sorted({n for r in pack.rules for n, c in matrix[r.id].items() if c.step}, key=names.index)
+    if steps:
+        reason = next(c.reason for r in pack.rules for c in matrix[r.id].values() if c.step)
+        click.echo(f"  step {', '.join(steps)}: {reason}")

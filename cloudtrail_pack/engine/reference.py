@@ -108,6 +108,8 @@ class ReferenceEngine:
         apply_filters(rules_copy, filters)
         collection = SigmaCollection(rules_copy)
         collection.resolve_rule_references()
+        for rule in rules_copy:  # a correlation step (generate: false) is evaluated too
+            pysigma_compat.keep_output(rule)
         wanted = {r.id for r in selected}
         self.queries: dict[str, str] = {}
         self.plans: dict[str, dict] = {}

@@ -230,7 +230,9 @@ def manifest(release: Release, result: BuildResult, groups: dict[str, list[Path]
                 "version": release.rule_versions[r.id],
                 "sha256": logic_hash(r),
                 "file": r.path.as_posix(),
-                "targets": {t: (c.ok or c.reason) for t, c in sorted(result.matrix[r.id].items())},
+                "step_only": r.step_only,
+                # True: deployed; a string: not deployed as an alert there, and why (refused, or a correlation step)
+                "targets": {t: (c.reason if c.step else c.ok or c.reason) for t, c in sorted(result.matrix[r.id].items())},
             }
             for r in release.pack.rules
         ],

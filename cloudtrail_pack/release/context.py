@@ -36,6 +36,12 @@ class Cell:
     ok: bool
     reason: str = ""
     filters: tuple[str, ...] = ()
+    step: bool = False  # compiled, but deployed as a correlation step only (STEP_ONLY): no alert of its own
+
+
+#: Why a correlation step (PackRule.step_only) raises no alert of its own in a target that alerts.
+STEP_ONLY = ("a correlation step only (every correlation that counts it has generate: false): no alert of its own "
+             "(Elastic: a building block rule; Splunk, EventBridge, CloudWatch: nothing deployed); its correlations alert")
 
 
 @dataclass
@@ -55,11 +61,14 @@ class Release:
 
     def matrix(self) -> dict[str, dict[str, Cell]]:
         """rule id -> target -> Cell, from each target's table format (what its artifacts deploy)."""
-        return {r.id: {t: _cell(self.result(r, t, target.table_format)) for t, target in self.targets.items()} for r in self.pack.rules}
+        return {r.id: {t: _cell(self.result(r, t, target.table_format), r.step_only and target.alerts)
+                       for t, target in self.targets.items()} for r in self.pack.rules}
 
 
-def _cell(result: Result) -> Cell:
-    return Cell(True) if isinstance(result, Output) else Cell(False, result.reason, result.filters)
+def _cell(result: Result, step: bool = False) -> Cell:
+    if isinstance(result, Output):
+        return Cell(True, STEP_ONLY, step=True) if step else Cell(True)
+    return Cell(False, result.reason, result.filters)
 
 
 def compile_release(pack: Pack, formats: Iterable[tuple[Target, str]], filters: tuple[LocalFilter, ...] = ()) -> Compilation:
@@ -131,4 +140,4 @@ def prepare(pack: Pack, formats: Iterable[tuple[Target, str]], options: ReleaseO
     return Release(pack, pack.version, versions, compiled, targets, options)
 
 
-__all__ = ["Cell", "Output", "Refusal", "Release", "ReleaseOptions", "prepare"]
+__all__ = ["STEP_ONLY", "Cell", "Output", "Refusal", "Release", "ReleaseOptions", "prepare"]

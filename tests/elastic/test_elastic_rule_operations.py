@@ -27,7 +27,9 @@ def test_every_rule_is_scheduled_on_event_ingested_with_fallback_to_timestamp(sh
 
 
 #: The pack's correlations (mass deletion, distinct users, credentials removed then the user deleted).
-CORRELATIONS = {MASS_DELETION, "14ed1c7d-5a51-49ed-ba36-d28c84ce1bdd", "08069984-506b-4822-86e1-dcdd59bfe5b1"}
+CREATED_THEN_DELETED = "f7e9b87e-4091-423e-8a1d-97cd89ee466f"  # 24 hours (the role one is not in Elastic)
+TEN_MINUTES = {MASS_DELETION, "14ed1c7d-5a51-49ed-ba36-d28c84ce1bdd", "08069984-506b-4822-86e1-dcdd59bfe5b1"}
+CORRELATIONS = TEN_MINUTES | {CREATED_THEN_DELETED}
 
 
 def test_single_event_rules_look_back_their_interval_plus_one_minute(shipped_rules):
@@ -36,9 +38,11 @@ def test_single_event_rules_look_back_their_interval_plus_one_minute(shipped_rul
 
 
 def test_correlations_look_back_timespan_plus_delivery_delay_plus_interval(shipped_rules):
-    correlations = [r for r in shipped_rules if r["meta"]["sigma_id"] in CORRELATIONS]
+    correlations = [r for r in shipped_rules if r["meta"]["sigma_id"] in TEN_MINUTES]
     assert len(correlations) == 5  # mass deletion in EQL and ES|QL, distinct users in ES|QL, the sequence in EQL and ES|QL
     assert {(r["interval"], r["from"]) for r in correlations} == {("5m", "now-30m")}
+    day = [r for r in shipped_rules if r["meta"]["sigma_id"] == CREATED_THEN_DELETED]  # EQL and ES|QL
+    assert len(day) == 2 and {(r["interval"], r["from"]) for r in day} == {("5m", "now-1460m")}  # 24 h + 15 min + 5 min
 
 
 def test_correlations_suppress_further_alerts_of_the_same_principal(shipped_rules):

@@ -218,7 +218,12 @@ def test_one_rule_object_spelled_out(shipped_rules):
             "removes its owner's access to the account (T1531 Account Access Removal), which disrupts response and "
             "recovery and hides who was using the identity; a denied attempt is reconnaissance of what the caller may "
             "delete. Only IAM's DeleteUser matches: ElastiCache, MemoryDB, QuickSight, Transfer Family and IAM Identity "
-            "Center have DeleteUser calls of their own."
+            "Center have DeleteUser calls of their own. Access removal or indicator removal: find the user's CreateUser "
+            "event (same requestParameters.userName) and its age. A user that existed long before and was created by "
+            "someone else is a person's or a workload's access taken away (T1531). A user created recently by the same "
+            "principal that now deletes it is the actor removing its own backdoor (T1070 Indicator Removal): the AWS IAM "
+            "User Created Then Deleted by the Same Principal correlation alerts on that within 24 hours; for an older "
+            "user, search CloudTrail (Athena, CloudTrail Lake: the hunting query of AWS IAM User Created) for its creation."
         ),
         "enabled": False,
         "exceptions_list": [],
@@ -226,6 +231,9 @@ def test_one_rule_object_spelled_out(shipped_rules):
             "Offboarding by identity administrators or an identity-lifecycle automation (SCIM, Terraform, CloudFormation "
             "stack deletion); baseline the principals that normally delete users.",
             "The AWS Systems Manager runbook AWSConfigRemediation-DeleteIAMUser, which deletes unused users.",
+            "A principal deleting a user it created itself (test users, a typo fixed at once) is not access removal; when "
+            "the creator is not a known administrator or pipeline, treat it as indicator removal (T1070) and scope what "
+            "the user did while it existed.",
         ],
         "from": "now-6m",
         "index": ["logs-aws.cloudtrail-*"],

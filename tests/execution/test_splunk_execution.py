@@ -33,7 +33,7 @@ from evaluators.spl import SplunkEvaluator, parse_conf
 from splunk_model import Cron, ModelError, Replay, SavedSearch, TimeModifier, replay
 from timeline import CASES, Case, Delivered, Scenario, _unit, alerts_per_event, burst_alerts, event_time
 
-RULES = load_pack().rules
+RULES = [r for r in load_pack().rules if not r.step_only]  # the app's searches (a step's is in its correlation's)
 BASE = [r for r in RULES if not r.is_correlation]
 CORRELATIONS = [r for r in RULES if r.is_correlation]
 

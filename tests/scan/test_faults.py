@@ -149,6 +149,7 @@ def test_a_record_a_correlation_cannot_place_in_time_is_named_and_its_detection_
     assert [m["events"] for m in mass] == [["e0", "e2", "e3"]]
     assert (f"skipped {tmp_path / 'a.jsonl'}: line 2: eventTime 'yesterday' is not a time: left out of the "
             "correlations (AWS IAM Access Removed From Several Users by One Principal; AWS IAM Mass User Deletion; "
+            "AWS IAM User Created Then Deleted by the Same Principal; "
             "AWS IAM User Credentials Removed Then User Deleted by the Same Principal); its own detections are "
             "reported") in err
 
@@ -166,6 +167,7 @@ def test_a_counted_value_sqlite_cannot_hold_is_named_not_fatal(tmp_path):
     assert [r for _, r in summary.skipped] == [
         f"record 4: userIdentity.arn {2 ** 70} is outside SQLite's 64-bit integers: left out of the correlations "
         "(AWS IAM Access Removed From Several Users by One Principal; AWS IAM Mass User Deletion; AWS IAM User "
+        "Created Then Deleted by the Same Principal; AWS IAM User "
         "Credentials Removed Then User Deleted by the Same Principal); its own detections are reported"]
 
 

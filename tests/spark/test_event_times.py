@@ -31,9 +31,11 @@ def test_an_event_time_that_is_not_a_time_is_named_as_the_default_engine_names_i
     assert sorted(summary.skipped) == sorted(default.skipped) == [
         (str(tmp_path / "a.jsonl"), "line 2: eventTime 'yesterday' is not a time: left out of the correlations "
          "(AWS IAM Access Removed From Several Users by One Principal; AWS IAM Mass User Deletion; AWS IAM User "
+         "Created Then Deleted by the Same Principal; AWS IAM User "
          "Credentials Removed Then User Deleted by the Same Principal); its own detections are reported"),
         (str(tmp_path / "b.json"), "record 1: eventTime 'not a time' is not a time: left out of the correlations "
          "(AWS IAM Access Removed From Several Users by One Principal; AWS IAM Mass User Deletion; AWS IAM User "
+         "Created Then Deleted by the Same Principal; AWS IAM User "
          "Credentials Removed Then User Deleted by the Same Principal); its own detections are reported"),
     ]
     assert summary.bad_records == default.bad_records == 2

@@ -35,7 +35,7 @@ def test_savedsearches_stanza_for_one_rule(pack):
         action.notable = 1
         action.notable.param.drilldown_searches = [{"name": "View the CloudTrail events of $userIdentity.arn$ on $requestParameters.userName$", "search": "`cloudtrail_detection_pack_cloudtrail` (userIdentity.arn=\\"$userIdentity.arn$\\" AND requestParameters.userName=\\"$requestParameters.userName$\\")", "earliest_offset": "$info_min_time$", "latest_offset": "$info_max_time$"}, {"name": "View the risk events of $principal_arn$ in the last 7 days", "search": "index = risk starthoursago = 168 endhoursago = 0 | stats count values(search_name) values(risk_message) values(analyticstories) values(annotations._all) values(annotations.mitre_attack.mitre_tactic) by principal_arn | search principal_arn = $principal_arn$"}]
         action.notable.param.nes_fields = userIdentity.arn,requestParameters.userName,recipientAccountId
-        action.notable.param.rule_description = Detects an attempt to delete an IAM user, successful or not (check errorCode). Deleting a legitimate user removes its owner's access to the account (T1531 Account Access Removal), which disrupts response and recovery and hides who was using the identity; a denied attempt is reconnaissance of what the caller may delete. Only IAM's DeleteUser matches: ElastiCache, MemoryDB, QuickSight, Transfer Family and IAM Identity Center have DeleteUser calls of their own.
+        action.notable.param.rule_description = Detects an attempt to delete an IAM user, successful or not (check errorCode). Deleting a legitimate user removes its owner's access to the account (T1531 Account Access Removal), which disrupts response and recovery and hides who was using the identity; a denied attempt is reconnaissance of what the caller may delete. Only IAM's DeleteUser matches: ElastiCache, MemoryDB, QuickSight, Transfer Family and IAM Identity Center have DeleteUser calls of their own. Access removal or indicator removal: find the user's CreateUser event (same requestParameters.userName) and its age. A user that existed long before and was created by someone else is a person's or a workload's access taken away (T1531). A user created recently by the same principal that now deletes it is the actor removing its own backdoor (T1070 Indicator Removal): the AWS IAM User Created Then Deleted by the Same Principal correlation alerts on that within 24 hours; for an older user, search CloudTrail (Athena, CloudTrail Lake: the hunting query of AWS IAM User Created) for its creation.
         action.notable.param.rule_title = AWS IAM User Deleted by $userIdentity.arn$ on $requestParameters.userName$ in account $recipientAccountId$ ($outcome$)
         action.notable.param.security_domain = access
         action.notable.param.severity = medium
@@ -52,8 +52,8 @@ def test_savedsearches_stanza_for_one_rule(pack):
         alert.track = 1
         allow_skew = 1m
         counttype = number of events
-        cron_schedule = 5-59/10 * * * *
-        description = Detects an attempt to delete an IAM user, successful or not (check errorCode). Deleting a legitimate user removes its owner's access to the account (T1531 Account Access Removal), which disrupts response and recovery and hides who was using the identity; a denied attempt is reconnaissance of what the caller may delete. Only IAM's DeleteUser matches: ElastiCache, MemoryDB, QuickSight, Transfer Family and IAM Identity Center have DeleteUser calls of their own. False positives: Offboarding by identity administrators or an identity-lifecycle automation (SCIM, Terraform, CloudFormation stack deletion); baseline the principals that normally delete users. The AWS Systems Manager runbook AWSConfigRemediation-DeleteIAMUser, which deletes unused users. (Sigma rule 0b40a563-9611-430c-ac03-6536096733f9, level medium.)
+        cron_schedule = 3-59/10 * * * *
+        description = Detects an attempt to delete an IAM user, successful or not (check errorCode). Deleting a legitimate user removes its owner's access to the account (T1531 Account Access Removal), which disrupts response and recovery and hides who was using the identity; a denied attempt is reconnaissance of what the caller may delete. Only IAM's DeleteUser matches: ElastiCache, MemoryDB, QuickSight, Transfer Family and IAM Identity Center have DeleteUser calls of their own. Access removal or indicator removal: find the user's CreateUser event (same requestParameters.userName) and its age. A user that existed long before and was created by someone else is a person's or a workload's access taken away (T1531). A user created recently by the same principal that now deletes it is the actor removing its own backdoor (T1070 Indicator Removal): the AWS IAM User Created Then Deleted by the Same Principal correlation alerts on that within 24 hours; for an older user, search CloudTrail (Athena, CloudTrail Lake: the hunting query of AWS IAM User Created) for its creation. False positives: Offboarding by identity administrators or an identity-lifecycle automation (SCIM, Terraform, CloudFormation stack deletion); baseline the principals that normally delete users. The AWS Systems Manager runbook AWSConfigRemediation-DeleteIAMUser, which deletes unused users. A principal deleting a user it created itself (test users, a typo fixed at once) is not access removal; when the creator is not a known administrator or pipeline, treat it as indicator removal (T1070) and scope what the user did while it existed. (Sigma rule 0b40a563-9611-430c-ac03-6536096733f9, level medium.)
         disabled = 1
         dispatch.earliest_time = -25h@h
         dispatch.index_earliest = -12m@m
@@ -198,19 +198,24 @@ def test_sigma_level_to_notable_severity_and_risk_score(level, severity, score):
     assert (writer.NOTABLE_SEVERITY[level], writer.RISK_SCORE[level]) == (severity, score)
 
 
+def alerting(pack):
+    """The rules the app has a search for: every rule the Splunk target compiles but a correlation step."""
+    return [r for r in pack.rules if not r.step_only]
+
+
 def test_every_search_creates_a_notable_in_the_access_domain(pack, savedsearches):
     assert {s["action.notable"] for s in savedsearches.values()} == {"1"}
     assert {s["action.notable.param.security_domain"] for s in savedsearches.values()} == {"access"}
     by_label = {s["action.correlationsearch.label"]: s for s in savedsearches.values()}
-    assert {r.title: by_label[r.title]["action.notable.param.severity"] for r in pack.rules} == {
-        r.title: r.level for r in pack.rules
+    assert {r.title: by_label[r.title]["action.notable.param.severity"] for r in alerting(pack)} == {
+        r.title: r.level for r in alerting(pack)
     }
 
 
 def test_outcome_is_part_of_every_base_suppression_key(pack, savedsearches):
     """A denied attempt must not suppress the later successful call on the same target."""
     by_label = {s["action.correlationsearch.label"]: s for s in savedsearches.values()}
-    for rule in pack.rules:
+    for rule in alerting(pack):
         if not rule.is_correlation:
             assert "errorCode" in by_label[rule.title]["alert.suppress.fields"].split(",")
 
@@ -238,9 +243,9 @@ def test_sigma_level_to_alert_severity(level, severity):
 
 
 def test_every_rule_is_a_disabled_scheduled_alert_with_its_attack_technique(pack, savedsearches):
-    assert len(savedsearches) == len(pack.rules)
+    assert len(savedsearches) == len(alerting(pack))
     by_label = {s["action.correlationsearch.label"]: s for s in savedsearches.values()}
-    for rule in pack.rules:
+    for rule in alerting(pack):
         stanza = by_label[rule.title]
         assert stanza["disabled"] == "1" and stanza["enableSched"] == "1"
         assert stanza["alert.severity"] == str(writer.SEVERITY[rule.level])
@@ -256,7 +261,7 @@ def test_shipped_searches_are_the_compiled_searches(pack, savedsearches):
 
     shipped = {
         writer.with_outcome(schedule.scheduled_correlation(q[0]) if pack.by_id(rule_id).is_correlation else q[0], pack.by_id(rule_id))
-        for rule_id, q in compile_rules(pack, TARGETS["splunk"]).items()
+        for rule_id, q in compile_rules(pack, TARGETS["splunk"], rules=alerting(pack)).items()
     }
     assert {s["search"] for s in savedsearches.values()} == shipped
 
@@ -283,7 +288,7 @@ def test_macros_conf_has_the_scope_and_one_empty_filter_per_search(pack, app_mem
     assert macros[scope]["definition"] == "(index=aws sourcetype=aws:cloudtrail)"
     filters = {name: m["definition"] for name, m in macros.items() if name != scope}
     # namespaced like the scope macro (issue 20): ESCU exports `<detection>_filter` macros system-wide too
-    assert filters == {f"cloudtrail_detection_pack_{r.slug}_filter": "search *" for r in pack.rules}
+    assert filters == {f"cloudtrail_detection_pack_{r.slug}_filter": "search *" for r in alerting(pack)}
     assert all(m["iseval"] == "0" for m in macros.values())
 
 
@@ -320,8 +325,11 @@ def test_default_meta_exports_read_only_to_users(app_members):
 
 def test_readme_lists_every_search_and_its_macro(pack, app_members):
     text = app_members["README.md"].decode()
-    for rule in pack.rules:
+    for rule in alerting(pack):
         assert f"`cloudtrail_detection_pack_{rule.slug}_filter`" in text and rule.id in text
+    for rule in pack.rules:
+        if rule.step_only:  # no search: listed with the reason
+            assert f"- `{rule.id}` {rule.title}: {writer.STEP_ONLY}" in text
 
 
 def test_app_files(app_members):

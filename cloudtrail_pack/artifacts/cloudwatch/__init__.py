@@ -206,7 +206,8 @@ def with_tuning_lines(query: str) -> str:
 
 def collect(release: Release) -> list[Detection]:
     """Every rule the CloudWatch backend compiles: its query, and its filter pattern where it fits. A rule the
-    backend refuses is not deployed to CloudWatch (the build table gives the reason)."""
+    backend refuses is not deployed to CloudWatch (the build table gives the reason), nor is a correlation step
+    (`step_only`): an alarm on it would alert on the step alone."""
     offered = backend_formats(release.targets[TARGET])
     missing = {QUERY_FORMAT, METRIC_FILTER_FORMAT} - offered
     if missing:
@@ -214,7 +215,7 @@ def collect(release: Release) -> list[Detection]:
     detections = []
     for rule in release.pack.rules:
         queries = release.queries(rule, TARGET, QUERY_FORMAT)
-        if queries is None:
+        if queries is None or rule.step_only:
             continue
         pattern, reason = metric_filter_pattern(release, rule)
         query = with_tuning_lines(_single(rule, list(queries), "Logs Insights query"))

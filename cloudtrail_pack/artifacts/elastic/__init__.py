@@ -524,6 +524,11 @@ def _common(pack: Pack, pack_rule: PackRule, language: str, version: str, rule_v
     }
 
 
+#: Kibana's building_block_type: "Building block rules ... generate alerts that do not appear in the Alerts table by
+#: default"; a correlation step (PackRule.step_only) is one, so it raises no alert an analyst triages.
+BUILDING_BLOCK = "default"
+
+
 def _language_rule(release: Release, pack_rule: PackRule, language: str, patterns: tuple[str, ...]) -> dict:
     """The Kibana rule of one Sigma rule in one language; Refusal if the language cannot express it."""
     pack = release.pack
@@ -555,6 +560,8 @@ def _language_rule(release: Release, pack_rule: PackRule, language: str, pattern
     highlighted = investigation_fields(pack_rule.rule, pack_rule.is_correlation)
     if highlighted:
         rule["investigation_fields"] = {"field_names": highlighted}
+    if pack_rule.step_only:  # a correlation step: its alerts are hidden from the Alerts table (Kibana building block)
+        rule["building_block_type"] = BUILDING_BLOCK
     return rule
 
 

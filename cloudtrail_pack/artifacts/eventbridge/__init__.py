@@ -113,9 +113,12 @@ class Detection:
 
 
 def collect(release: Release) -> tuple[list[Detection], list[tuple[PackRule, str]]]:
-    """(every rule deployed, every rule refused with its reason), in pack order."""
+    """(every rule deployed, every rule refused with its reason), in pack order. A correlation step (`step_only`)
+    is neither: EventBridge matches one event at a time, so it would only ever alert on the step alone."""
     compiled, refused = [], []
     for rule in release.pack.rules:
+        if rule.step_only:
+            continue
         exact = release.result(rule, TARGET, FORMAT)
         routed = release.result(rule, TARGET, STATE_MACHINE_FORMAT)
         if isinstance(routed, Refusal):

@@ -4,7 +4,8 @@ Layer file format 4.5 (https://github.com/mitre-attack/attack-navigator/blob/mas
 domain enterprise-attack. A technique comes from a rule's `attack.tNNNN[.NNN]` tag, its tactic from the same
 rule's tactic tag (`attack.impact`, `attack.defense-evasion`, ...) where ATT&CK maps the technique to that
 tactic; a rule whose tactic tags do not fit the technique annotates it under every tactic (no `tactic`).
-The score is the number of rules, the comment lists their titles. Output is deterministic: no timestamps,
+The score is the number of rules, the comment lists their titles; a correlation step (`PackRule.step_only`)
+raises no alert and counts for nothing, its correlation's tags do. Output is deterministic: no timestamps,
 sorted keys, two-space indent, `\\n` line endings.
 
 The AWS Threat Technique Catalog splits some ATT&CK techniques into AWS-specific sub-techniques (T1666.A001
@@ -64,6 +65,8 @@ def build_layer(pack: Pack, version: str | None = None) -> dict:
     cells: dict[tuple[str, str | None], list[PackRule]] = defaultdict(list)
     refs: dict[tuple[str, str | None], AttackRef] = {}
     for rule in pack.rules:
+        if rule.step_only:
+            continue  # a correlation step raises no alert: it covers nothing on its own
         for ref in attack_refs(rule):
             key = (ref.technique_id, ref.tactic)
             cells[key].append(rule)

@@ -67,7 +67,7 @@ from ...attack import attack_refs
 from ...compilation import Refusal
 from ...pack import PackError, PackRule, shown
 from ...release.archive import tgz_bytes
-from ...release.context import Release
+from ...release.context import STEP_ONLY, Release
 from ..common import conf, put, render
 from . import schedule
 
@@ -164,13 +164,18 @@ class SavedSearch:
 
 
 def compile_searches(release: Release) -> tuple[dict[str, str], dict[str, str]]:
-    """({rule id: search}, {rule id: why the Splunk target cannot express it}), in pack order."""
+    """({rule id: search}, {rule id: why the app has no search for it}), in pack order: the Splunk target cannot
+    express it, or it is a correlation step (`step_only`), whose search the correlation's embeds: a scheduled
+    search of its own would be an alert and a notable on the step alone."""
     searches: dict[str, str] = {}
     skipped: dict[str, str] = {}
     for rule in release.pack.rules:
         result = release.result(rule, TARGET)
         if isinstance(result, Refusal):
             skipped[rule.id] = result.reason
+            continue
+        if rule.step_only:
+            skipped[rule.id] = STEP_ONLY
             continue
         if len(result.queries) != 1:
             raise PackError(shown(rule.source), f"Splunk SPL: rule {rule.id} compiles to {len(result.queries)} searches; expected one")

@@ -52,10 +52,24 @@ def forget_references(rule: SigmaRuleBase) -> None:
 
 
 def detached_copy(rule: SigmaRuleBase) -> SigmaRuleBase:
-    """A deep copy of `rule` that no correlation references yet (see `forget_references`)."""
+    """A deep copy of `rule` that no correlation references yet (see `forget_references`), its output not hidden
+    by one (see `keep_output`)."""
     copied = copy.deepcopy(rule)
     forget_references(copied)
+    keep_output(copied)
     return copied
+
+
+def keep_output(rule: SigmaRuleBase) -> None:
+    """Let `backend.convert_rule(rule)` return the rule's queries although a correlation with `generate: false`
+    references it.
+
+    pySigma records a rule's standalone output only in the private `_output`, which
+    `SigmaCorrelationRule.resolve_rule_references` clears for every rule a `generate: false` correlation
+    references, even when another correlation that references the rule has `generate: true`; `convert_rule`
+    then returns no query. The pack compiles every rule (a correlation step keeps its hunting queries) and
+    decides what alerts from the correlations' `generate` itself (`PackRule.step_only`)."""
+    rule._output = True
 
 
 def leaves_unfinished(backend, rule: SigmaRuleBase) -> bool:
